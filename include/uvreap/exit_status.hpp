@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: MIT
+// uvreap: the exit record handed to every exit callback.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+struct rusage;
+
+namespace uvreap {
+
+/// How a child ended, as far as this process can know.
+enum class exit_kind : std::uint8_t {
+  exited,    ///< The child called exit/_exit: `code()` is valid.
+  signaled,  ///< A signal ended the child: `signal()` and `core_dumped()` are valid.
+  lost,      ///< Someone else reaped the child (a foreign `waitpid(-1)`, SIGCHLD set to
+             ///< SIG_IGN by other code): the status is gone. Reported so that no exit is
+             ///< ever silent; `code()` and `signal()` are 0.
+};
+
+/// Resource usage of the reaped child, as `wait4` reports it.
+struct resource_usage {
+  std::chrono::microseconds user_cpu{0};    ///< ru_utime
+  std::chrono::microseconds system_cpu{0};  ///< ru_stime
+  long max_rss_kib = 0;                     ///< ru_maxrss, KiB on Linux
+};
+
+/// One reaped child. A plain value: copy it freely.
+///
+/// The exit code and the terminating signal are kept apart: a child killed by signal 9
+/// is `signaled()` with `signal() == 9`, never "exited with 9" or "exited with 137".
+class exit_status {
+ public:
+  /// Decodes a raw wait status (from `wait4`/`waitpid`) of a child that exited or was
+  /// killed. `usage` may be null. Stopped/continued statuses are not exit statuses and
+  /// must not be passed here.
+  [[nodiscard]] static exit_status from_wait(pid_t pid, int raw_status,
+                                             const ::rusage* usage) noexcept;
+
+  /// A child whose status was taken by someone else (see exit_kind::lost).
+  [[nodiscard]] static exit_status make_lost(pid_t pid) noexcept;
+
+  /// An `exited` record; mostly for tests and for callers building their own records.
+  [[nodiscard]] static exit_status make_exited(pid_t pid, int code) noexcept;
+
+  /// A `signaled` record; mostly for tests and for callers building their own records.
+  [[nodiscard]] static exit_status make_signaled(pid_t pid, int signal,
+                                                 bool core_dumped) noexcept;
+
+  [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  [[nodiscard]] exit_kind kind() const noexcept { return kind_; }
+  [[nodiscard]] bool exited() const noexcept { return kind_ == exit_kind::exited; }
+  [[nodiscard]] bool signaled() const noexcept { return kind_ == exit_kind::signaled; }
+  [[nodiscard]] bool lost() const noexcept { return kind_ == exit_kind::lost; }
+  /// Exit code 0-255 when `exited()`, else 0.
+  [[nodiscard]] int code() const noexcept { return code_; }
+  /// Terminating signal when `signaled()`, else 0.
+  [[nodiscard]] int signal() const noexcept { return signal_; }
+  /// True when `signaled()` and the kernel wrote a core dump.
+  [[nodiscard]] bool core_dumped() const noexcept { return core_dumped_; }
+  /// True when the child exited with code 0.
+  [[nodiscard]] bool success() const noexcept { return exited() && code_ == 0; }
+  /// The raw wait status (0 for `lost`).
+  [[nodiscard]] int raw_status() const noexcept { return raw_; }
+  /// CPU time and peak RSS of the child (zero when lost).
+  [[nodiscard]] const resource_usage& usage() const noexcept { return usage_; }
+
+ private:
+  pid_t pid_ = 0;
+  exit_kind kind_ = exit_kind::lost;
+  bool core_dumped_ = false;
+  int code_ = 0;
+  int signal_ = 0;
+  int raw_ = 0;
+  resource_usage usage_{};
+};
+
+/// "exited", "signaled" or "lost".
+[[nodiscard]] std::string_view to_string(exit_kind k) noexcept;
+/// One line for logs: "pid 42 exited with code 3", "pid 42 killed by signal 9 (core
+/// dumped)", "pid 42 lost (reaped elsewhere)".
+[[nodiscard]] std::string to_string(const exit_status& s);
+
+std::ostream& operator<<(std::ostream& os, exit_kind k);
+std::ostream& operator<<(std::ostream& os, const exit_status& s);
+
+}  // namespace uvreap

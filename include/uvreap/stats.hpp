@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: MIT
+// uvreap: counters a reaper keeps, to prove its complexity without a clock.
+#pragma once
+
+#include <cstdint>
+
+namespace uvreap {
+
+/// Counters of one reaper since construction. Cheap to copy; read on the loop thread.
+struct stats {
+  /// Sweeps run: one per SIGCHLD callback from libuv, one per scheduled continuation.
+  std::uint64_t sweeps = 0;
+  /// Sweeps that found nothing to reap.
+  std::uint64_t empty_sweeps = 0;
+  /// Children reaped that belonged to this reaper (callbacks owed, or dropped after close).
+  std::uint64_t exits_reaped = 0;
+  /// Children reaped by policy `all` that nobody watched (handed to `on_orphan`).
+  std::uint64_t orphans_reaped = 0;
+  /// Watched children whose status someone else took (delivered as exit_kind::lost).
+  std::uint64_t lost = 0;
+  /// Policy `own`: peeks whose oldest zombie was ours (reaped without a scan).
+  std::uint64_t fast_path_hits = 0;
+  /// Policy `own`: sweeps that saw a foreign zombie first and fell back to a per-pid scan.
+  std::uint64_t fallback_scans = 0;
+  /// Largest number of exits one sweep collected before dispatching them.
+  std::uint64_t largest_batch = 0;
+  /// Sweeps cut short by `options::max_batch` and continued on a later loop iteration.
+  std::uint64_t continuations = 0;
+  /// Callbacks that threw (see `options::on_exception`).
+  std::uint64_t callback_exceptions = 0;
+  /// Unexpected syscall failures reported to `options::on_error`.
+  std::uint64_t errors = 0;
+
+  /// Syscalls made through the OS seam, by kind. EINTR retries count as calls.
+  struct syscall_counts {
+    std::uint64_t wait4 = 0;
+    std::uint64_t waitid = 0;
+    std::uint64_t kill = 0;
+    std::uint64_t spawn = 0;
+    std::uint64_t sigaction = 0;
+    std::uint64_t eintr = 0;  ///< calls that returned EINTR and were retried
+    [[nodiscard]] std::uint64_t total() const noexcept {
+      return wait4 + waitid + kill + spawn + sigaction;
+    }
+  } syscalls;
+};
+
+}  // namespace uvreap

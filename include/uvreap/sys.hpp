@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+// uvreap: the OS seam. Every process-related syscall the library makes goes through it.
+#pragma once
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+struct rusage;
+
+namespace uvreap::sys {
+
+/// The thin interface between the reaper and the kernel.
+///
+/// Each member makes exactly one attempt of one call and returns its raw outcome as a
+/// number: `-errno` on failure (so `-EINTR` reaches the caller, which retries it in one
+/// place), never a thrown exception. The reaper counts every call in its stats.
+///
+/// The default implementation (`sys::os()`) calls the kernel. Tests, and users who want
+/// to provoke failures in their own code, derive from it and override what they need:
+/// a fake that returns `-EINTR` once and then forwards is the typical use.
+///
+/// Thread-safety: the default implementation is stateless and safe from any thread. A
+/// reaper calls its seam only from its loop thread.
+class interface {
+ public:
+  interface() = default;
+  interface(const interface&) = delete;
+  interface& operator=(const interface&) = delete;
+  virtual ~interface();
+
+  /// `wait4(pid, status, options, usage)`: the reaped pid, 0, or -errno.
+  virtual pid_t wait4(pid_t pid, int* status, int options, ::rusage* usage) noexcept;
+
+  /// `waitid(type, id, info, options)`: 0 or -errno.
+  virtual int waitid(idtype_t type, id_t id, siginfo_t* info, int options) noexcept;
+
+  /// `kill(pid, sig)`: 0 or -errno.
+  virtual int kill(pid_t pid, int sig) noexcept;
+
+  /// `posix_spawn` (or `posix_spawnp` when `search_path`): 0 or -errno. `*pid` is set
+  /// only on success. A failed exec is reported here (glibc's spawn waits for the
+  /// failed child, so it leaves no zombie).
+  virtual int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                    const posix_spawnattr_t* attr, char* const argv[], char* const envp[],
+                    bool search_path) noexcept;
+
+  /// `sigaction(sig, nullptr, old)`: 0 or -errno. Used to inspect SIGCHLD's disposition.
+  virtual int get_sigaction(int sig, struct sigaction* old) noexcept;
+};
+
+/// The process-wide default seam that talks to the kernel.
+[[nodiscard]] interface& os() noexcept;
+
+}  // namespace uvreap::sys

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT
+// uvreap: umbrella header.
+#pragma once
+
+#include "uvreap/exit_status.hpp"
+#include "uvreap/reaper.hpp"
+#include "uvreap/spawn_options.hpp"
+#include "uvreap/stats.hpp"
+#include "uvreap/sys.hpp"
+#include "uvreap/version.hpp"

@@ -1,0 +1,100 @@
+// SPDX-License-Identifier: MIT
+// uvreap: decoding of raw wait statuses. The only place that applies the W* macros.
+#include "uvreap/exit_status.hpp"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <ostream>
+
+namespace uvreap {
+
+namespace {
+
+std::chrono::microseconds to_us(const timeval& tv) noexcept {
+  return std::chrono::seconds{tv.tv_sec} + std::chrono::microseconds{tv.tv_usec};
+}
+
+}  // namespace
+
+exit_status exit_status::from_wait(pid_t pid, int raw_status, const ::rusage* usage) noexcept {
+  exit_status s;
+  s.pid_ = pid;
+  s.raw_ = raw_status;
+  if (WIFEXITED(raw_status)) {
+    s.kind_ = exit_kind::exited;
+    s.code_ = WEXITSTATUS(raw_status);
+  } else if (WIFSIGNALED(raw_status)) {
+    s.kind_ = exit_kind::signaled;
+    s.signal_ = WTERMSIG(raw_status);
+    s.core_dumped_ = WCOREDUMP(raw_status);
+  } else {
+    // A stopped or continued status is not an exit; the reaper never asks for those
+    // (no WUNTRACED/WCONTINUED), so reaching here means the caller broke the contract.
+    // Report it as lost rather than inventing a code.
+    s.kind_ = exit_kind::lost;
+  }
+  if (usage != nullptr) {
+    s.usage_.user_cpu = to_us(usage->ru_utime);
+    s.usage_.system_cpu = to_us(usage->ru_stime);
+    s.usage_.max_rss_kib = usage->ru_maxrss;
+  }
+  return s;
+}
+
+exit_status exit_status::make_lost(pid_t pid) noexcept {
+  exit_status s;
+  s.pid_ = pid;
+  s.kind_ = exit_kind::lost;
+  return s;
+}
+
+exit_status exit_status::make_exited(pid_t pid, int code) noexcept {
+  exit_status s;
+  s.pid_ = pid;
+  s.kind_ = exit_kind::exited;
+  s.code_ = code & 0xff;
+  s.raw_ = (code & 0xff) << 8;
+  return s;
+}
+
+exit_status exit_status::make_signaled(pid_t pid, int signal, bool core_dumped) noexcept {
+  exit_status s;
+  s.pid_ = pid;
+  s.kind_ = exit_kind::signaled;
+  s.signal_ = signal & 0x7f;
+  s.core_dumped_ = core_dumped;
+  s.raw_ = (signal & 0x7f) | (core_dumped ? 0x80 : 0);
+  return s;
+}
+
+std::string_view to_string(exit_kind k) noexcept {
+  switch (k) {
+    case exit_kind::exited:
+      return "exited";
+    case exit_kind::signaled:
+      return "signaled";
+    case exit_kind::lost:
+      return "lost";
+  }
+  return "unknown";
+}
+
+std::string to_string(const exit_status& s) {
+  std::string out = "pid " + std::to_string(s.pid());
+  switch (s.kind()) {
+    case exit_kind::exited:
+      return out + " exited with code " + std::to_string(s.code());
+    case exit_kind::signaled:
+      return out + " killed by signal " + std::to_string(s.signal()) +
+             (s.core_dumped() ? " (core dumped)" : "");
+    case exit_kind::lost:
+      break;
+  }
+  return out + " lost (reaped elsewhere)";
+}
+
+std::ostream& operator<<(std::ostream& os, exit_kind k) { return os << to_string(k); }
+std::ostream& operator<<(std::ostream& os, const exit_status& s) { return os << to_string(s); }
+
+}  // namespace uvreap

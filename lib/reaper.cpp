@@ -1,0 +1,675 @@
+// SPDX-License-Identifier: MIT
+// uvreap: the reaper — SIGCHLD watcher, sweeps, dispatch and close.
+#include "uvreap/reaper.hpp"
+
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <new>
+#include <utility>
+#include <vector>
+
+#include "child_table.hpp"
+#include "spawner.hpp"
+#include "uvreap/sys.hpp"
+
+namespace uvreap {
+
+namespace {
+
+// Policy `all` takes every child of the process, so two of them would steal from each
+// other. The claim is process-wide, across loops and threads.
+std::atomic<bool> g_all_claimed{false};
+
+constexpr std::uint64_t kRetryDelayMs = 10;
+
+std::error_code errno_code(int e) noexcept { return {e, std::generic_category()}; }
+
+const char* what_of(std::exception_ptr e) noexcept {
+  try {
+    std::rethrow_exception(std::move(e));
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "non-standard exception";
+  }
+}
+
+}  // namespace
+
+class reaper::impl {
+ public:
+  impl(uv_loop_t* loop, options opts) noexcept
+      : loop_(loop), opts_(std::move(opts)), os_(opts_.os != nullptr ? *opts_.os : sys::os()) {}
+
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
+
+  ~impl() {
+    if (claimed_all_) g_all_claimed.store(false);
+  }
+
+  std::error_code start(const std::shared_ptr<impl>& self) noexcept;
+  pid_t spawn(const spawn_options& opts, exit_callback cb, std::error_code& ec) noexcept;
+  void watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
+  void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
+  bool close(const close_options& how, std::function<void()> on_closed) noexcept;
+
+  [[nodiscard]] bool open() const noexcept { return state_ == state::open; }
+  [[nodiscard]] bool watching(pid_t pid) const noexcept { return table_.contains(pid); }
+  [[nodiscard]] std::size_t size() const noexcept { return table_.size(); }
+  [[nodiscard]] const uvreap::stats& counters() const noexcept { return stats_; }
+  [[nodiscard]] uv_loop_t* loop() const noexcept { return loop_; }
+  [[nodiscard]] const options& opts() const noexcept { return opts_; }
+
+ private:
+  enum class state { open, closing, closed };
+  enum class outcome { reaped, running, failed };
+
+  struct pending {
+    exit_status status;
+    exit_callback callback;
+    bool orphan = false;
+  };
+
+  // --- the OS seam; EINTR is retried here and nowhere else ---
+  template <class Call>
+  auto retry(std::uint64_t& counter, Call&& call) noexcept {
+    for (;;) {
+      ++counter;
+      const auto r = call();
+      if (r != -EINTR) return r;
+      ++stats_.syscalls.eintr;
+    }
+  }
+  pid_t sys_wait4(pid_t pid, int* status, int flags, ::rusage* ru) noexcept {
+    return retry(stats_.syscalls.wait4, [&] { return os_.wait4(pid, status, flags, ru); });
+  }
+  int sys_waitid(idtype_t type, id_t id, siginfo_t* info, int flags) noexcept {
+    return retry(stats_.syscalls.waitid, [&] { return os_.waitid(type, id, info, flags); });
+  }
+  int sys_kill(pid_t pid, int sig) noexcept {
+    return retry(stats_.syscalls.kill, [&] { return os_.kill(pid, sig); });
+  }
+
+  // --- sweeping ---
+  static void on_sigchld(uv_signal_t* h, int /*signum*/) { static_cast<impl*>(h->data)->sweep(); }
+  static void on_idle(uv_idle_t* h) {
+    auto* self = static_cast<impl*>(h->data);
+    uv_idle_stop(h);
+    self->sweep();
+  }
+  static void on_retry(uv_timer_t* h) { static_cast<impl*>(h->data)->sweep(); }
+  static void on_grace(uv_timer_t* h) { static_cast<impl*>(h->data)->signal_all(SIGKILL); }
+  static void on_handle_closed(uv_handle_t* h);
+
+  void sweep() noexcept;
+  bool collect_own() noexcept;
+  bool collect_all() noexcept;
+  bool scan() noexcept;
+  outcome reap_pid(pid_t pid) noexcept;
+  void lose_all() noexcept;
+  void dispatch() noexcept;
+  void after_change() noexcept;
+  void update_ref() noexcept;
+  void schedule_continuation() noexcept;
+  void schedule_retry() noexcept;
+  void adopt(pid_t pid, exit_callback cb) noexcept;
+  void signal_all(int sig) noexcept;
+  void finish_close() noexcept;
+  void all_handles_closed() noexcept;
+
+  // --- user code boundary: nothing thrown by user code passes these ---
+  void invoke(const exit_callback& cb, const exit_status& st) noexcept;
+  void report_exception(std::exception_ptr e, pid_t pid) noexcept;
+  void report_error(int neg_errno, std::string_view what) noexcept;
+
+  uv_loop_t* loop_;
+  options opts_;
+  sys::interface& os_;
+  state state_ = state::open;
+  bool claimed_all_ = false;
+  bool referenced_ = false;
+  int open_handles_ = 0;
+
+  uv_signal_t sigchld_{};
+  uv_idle_t continuation_{};
+  uv_timer_t retry_timer_{};
+  uv_timer_t grace_timer_{};
+
+  detail::child_table table_;
+  std::vector<pending> batch_;
+  uvreap::stats stats_{};
+  std::function<void()> on_closed_;
+  // Keeps this object alive from start() until libuv has released every handle, which
+  // may be long after the owning reaper object is gone.
+  std::shared_ptr<impl> self_;
+};
+
+std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept {
+  if (loop_ == nullptr || opts_.max_batch == 0) return errno_code(EINVAL);
+
+  // With SIGCHLD ignored (or SA_NOCLDWAIT) the kernel reaps children by itself and every
+  // status would be lost; libuv's handler would also silently replace that disposition.
+  // Refuse rather than take the process-wide setting away from whoever chose it.
+  struct sigaction sa {};
+  if (int r = retry(stats_.syscalls.sigaction, [&] { return os_.get_sigaction(SIGCHLD, &sa); });
+      r < 0) {
+    return errno_code(-r);
+  }
+  const bool ignored = (sa.sa_flags & SA_SIGINFO) == 0 && sa.sa_handler == SIG_IGN;
+  if (ignored || (sa.sa_flags & SA_NOCLDWAIT) != 0) return errno_code(EBUSY);
+
+  if (opts_.reap_policy == policy::all) {
+    bool expected = false;
+    if (!g_all_claimed.compare_exchange_strong(expected, true)) return errno_code(EBUSY);
+    claimed_all_ = true;
+  }
+  try {
+    batch_.reserve(std::min<std::size_t>(opts_.max_batch, 1024));
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+
+  if (int r = uv_signal_init(loop_, &sigchld_); r != 0) return errno_code(-r);
+  // From here on the handles exist and can only be released through uv_close.
+  self_ = self;
+  sigchld_.data = this;
+  uv_idle_init(loop_, &continuation_);
+  continuation_.data = this;
+  uv_timer_init(loop_, &retry_timer_);
+  retry_timer_.data = this;
+  uv_timer_init(loop_, &grace_timer_);
+  grace_timer_.data = this;
+  open_handles_ = 4;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&continuation_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&retry_timer_));
+
+  if (int r = uv_signal_start(&sigchld_, on_sigchld, SIGCHLD); r != 0) {
+    state_ = state::closing;
+    finish_close();
+    return errno_code(-r);
+  }
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sigchld_));
+  // Children may have exited before the watcher started, and their SIGCHLD is gone: look
+  // once on the first loop iteration (never from inside the constructor).
+  schedule_continuation();
+  return {};
+}
+
+void reaper::impl::sweep() noexcept {
+  if (state_ == state::closed) return;
+  ++stats_.sweeps;
+  const bool more = opts_.reap_policy == policy::all ? collect_all() : collect_own();
+  if (batch_.empty()) ++stats_.empty_sweeps;
+  stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch_.size());
+  if (more) {
+    // A child that is already a zombie raises no new SIGCHLD: the rest of this sweep
+    // must be scheduled by us, or it would wait for some unrelated exit.
+    ++stats_.continuations;
+    schedule_continuation();
+  }
+  dispatch();
+  after_change();
+}
+
+// Returns true when the batch filled up and more exits may be waiting.
+bool reaper::impl::collect_own() noexcept {
+  if (table_.empty()) return false;
+  bool scanned = false;
+  while (batch_.size() < opts_.max_batch) {
+    // Peek at the oldest waitable child without reaping it: if it is ours we take it by
+    // pid, if not we leave it to its owner (uv_spawn, another reaper, the program).
+    siginfo_t si{};
+    const int r = sys_waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+    if (r == -ECHILD) {
+      // The process has no children at all, yet we still hold some: someone else took
+      // their statuses.
+      lose_all();
+      return false;
+    }
+    if (r < 0) {
+      report_error(r, "waitid(P_ALL, WNOWAIT)");
+      schedule_retry();
+      return false;
+    }
+    if (si.si_pid == 0) return false;  // nothing has exited
+    if (table_.contains(si.si_pid)) {
+      ++stats_.fast_path_hits;
+      if (reap_pid(si.si_pid) != outcome::reaped) return false;
+      continue;
+    }
+    // The oldest zombie is foreign and hides ours from the peek until its owner reaps
+    // it. Ask for each of ours by pid instead, once per sweep: if the foreign zombie is
+    // never reaped, every sweep pays O(live children) — counted in fallback_scans.
+    if (scanned) return false;
+    scanned = true;
+    ++stats_.fallback_scans;
+    return scan();
+  }
+  return true;
+}
+
+bool reaper::impl::scan() noexcept {
+  for (std::size_t i = 0; i < table_.size();) {
+    if (batch_.size() >= opts_.max_batch) return true;
+    switch (reap_pid(table_.at(i).pid)) {
+      case outcome::reaped:
+        break;  // entry i now holds what was the last entry: look at i again
+      case outcome::running:
+        ++i;
+        break;
+      case outcome::failed:
+        return false;  // retried on the timer
+    }
+  }
+  return false;
+}
+
+bool reaper::impl::collect_all() noexcept {
+  while (batch_.size() < opts_.max_batch) {
+    int status = 0;
+    ::rusage ru{};
+    const pid_t r = sys_wait4(-1, &status, WNOHANG, &ru);
+    if (r == 0) return false;
+    if (r == -ECHILD) {
+      lose_all();
+      return false;
+    }
+    if (r < 0) {
+      report_error(r, "wait4(-1, WNOHANG)");
+      schedule_retry();
+      return false;
+    }
+    exit_callback cb = table_.take(r);
+    const bool orphan = !cb;
+    ++(orphan ? stats_.orphans_reaped : stats_.exits_reaped);
+    batch_.push_back(pending{exit_status::from_wait(r, status, &ru), std::move(cb), orphan});
+  }
+  return true;
+}
+
+reaper::impl::outcome reaper::impl::reap_pid(pid_t pid) noexcept {
+  int status = 0;
+  ::rusage ru{};
+  const pid_t r = sys_wait4(pid, &status, WNOHANG, &ru);
+  if (r == pid) {
+    ++stats_.exits_reaped;
+    batch_.push_back(pending{exit_status::from_wait(pid, status, &ru), table_.take(pid)});
+    return outcome::reaped;
+  }
+  if (r == 0) return outcome::running;
+  if (r == -ECHILD) {
+    // Not our child any more: a foreign waitpid(-1) or an auto-reaping disposition took
+    // it. Its status is gone, but its callback must still run, once.
+    ++stats_.lost;
+    batch_.push_back(pending{exit_status::make_lost(pid), table_.take(pid)});
+    return outcome::reaped;
+  }
+  report_error(r, "wait4(pid, WNOHANG)");
+  schedule_retry();
+  return outcome::failed;
+}
+
+void reaper::impl::lose_all() noexcept {
+  while (!table_.empty()) {
+    const pid_t pid = table_.at(table_.size() - 1).pid;
+    ++stats_.lost;
+    batch_.push_back(pending{exit_status::make_lost(pid), table_.take_at(table_.size() - 1)});
+  }
+}
+
+void reaper::impl::dispatch() noexcept {
+  // Reaping is finished before any callback runs, so a callback that spawns, watches,
+  // kills or closes never sees a half-updated table. batch_.size() is read on every
+  // turn: a callback's spawn may append a lost record for a recycled pid.
+  for (std::size_t i = 0; i < batch_.size(); ++i) {
+    if (state_ != state::open) break;  // closed from a callback: no callback after close
+    pending p = std::move(batch_[i]);
+    if (p.orphan) {
+      if (opts_.on_orphan) invoke(opts_.on_orphan, p.status);
+    } else {
+      invoke(p.callback, p.status);
+    }
+  }
+  batch_.clear();
+}
+
+void reaper::impl::after_change() noexcept {
+  if (state_ == state::closing && table_.empty()) {
+    finish_close();
+  } else {
+    update_ref();
+  }
+}
+
+void reaper::impl::update_ref() noexcept {
+  if (state_ == state::closed) return;
+  const bool want = !table_.empty();
+  if (want == referenced_) return;
+  referenced_ = want;
+  auto* h = reinterpret_cast<uv_handle_t*>(&sigchld_);
+  want ? uv_ref(h) : uv_unref(h);
+}
+
+void reaper::impl::schedule_continuation() noexcept {
+  if (state_ == state::closed) return;
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&continuation_)) == 0) {
+    uv_idle_start(&continuation_, on_idle);
+  }
+}
+
+void reaper::impl::schedule_retry() noexcept {
+  if (state_ == state::closed) return;
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_)) == 0) {
+    uv_timer_start(&retry_timer_, on_retry, kRetryDelayMs, 0);
+  }
+}
+
+void reaper::impl::adopt(pid_t pid, exit_callback cb) noexcept {
+  // The caller reserved room in table_ and batch_, so nothing here can fail.
+  if (table_.contains(pid)) {
+    // The kernel handed out this pid again, so the child we held under it was reaped by
+    // someone else before we noticed: deliver that one as lost first.
+    ++stats_.lost;
+    batch_.push_back(pending{exit_status::make_lost(pid), table_.take(pid)});
+    schedule_continuation();
+  }
+  table_.insert(pid, std::move(cb));
+  update_ref();
+}
+
+pid_t reaper::impl::spawn(const spawn_options& opts, exit_callback cb,
+                          std::error_code& ec) noexcept {
+  ec.clear();
+  if (state_ != state::open) {
+    ec = errno_code(ESTALE);
+    return -1;
+  }
+  if (!cb) {
+    ec = errno_code(EINVAL);
+    return -1;
+  }
+  detail::spawn_plan plan;
+  if (ec = plan.prepare(opts); ec) return -1;
+  try {
+    table_.reserve(table_.size() + 1);
+    batch_.reserve(batch_.size() + 1);
+  } catch (const std::bad_alloc&) {
+    ec = errno_code(ENOMEM);
+    return -1;
+  }
+  pid_t pid = -1;
+  const int r = retry(stats_.syscalls.spawn, [&] {
+    return os_.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
+                     plan.search_path());
+  });
+  if (r < 0) {
+    ec = errno_code(-r);
+    return -1;
+  }
+  // No sweep can run between posix_spawn returning and this insert (both are on the
+  // loop thread), so even a child that exited at once is found by the next sweep.
+  adopt(pid, std::move(cb));
+  return pid;
+}
+
+void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
+  ec.clear();
+  if (state_ != state::open) {
+    ec = errno_code(ESTALE);
+    return;
+  }
+  if (pid <= 0 || !cb) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  if (table_.contains(pid)) {
+    ec = errno_code(EBUSY);
+    return;
+  }
+  // Is it an unreaped child of ours, and has it exited already? One peek answers both
+  // without reaping it.
+  siginfo_t si{};
+  if (int r = sys_waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
+      r < 0) {
+    ec = errno_code(-r);
+    return;
+  }
+  try {
+    table_.reserve(table_.size() + 1);
+  } catch (const std::bad_alloc&) {
+    ec = errno_code(ENOMEM);
+    return;
+  }
+  table_.insert(pid, std::move(cb));
+  // Its SIGCHLD may have come and gone: sweep on the next iteration (never from here,
+  // so that the callback cannot run inside watch()).
+  if (si.si_pid == pid) schedule_continuation();
+  update_ref();
+}
+
+void reaper::impl::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
+  ec.clear();
+  if (state_ != state::open) {
+    ec = errno_code(ESTALE);
+    return;
+  }
+  if (sig < 0 || sig >= NSIG) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  // Only a pid still in the table is certainly ours: once reaped, the kernel may give
+  // the number to an unrelated process, so we never signal it.
+  if (!table_.contains(pid)) {
+    ec = errno_code(ESRCH);
+    return;
+  }
+  if (int r = sys_kill(pid, sig); r < 0) ec = errno_code(-r);
+}
+
+void reaper::impl::signal_all(int sig) noexcept {
+  for (std::size_t i = 0; i < table_.size(); ++i) {
+    // ESRCH cannot happen for an unreaped child (a zombie accepts signals); any error is
+    // reported and the grace period's SIGKILL or the child's own exit still ends it.
+    if (int r = sys_kill(table_.at(i).pid, sig); r < 0) report_error(r, "kill");
+  }
+}
+
+bool reaper::impl::close(const close_options& how, std::function<void()> on_closed) noexcept {
+  if (state_ != state::open) return false;
+  state_ = state::closing;
+  on_closed_ = std::move(on_closed);
+  if (claimed_all_) {
+    g_all_claimed.store(false);
+    claimed_all_ = false;
+  }
+  if (how.terminate && !table_.empty()) {
+    signal_all(how.signal);
+    uv_timer_start(&grace_timer_, on_grace, static_cast<std::uint64_t>(how.grace.count()), 0);
+    // Some may be zombies already, whose SIGCHLD was consumed earlier.
+    schedule_continuation();
+    update_ref();
+    return true;
+  }
+  finish_close();
+  return true;
+}
+
+void reaper::impl::finish_close() noexcept {
+  state_ = state::closed;
+  table_.clear();
+  for (auto* h : {reinterpret_cast<uv_handle_t*>(&sigchld_),
+                  reinterpret_cast<uv_handle_t*>(&continuation_),
+                  reinterpret_cast<uv_handle_t*>(&retry_timer_),
+                  reinterpret_cast<uv_handle_t*>(&grace_timer_)}) {
+    if (uv_is_closing(h) == 0) uv_close(h, on_handle_closed);
+  }
+}
+
+void reaper::impl::on_handle_closed(uv_handle_t* h) {
+  auto* self = static_cast<impl*>(h->data);
+  if (--self->open_handles_ == 0) self->all_handles_closed();
+}
+
+void reaper::impl::all_handles_closed() noexcept {
+  // Dropping self_ may destroy *this: take it first and touch no member afterwards.
+  std::shared_ptr<impl> keep = std::move(self_);
+  std::function<void()> cb = std::move(on_closed_);
+  if (cb) {
+    try {
+      cb();
+    } catch (...) {
+      ++stats_.callback_exceptions;
+      report_exception(std::current_exception(), 0);
+    }
+  }
+}
+
+void reaper::impl::invoke(const exit_callback& cb, const exit_status& st) noexcept {
+  try {
+    cb(st);
+  } catch (...) {
+    ++stats_.callback_exceptions;
+    report_exception(std::current_exception(), st.pid());
+  }
+}
+
+void reaper::impl::report_exception(std::exception_ptr e, pid_t pid) noexcept {
+  if (opts_.on_exception) {
+    opts_.on_exception(std::move(e), pid);  // a throwing hook terminates: noexcept
+    return;
+  }
+  std::fprintf(stderr, "uvreap: callback for pid %d threw: %s\n", static_cast<int>(pid),
+               what_of(std::move(e)));
+}
+
+void reaper::impl::report_error(int neg_errno, std::string_view what) noexcept {
+  ++stats_.errors;
+  const std::error_code ec = errno_code(-neg_errno);
+  if (opts_.on_error) {
+    try {
+      opts_.on_error(ec, what);
+    } catch (...) {
+      report_exception(std::current_exception(), 0);
+    }
+    return;
+  }
+  std::fprintf(stderr, "uvreap: %.*s failed: %s\n", static_cast<int>(what.size()), what.data(),
+               ec.message().c_str());
+}
+
+// ---------------------------------------------------------------------------------------
+// reaper: the owning front of impl.
+
+namespace {
+
+std::error_code stale() noexcept { return errno_code(ESTALE); }
+
+template <class F>
+auto or_throw(const char* what, F&& f) {
+  std::error_code ec;
+  auto r = f(ec);
+  if (ec) throw std::system_error(ec, what);
+  return r;
+}
+
+}  // namespace
+
+reaper::reaper(std::shared_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+
+reaper::reaper(uv_loop_t* loop, options opts) {
+  std::error_code ec;
+  auto r = create(loop, std::move(opts), ec);
+  if (!r) throw std::system_error(ec, "uvreap: reaper");
+  impl_ = std::move(r->impl_);
+}
+
+std::optional<reaper> reaper::create(uv_loop_t* loop, options opts, std::error_code& ec) noexcept {
+  ec.clear();
+  std::shared_ptr<impl> p;
+  try {
+    p = std::make_shared<impl>(loop, std::move(opts));
+  } catch (const std::bad_alloc&) {
+    ec = errno_code(ENOMEM);
+    return std::nullopt;
+  }
+  if (ec = p->start(p); ec) return std::nullopt;
+  return std::optional<reaper>(reaper(std::move(p)));
+}
+
+reaper::reaper(reaper&& other) noexcept = default;
+
+reaper& reaper::operator=(reaper&& other) noexcept {
+  if (this != &other) {
+    if (impl_) impl_->close(impl_->opts().on_destroy, {});
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+reaper::~reaper() {
+  if (impl_) impl_->close(impl_->opts().on_destroy, {});
+}
+
+pid_t reaper::spawn(const spawn_options& opts, exit_callback on_exit, std::error_code& ec) noexcept {
+  if (!impl_) {
+    ec = stale();
+    return -1;
+  }
+  return impl_->spawn(opts, std::move(on_exit), ec);
+}
+
+pid_t reaper::spawn(const spawn_options& opts, exit_callback on_exit) {
+  return or_throw("uvreap: spawn",
+                  [&](std::error_code& ec) { return spawn(opts, std::move(on_exit), ec); });
+}
+
+void reaper::watch(pid_t pid, exit_callback on_exit, std::error_code& ec) noexcept {
+  if (!impl_) {
+    ec = stale();
+    return;
+  }
+  impl_->watch(pid, std::move(on_exit), ec);
+}
+
+void reaper::watch(pid_t pid, exit_callback on_exit) {
+  or_throw("uvreap: watch", [&](std::error_code& ec) {
+    watch(pid, std::move(on_exit), ec);
+    return 0;
+  });
+}
+
+void reaper::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
+  if (!impl_) {
+    ec = stale();
+    return;
+  }
+  impl_->kill(pid, sig, ec);
+}
+
+void reaper::kill(pid_t pid, int sig) {
+  or_throw("uvreap: kill", [&](std::error_code& ec) {
+    kill(pid, sig, ec);
+    return 0;
+  });
+}
+
+bool reaper::close(close_options how, std::function<void()> on_closed) noexcept {
+  return impl_ && impl_->close(how, std::move(on_closed));
+}
+
+bool reaper::watching(pid_t pid) const noexcept { return impl_ && impl_->watching(pid); }
+std::size_t reaper::size() const noexcept { return impl_ ? impl_->size() : 0; }
+bool reaper::closed() const noexcept { return !impl_ || !impl_->open(); }
+uvreap::stats reaper::stats() const noexcept { return impl_ ? impl_->counters() : uvreap::stats{}; }
+uv_loop_t* reaper::loop() const noexcept { return impl_ ? impl_->loop() : nullptr; }
+policy reaper::reap_policy() const noexcept {
+  return impl_ ? impl_->opts().reap_policy : policy::own;
+}
+
+}  // namespace uvreap

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: MIT
+// uvreap: the OS seam's kernel implementation; the only file that calls these syscalls.
+#include "uvreap/sys.hpp"
+
+#include <sys/resource.h>
+
+#include <cerrno>
+
+namespace uvreap::sys {
+
+interface::~interface() = default;
+
+pid_t interface::wait4(pid_t pid, int* status, int options, ::rusage* usage) noexcept {
+  const pid_t r = ::wait4(pid, status, options, usage);
+  return r < 0 ? -errno : r;
+}
+
+int interface::waitid(idtype_t type, id_t id, siginfo_t* info, int options) noexcept {
+  return ::waitid(type, id, info, options) < 0 ? -errno : 0;
+}
+
+int interface::kill(pid_t pid, int sig) noexcept { return ::kill(pid, sig) < 0 ? -errno : 0; }
+
+int interface::spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                     const posix_spawnattr_t* attr, char* const argv[], char* const envp[],
+                     bool search_path) noexcept {
+  // posix_spawn returns the error number instead of setting errno.
+  const int r = search_path ? ::posix_spawnp(pid, file, actions, attr, argv, envp)
+                            : ::posix_spawn(pid, file, actions, attr, argv, envp);
+  return -r;
+}
+
+int interface::get_sigaction(int sig, struct sigaction* old) noexcept {
+  return ::sigaction(sig, nullptr, old) < 0 ? -errno : 0;
+}
+
+interface& os() noexcept {
+  static interface kernel;
+  return kernel;
+}
+
+}  // namespace uvreap::sys

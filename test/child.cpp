@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+// uvreap tests: the helper modes the test binary runs in as a child process.
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <string>
+
+#include "support.hpp"
+
+namespace uvreap::test {
+
+namespace {
+
+[[noreturn]] void die(int code) { ::_exit(code); }
+
+int count_fds_above_2() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return 250;
+  const int own = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const int fd = std::atoi(e->d_name);
+    if (fd > 2 && fd != own) ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+// The hex mask of a "SigBlk:" / "SigIgn:" line of /proc/self/status.
+unsigned long long status_mask(const char* key) {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  const std::size_t n = std::strlen(key);
+  while (std::getline(f, line)) {
+    if (line.compare(0, n, key) == 0) return std::stoull(line.substr(n), nullptr, 16);
+  }
+  return ~0ull;
+}
+
+void drain_stdin() {
+  char buf[256];
+  for (;;) {
+    const ssize_t r = ::read(0, buf, sizeof buf);
+    if (r > 0) continue;
+    if (r < 0 && errno == EINTR) continue;
+    return;
+  }
+}
+
+}  // namespace
+
+// Modes (exit codes are what the tests assert):
+//   exit N                 _exit(N)
+//   signal N [core DIR]    die by signal N; with "core", in DIR with RLIMIT_CORE raised
+//   wait-stdin N           read stdin to EOF, then _exit(N)
+//   ignore-term            ignore SIGTERM, write "r" to stdout, read stdin to EOF, _exit(0)
+//   fds                    _exit(number of open fds above 2)
+//   sigstate               _exit(1 if any signal blocked, +2 if any ignored)
+//   env-eq KEY VALUE       _exit(0 if getenv(KEY) == VALUE, 1 if different, 2 if unset)
+//   env-count              _exit(number of environment entries, at most 255)
+//   cwd PATH               _exit(0 if the working directory is PATH)
+//   sid                    _exit(0 if this process leads its own session)
+//   pgid                   _exit(0 if it leads its own group but not a session)
+//   write TEXT             write TEXT to stdout, _exit(0)
+//   stdin-eof              _exit(0 if stdin reads EOF at once)
+void child_main(int argc, char** argv) {
+  if (argc < 3) die(200);
+  const std::string mode = argv[2];
+  auto arg = [&](int i) -> const char* { return i < argc ? argv[i] : ""; };
+
+  if (mode == "exit") die(std::atoi(arg(3)));
+  if (mode == "signal") {
+    const int sig = std::atoi(arg(3));
+    rlimit rl{};
+    if (std::strcmp(arg(4), "core") == 0) {
+      rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+      if (::setrlimit(RLIMIT_CORE, &rl) != 0 || ::chdir(arg(5)) != 0) die(201);
+    } else if (::setrlimit(RLIMIT_CORE, &rl) != 0) {
+      die(201);
+    }
+    std::signal(sig, SIG_DFL);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    ::sigprocmask(SIG_UNBLOCK, &s, nullptr);
+    ::raise(sig);
+    die(202);
+  }
+  if (mode == "wait-stdin") {
+    drain_stdin();
+    die(std::atoi(arg(3)));
+  }
+  if (mode == "ignore-term") {
+    std::signal(SIGTERM, SIG_IGN);
+    if (::write(1, "r", 1) != 1) die(203);
+    drain_stdin();
+    die(0);
+  }
+  if (mode == "fds") die(count_fds_above_2());
+  if (mode == "sigstate") {
+    const int blocked = status_mask("SigBlk:") != 0 ? 1 : 0;
+    const int ignored = status_mask("SigIgn:") != 0 ? 2 : 0;
+    die(blocked + ignored);
+  }
+  if (mode == "env-eq") {
+    const char* v = std::getenv(arg(3));
+    if (v == nullptr) die(2);
+    die(std::strcmp(v, arg(4)) == 0 ? 0 : 1);
+  }
+  if (mode == "env-count") {
+    int n = 0;
+    for (char** e = environ; *e != nullptr; ++e) ++n;
+    die(n > 255 ? 255 : n);
+  }
+  if (mode == "cwd") {
+    char buf[4096];
+    if (::getcwd(buf, sizeof buf) == nullptr) die(2);
+    die(std::strcmp(buf, arg(3)) == 0 ? 0 : 1);
+  }
+  if (mode == "sid") die(::getsid(0) == ::getpid() ? 0 : 1);
+  if (mode == "pgid") die(::getpgid(0) == ::getpid() && ::getsid(0) != ::getpid() ? 0 : 1);
+  if (mode == "write") {
+    const std::size_t n = std::strlen(arg(3));
+    die(::write(1, arg(3), n) == static_cast<ssize_t>(n) ? 0 : 1);
+  }
+  if (mode == "stdin-eof") {
+    char c;
+    ssize_t r;
+    do {
+      r = ::read(0, &c, 1);
+    } while (r < 0 && errno == EINTR);
+    die(r == 0 ? 0 : 1);
+  }
+  die(204);
+}
+
+}  // namespace uvreap::test

@@ -1,0 +1,204 @@
+// SPDX-License-Identifier: MIT
+// uvreap tests: fixtures and helpers shared by every suite.
+#include "support.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace uvreap::test {
+
+namespace {
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw std::runtime_error("readlink /proc/self/exe");
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+std::vector<std::string> helper(std::vector<std::string> args) {
+  static const std::string exe = self_exe();
+  std::vector<std::string> argv{exe, "--child"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return argv;
+}
+
+spawn_options helper_options(std::vector<std::string> args) {
+  spawn_options o;
+  o.argv = helper(std::move(args));
+  return o;
+}
+
+// ---- gate ----
+
+gate::gate() {
+  if (::pipe2(fds_, O_CLOEXEC) != 0) throw std::runtime_error("pipe2");
+}
+
+gate::~gate() {
+  for (int fd : fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+void gate::open() {
+  if (fds_[1] >= 0) {
+    ::close(fds_[1]);
+    fds_[1] = -1;
+  }
+}
+
+void gate::child_wait_and_exit(int code) const noexcept {
+  if (fds_[1] >= 0) ::close(fds_[1]);
+  char c;
+  while (::read(fds_[0], &c, 1) < 0 && errno == EINTR) {
+  }
+  ::_exit(code);
+}
+
+pid_t fork_gated(const gate& g, int code) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) g.child_wait_and_exit(code);
+  return pid;
+}
+
+pid_t fork_exiting(int code) {
+  const pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) ::_exit(code);
+  return pid;
+}
+
+void wait_until_zombie(pid_t pid) {
+  siginfo_t si{};
+  int r;
+  do {
+    r = ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  if (r != 0) throw std::runtime_error(std::string("waitid: ") + std::strerror(errno));
+}
+
+// ---- census ----
+
+std::vector<pid_t> children_census() {
+  std::vector<pid_t> out;
+  DIR* d = ::opendir("/proc/self/task");
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/children");
+    pid_t p;
+    while (f >> p) out.push_back(p);
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool no_zombies() {
+  siginfo_t si{};
+  int r;
+  do {
+    r = ::waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
+  } while (r < 0 && errno == EINTR);
+  return (r < 0 && errno == ECHILD) || (r == 0 && si.si_pid == 0);
+}
+
+int open_fd_count() {
+  int n = 0;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] != '.') ++n;
+  }
+  ::closedir(d);
+  return n - 1;  // the directory stream's own fd
+}
+
+// ---- loop fixture ----
+
+loop_fixture::loop_fixture() { BOOST_REQUIRE_EQUAL(uv_loop_init(&loop), 0); }
+
+loop_fixture::~loop_fixture() {
+  // Whatever a failed test left open is closed here so the next test starts clean; the
+  // check below still reports it.
+  const bool all_closed = run_to_completion(std::chrono::seconds{30});
+  int busy = uv_loop_close(&loop);
+  BOOST_CHECK_MESSAGE(all_closed && busy == 0, "handles left open on the loop");
+  if (busy != 0) {
+    uv_walk(
+        &loop,
+        [](uv_handle_t* h, void*) {
+          if (uv_is_closing(h) == 0) uv_close(h, nullptr);
+        },
+        nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+  }
+  BOOST_CHECK_MESSAGE(no_zombies(), "a zombie child was left behind");
+  const auto left = children_census();
+  BOOST_CHECK_MESSAGE(left.empty(), "children left running: " << left.size());
+  for (pid_t p : left) {  // do not poison the next test
+    ::kill(p, SIGKILL);
+    ::waitpid(p, nullptr, 0);
+  }
+}
+
+namespace {
+struct watchdog {
+  uv_timer_t timer{};
+  bool fired = false;
+  watchdog(uv_loop_t* loop, std::chrono::milliseconds ms, bool ref) {
+    uv_timer_init(loop, &timer);
+    timer.data = this;
+    uv_timer_start(
+        &timer,
+        [](uv_timer_t* t) {
+          static_cast<watchdog*>(t->data)->fired = true;
+          uv_stop(t->loop);
+        },
+        static_cast<std::uint64_t>(ms.count()), 0);
+    if (!ref) uv_unref(reinterpret_cast<uv_handle_t*>(&timer));
+  }
+  ~watchdog() {
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer), nullptr);
+    uv_run(timer.loop, UV_RUN_NOWAIT);  // lets the close callback phase release it
+  }
+};
+}  // namespace
+
+bool loop_fixture::run_until(const std::function<bool()>& done,
+                             std::chrono::milliseconds deadline) {
+  uv_update_time(&loop);
+  watchdog w(&loop, deadline, true);
+  while (!done() && !w.fired) uv_run(&loop, UV_RUN_ONCE);
+  BOOST_CHECK_MESSAGE(!w.fired, "deadline passed while waiting on the loop");
+  return !w.fired;
+}
+
+bool loop_fixture::run_to_completion(std::chrono::milliseconds deadline) {
+  uv_update_time(&loop);
+  bool fired;
+  {
+    watchdog w(&loop, deadline, false);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    fired = w.fired;
+  }
+  return !fired;
+}
+
+}  // namespace uvreap::test

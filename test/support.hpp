@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+// uvreap tests: fixtures and helpers shared by every suite.
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "uvreap/spawn_options.hpp"
+
+namespace uvreap::test {
+
+/// argv that re-executes this test binary in a helper mode (see child_main in main.cpp).
+std::vector<std::string> helper(std::vector<std::string> args);
+/// spawn_options for `helper(args)`.
+spawn_options helper_options(std::vector<std::string> args);
+
+/// Runs in the test binary before Boost when argv[1] is "--child"; never returns.
+[[noreturn]] void child_main(int argc, char** argv);
+
+/// A pipe whose read end children block on until the test releases them (H2: gated
+/// child). Forked children must call `child_wait_and_exit`.
+class gate {
+ public:
+  gate();
+  ~gate();
+  gate(const gate&) = delete;
+  gate& operator=(const gate&) = delete;
+  /// Closes the write end: every child blocked on the read end wakes and exits.
+  void open();
+  [[nodiscard]] int read_fd() const noexcept { return fds_[0]; }
+  /// In a forked child: drop the write end, block until the gate opens, _exit(code).
+  [[noreturn]] void child_wait_and_exit(int code) const noexcept;
+
+ private:
+  int fds_[2]{-1, -1};
+};
+
+/// fork() a child that blocks on `g` and then _exit(code). Returns its pid.
+pid_t fork_gated(const gate& g, int code);
+/// fork() a child that _exit(code)s at once.
+pid_t fork_exiting(int code);
+/// Blocks until `pid` is a zombie, without reaping it (waitid WNOWAIT; H1).
+void wait_until_zombie(pid_t pid);
+
+/// Pids of this process's live and zombie children (/proc/self/task/*/children).
+std::vector<pid_t> children_census();
+/// True when no child of this process is waitable (waitid WNOWAIT finds none).
+bool no_zombies();
+/// Entries in /proc/self/fd.
+int open_fd_count();
+
+/// A private loop with a watchdog and a teardown that asserts the contracts every test
+/// shares: no zombie, no child left running, every handle closed (`uv_loop_close()==0`).
+struct loop_fixture {
+  loop_fixture();
+  ~loop_fixture();
+  loop_fixture(const loop_fixture&) = delete;
+  loop_fixture& operator=(const loop_fixture&) = delete;
+
+  /// Runs the loop until `done()` or the deadline; false (and a failed check) on timeout.
+  bool run_until(const std::function<bool()>& done,
+                 std::chrono::milliseconds deadline = std::chrono::seconds{60});
+  /// Runs the loop until it has nothing left to do, with a deadline.
+  bool run_to_completion(std::chrono::milliseconds deadline = std::chrono::seconds{60});
+
+  uv_loop_t loop{};
+};
+
+}  // namespace uvreap::test
