@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <new>
+#include <ostream>
 #include <utility>
 #include <vector>
 
@@ -40,6 +41,9 @@ const char* what_of(std::exception_ptr e) noexcept {
 }
 
 }  // namespace
+
+std::string_view to_string(policy p) noexcept { return p == policy::all ? "all" : "own"; }
+std::ostream& operator<<(std::ostream& os, policy p) { return os << to_string(p); }
 
 class reaper::impl {
  public:
@@ -186,7 +190,6 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
   uv_timer_init(loop_, &grace_timer_);
   grace_timer_.data = this;
   open_handles_ = 4;
-  uv_unref(reinterpret_cast<uv_handle_t*>(&continuation_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&retry_timer_));
 
   if (int r = uv_signal_start(&sigchld_, on_sigchld, SIGCHLD); r != 0) {
@@ -196,7 +199,8 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
   }
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigchld_));
   // Children may have exited before the watcher started, and their SIGCHLD is gone: look
-  // once on the first loop iteration (never from inside the constructor).
+  // once on the first loop iteration (never from inside the constructor). A scheduled
+  // continuation is work owed, so it keeps the loop alive for that one iteration.
   schedule_continuation();
   return {};
 }

@@ -122,6 +122,17 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   sigfillset(&all);
   sigdelset(&all, SIGKILL);
   sigdelset(&all, SIGSTOP);
+#if defined(__GLIBC__) && defined(__linux__)
+  // glibc keeps its two internal signals (SIGCANCEL and SIGSETXID, __SIGRTMIN up to
+  // SIGRTMIN) out of sigfillset, and its spawn helper sets them to SIG_IGN in the child
+  // unless they are in the "set to default" set, so every program we exec would start
+  // with them ignored. sigaddset refuses them, so set their bits directly; the reset
+  // happens in the child only (it has its own signal table), after which exec runs.
+  for (int sig = __SIGRTMIN; sig < SIGRTMIN; ++sig) {
+    constexpr int kBits = 8 * sizeof(all.__val[0]);
+    all.__val[(sig - 1) / kBits] |= 1ul << ((sig - 1) % kBits);
+  }
+#endif
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
   if (opts.new_session) flags |= POSIX_SPAWN_SETSID;
   if (opts.new_process_group) {

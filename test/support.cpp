@@ -43,6 +43,12 @@ spawn_options helper_options(std::vector<std::string> args) {
   return o;
 }
 
+spawn_options gated_helper(const gate& g, int code) {
+  auto o = helper_options({"wait-stdin", std::to_string(code)});
+  o.stdio_map[0] = stdio::from_fd(g.read_fd());
+  return o;
+}
+
 // ---- gate ----
 
 gate::gate() {
@@ -63,7 +69,11 @@ void gate::open() {
 }
 
 void gate::child_wait_and_exit(int code) const noexcept {
-  if (fds_[1] >= 0) ::close(fds_[1]);
+  // Hold nothing but our read end: a forked child that kept another gate's write end
+  // (another test thread's, say) would keep that gate shut.
+  const unsigned r = static_cast<unsigned>(fds_[0]);
+  if (r > 3) ::close_range(3, r - 1, 0);
+  ::close_range(r + 1, ~0u, 0);
   char c;
   while (::read(fds_[0], &c, 1) < 0 && errno == EINTR) {
   }

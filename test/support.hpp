@@ -5,14 +5,24 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "uvreap/spawn_options.hpp"
 
+// Let BOOST_TEST compare error codes against std::errc and errno conditions.
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::errc)
+BOOST_TEST_DONT_PRINT_LOG_VALUE(std::error_condition)
+
 namespace uvreap::test {
+
+/// ESTALE, which std::errc does not name.
+inline const std::error_condition estale{ESTALE, std::generic_category()};
 
 /// argv that re-executes this test binary in a helper mode (see child_main in main.cpp).
 std::vector<std::string> helper(std::vector<std::string> args);
@@ -40,6 +50,8 @@ class gate {
   int fds_[2]{-1, -1};
 };
 
+/// spawn_options for a helper that blocks until `g` opens, then exits with `code`.
+spawn_options gated_helper(const gate& g, int code);
 /// fork() a child that blocks on `g` and then _exit(code). Returns its pid.
 pid_t fork_gated(const gate& g, int code);
 /// fork() a child that _exit(code)s at once.

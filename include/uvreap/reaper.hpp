@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <exception>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string_view>
@@ -47,6 +48,10 @@ enum class policy {
   /// reaper of this policy may exist in a process at a time (the next gets EBUSY).
   all,
 };
+
+/// "own" or "all".
+[[nodiscard]] std::string_view to_string(policy p) noexcept;
+std::ostream& operator<<(std::ostream& os, policy p);
 
 /// What `close` does with children that are still running.
 struct close_options {

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Builds uvreap and runs its test suite twice: a normal build, then one under
+# AddressSanitizer + UndefinedBehaviorSanitizer. Installs missing Debian packages first.
+#
+#   scripts/test.sh            # both builds
+#   SUITES="unit reaper" scripts/test.sh   # only these meson suites
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+source scripts/deps.sh
+ensure_packages "${BUILD_PACKAGES[@]}"
+
+suite_args=()
+for s in ${SUITES:-}; do suite_args+=(--suite "$s"); done
+
+# UBSan reports are failures, not warnings.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+
+passed=0
+failed=0
+run_build() {
+  local dir=$1 mult=$2
+  shift 2
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@"
+  else
+    meson configure "$dir" "$@" >/dev/null
+  fi
+  ninja -C "$dir"
+  local rc=0
+  meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" "${suite_args[@]}" || rc=$?
+  local log="$dir/meson-logs/testlog.json"
+  local ok bad
+  ok=$(grep -c '"result": "OK"' "$log" || true)
+  bad=$(grep -vc '"result": "\(OK\|SKIP\)"' "$log" || true)
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  [ "$rc" -eq 0 ] && [ "$bad" -eq 0 ]
+}
+
+status=0
+echo "== build: debugoptimized"
+run_build build 1 -Dtests=enabled || status=1
+echo "== build: address,undefined sanitizers"
+run_build build-sanitize 3 -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false || status=1
+
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"

@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: MIT
+// uvreap tests: failures injected through the OS seam, and syscall counts from stats.
+#include "uvreap/sys.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "support.hpp"
+#include "uvreap/reaper.hpp"
+
+using namespace uvreap;
+using namespace uvreap::test;
+
+namespace {
+
+// Forwards to the kernel, except that each kind of call first returns whatever results
+// a test queued for it, and every call is counted.
+class scripted_os : public sys::interface {
+ public:
+  enum kind { k_wait4, k_waitid, k_kill, k_spawn, k_sigaction, k_count };
+  std::array<std::deque<int>, k_count> queued;
+  std::array<int, k_count> calls{};
+
+  void fail_next(kind k, int err, int times = 1) {
+    for (int i = 0; i < times; ++i) queued[k].push_back(-err);
+  }
+
+  pid_t wait4(pid_t pid, int* status, int flags, ::rusage* ru) noexcept override {
+    if (auto r = next(k_wait4)) return *r;
+    return interface::wait4(pid, status, flags, ru);
+  }
+  int waitid(idtype_t t, id_t id, siginfo_t* info, int flags) noexcept override {
+    if (auto r = next(k_waitid)) return *r;
+    return interface::waitid(t, id, info, flags);
+  }
+  int kill(pid_t pid, int sig) noexcept override {
+    if (auto r = next(k_kill)) return *r;
+    return interface::kill(pid, sig);
+  }
+  int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* a,
+            const posix_spawnattr_t* at, char* const argv[], char* const envp[],
+            bool search) noexcept override {
+    if (auto r = next(k_spawn)) return *r;
+    return interface::spawn(pid, file, a, at, argv, envp, search);
+  }
+  int get_sigaction(int sig, struct sigaction* old) noexcept override {
+    if (auto r = next(k_sigaction)) return *r;
+    return interface::get_sigaction(sig, old);
+  }
+
+ private:
+  std::optional<int> next(kind k) {
+    ++calls[k];
+    if (queued[k].empty()) return std::nullopt;
+    const int r = queued[k].front();
+    queued[k].pop_front();
+    return r;
+  }
+};
+
+struct seam_fixture : loop_fixture {
+  scripted_os os;
+  std::vector<std::pair<std::error_code, std::string>> errors;
+  options opts() {
+    options o;
+    o.os = &os;
+    o.on_error = [this](std::error_code ec, std::string_view what) {
+      errors.emplace_back(ec, std::string(what));
+    };
+    return o;
+  }
+  // A spurious SIGCHLD: libuv wakes the loop and the reaper sweeps with nothing to find.
+  void spurious_sigchld(reaper& r) {
+    const auto before = r.stats().sweeps;
+    BOOST_REQUIRE(::kill(::getpid(), SIGCHLD) == 0);
+    run_until([&] { return r.stats().sweeps > before; });
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(sys_suite, seam_fixture)
+
+BOOST_AUTO_TEST_CASE(eintr_is_retried_for_spawn_peek_and_reap) {
+  reaper r{&loop, opts()};
+  os.fail_next(scripted_os::k_spawn, EINTR);
+  os.fail_next(scripted_os::k_waitid, EINTR);
+  os.fail_next(scripted_os::k_wait4, EINTR);
+  std::vector<exit_status> got;
+  r.spawn(helper_options({"exit", "6"}), [&](const exit_status& s) { got.push_back(s); });
+  run_until([&] { return !got.empty(); });
+  run_to_completion();
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].code() == 6);
+  BOOST_TEST(r.stats().syscalls.eintr == 3u);
+  BOOST_TEST(os.calls[scripted_os::k_spawn] == 2);
+  BOOST_TEST(r.stats().syscalls.spawn == 2u);  // retries count as calls
+  BOOST_TEST(errors.empty());
+}
+
+BOOST_AUTO_TEST_CASE(eintr_is_retried_for_watch_and_kill) {
+  reaper r{&loop, opts()};
+  gate g;
+  const pid_t pid = fork_gated(g, 0);
+  os.fail_next(scripted_os::k_waitid, EINTR, 2);
+  std::vector<exit_status> got;
+  r.watch(pid, [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(scripted_os::k_kill, EINTR);
+  r.kill(pid, SIGKILL);
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).signal() == SIGKILL);
+  BOOST_TEST(r.stats().syscalls.eintr == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(echild_from_wait4_is_delivered_as_lost_and_leaves_the_child_alone) {
+  reaper r{&loop, opts()};
+  gate g;
+  const pid_t pid = fork_gated(g, 3);
+  std::vector<exit_status> got;
+  r.watch(pid, [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(scripted_os::k_wait4, ECHILD);  // as if a foreign waitpid took it first
+  g.open();
+  run_until([&] { return !got.empty(); });
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].lost());
+  BOOST_TEST(got[0].pid() == pid);
+  BOOST_TEST(r.stats().lost == 1u);
+  // The reaper did not reap it: its status is still there for whoever owns it now.
+  int st = 0;
+  BOOST_TEST(::waitpid(pid, &st, 0) == pid);
+  BOOST_TEST(WEXITSTATUS(st) == 3);
+}
+
+BOOST_AUTO_TEST_CASE(echild_from_the_peek_means_every_owned_child_was_taken) {
+  reaper r{&loop, opts()};
+  gate g;
+  std::vector<pid_t> pids{fork_gated(g, 0), fork_gated(g, 0)};
+  std::vector<exit_status> got;
+  for (pid_t p : pids) r.watch(p, [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(scripted_os::k_waitid, ECHILD);
+  spurious_sigchld(r);
+  run_until([&] { return got.size() == 2; });
+  for (const auto& s : got) BOOST_TEST(s.lost());
+  BOOST_TEST(r.size() == 0u);
+  g.open();
+  for (pid_t p : pids) BOOST_TEST(::waitpid(p, nullptr, 0) == p);
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, spawn_failures_are_returned_with_no_callback,
+                       boost::unit_test::data::make({EAGAIN, EMFILE, ENOMEM, ENFILE}), err) {
+  reaper r{&loop, opts()};
+  os.fail_next(scripted_os::k_spawn, err);
+  int calls = 0;
+  std::error_code ec;
+  BOOST_TEST(r.spawn(helper_options({"exit", "0"}), [&](const exit_status&) { ++calls; }, ec) ==
+             -1);
+  BOOST_TEST(ec.value() == err);
+  BOOST_TEST(r.size() == 0u);
+  run_to_completion();
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(children_census().empty());
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, an_unexpected_sweep_error_is_reported_and_retried,
+                       boost::unit_test::data::make({0, 1}), which) {
+  reaper r{&loop, opts()};
+  gate g;
+  const pid_t pid = fork_gated(g, 8);
+  std::vector<exit_status> got;
+  r.watch(pid, [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(which == 0 ? scripted_os::k_waitid : scripted_os::k_wait4, EAGAIN);
+  g.open();
+  run_until([&] { return !got.empty(); });
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].code() == 8);
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0].first == std::errc::resource_unavailable_try_again);
+  BOOST_TEST(r.stats().errors == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_kill_failure_carries_its_errno) {
+  reaper r{&loop, opts()};
+  gate g;
+  const pid_t pid = fork_gated(g, 0);
+  std::vector<exit_status> got;
+  r.watch(pid, [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(scripted_os::k_kill, EPERM);
+  std::error_code ec;
+  r.kill(pid, SIGTERM, ec);
+  BOOST_TEST(ec == std::errc::operation_not_permitted);
+  g.open();
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).code() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(a_sigaction_failure_fails_construction) {
+  os.fail_next(scripted_os::k_sigaction, EFAULT);
+  std::error_code ec;
+  BOOST_TEST(!reaper::create(&loop, opts(), ec).has_value());
+  BOOST_TEST(ec == std::errc::bad_address);
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_sweep_costs_one_syscall_and_none_with_no_children) {
+  reaper r{&loop, opts()};
+  uv_run(&loop, UV_RUN_NOWAIT);  // the start-up sweep
+  auto before = r.stats();
+  spurious_sigchld(r);
+  BOOST_TEST(r.stats().syscalls.total() - before.syscalls.total() == 0u);
+
+  gate g;
+  const pid_t pid = fork_gated(g, 0);
+  r.watch(pid, [](const exit_status&) {});
+  uv_run(&loop, UV_RUN_NOWAIT);
+  before = r.stats();
+  spurious_sigchld(r);
+  const auto after = r.stats();
+  BOOST_TEST(after.syscalls.total() - before.syscalls.total() == 1u);
+  BOOST_TEST(after.syscalls.waitid - before.syscalls.waitid == 1u);
+  BOOST_TEST(after.empty_sweeps > before.empty_sweeps);
+  g.open();
+  run_to_completion();
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_sweep_under_policy_all_costs_one_wait4) {
+  options o = opts();
+  o.reap_policy = policy::all;
+  reaper r{&loop, o};
+  uv_run(&loop, UV_RUN_NOWAIT);
+  const auto before = r.stats();
+  spurious_sigchld(r);
+  const auto after = r.stats();
+  BOOST_TEST(after.syscalls.total() - before.syscalls.total() == 1u);
+  BOOST_TEST(after.syscalls.wait4 - before.syscalls.wait4 == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(own_reaps_a_batch_by_peek_with_one_wait4_per_exit) {
+  reaper r{&loop, opts()};
+  gate g;
+  constexpr int kN = 200;
+  int calls = 0;
+  for (int i = 0; i < kN; ++i) r.watch(fork_gated(g, 0), [&](const exit_status&) { ++calls; });
+  const auto before = r.stats();
+  g.open();
+  run_until([&] { return calls == kN; });
+  const auto after = r.stats();
+  const auto sweeps = after.sweeps - before.sweeps;
+  BOOST_TEST(after.syscalls.wait4 - before.syscalls.wait4 == static_cast<std::uint64_t>(kN));
+  // One peek per exit, plus the one per sweep that finds nothing more.
+  BOOST_TEST(after.syscalls.waitid - before.syscalls.waitid <= kN + sweeps);
+  BOOST_TEST(after.fast_path_hits - before.fast_path_hits == static_cast<std::uint64_t>(kN));
+  BOOST_TEST(after.fallback_scans == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(own_never_reaps_a_foreign_zombie_and_scans_past_it) {
+  reaper r{&loop, opts()};
+  const pid_t foreign = fork_exiting(77);
+  wait_until_zombie(foreign);  // the oldest zombie, and not ours
+  gate g;
+  std::vector<exit_status> got;
+  for (int i = 0; i < 5; ++i) {
+    r.watch(fork_gated(g, i), [&](const exit_status& s) { got.push_back(s); });
+  }
+  g.open();
+  run_until([&] { return got.size() == 5; });
+  const auto s = r.stats();
+  BOOST_TEST(s.fallback_scans >= 1u);
+  BOOST_TEST(s.fallback_scans <= s.sweeps);  // at most one scan per sweep
+  BOOST_TEST(s.lost == 0u);
+  int st = 0;
+  BOOST_TEST(::waitpid(foreign, &st, WNOHANG) == foreign);  // still there for its owner
+  BOOST_TEST(WEXITSTATUS(st) == 77);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
