@@ -12,11 +12,14 @@ namespace {
 constexpr std::size_t kMinSlots = 16;
 }  // namespace
 
-child_table::child_table() { rehash(kMinSlots); }
+child_table::child_table() {
+  rehash(kMinSlots);
+}
 
 std::size_t child_table::home(pid_t pid) const noexcept {
   // Fibonacci hashing: consecutive pids (the common case) spread over the index.
-  const auto h = static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) * 0x9E3779B97F4A7C15ull;
+  const auto h =
+      static_cast<std::uint64_t>(static_cast<std::uint32_t>(pid)) * 0x9E3779B97F4A7C15ull;
   return static_cast<std::size_t>(h >> 32) & mask_;
 }
 
@@ -34,7 +37,8 @@ void child_table::rehash(std::size_t slot_count) {
   mask_ = slot_count - 1;
   for (std::size_t i = 0; i < items_.size(); ++i) {
     std::size_t s = home(items_[i].pid);
-    while (slots_[s] != 0) s = (s + 1) & mask_;
+    while (slots_[s] != 0)
+      s = (s + 1) & mask_;
     slots_[s] = static_cast<std::uint32_t>(i + 1);
   }
 }
@@ -50,7 +54,8 @@ bool child_table::insert(pid_t pid, exit_callback callback) {
   reserve(items_.size() + 1);
   items_.push_back(entry{pid, std::move(callback)});  // cannot reallocate: reserved
   std::size_t s = home(pid);
-  while (slots_[s] != 0) s = (s + 1) & mask_;
+  while (slots_[s] != 0)
+    s = (s + 1) & mask_;
   slots_[s] = static_cast<std::uint32_t>(items_.size());
   return true;
 }

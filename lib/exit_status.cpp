@@ -94,7 +94,11 @@ std::string to_string(const exit_status& s) {
   return out + " lost (reaped elsewhere)";
 }
 
-std::ostream& operator<<(std::ostream& os, exit_kind k) { return os << to_string(k); }
-std::ostream& operator<<(std::ostream& os, const exit_status& s) { return os << to_string(s); }
+std::ostream& operator<<(std::ostream& os, exit_kind k) {
+  return os << to_string(k);
+}
+std::ostream& operator<<(std::ostream& os, const exit_status& s) {
+  return os << to_string(s);
+}
 
 }  // namespace uvreap

@@ -28,7 +28,9 @@ std::atomic<bool> g_all_claimed{false};
 
 constexpr std::uint64_t kRetryDelayMs = 10;
 
-std::error_code errno_code(int e) noexcept { return {e, std::generic_category()}; }
+std::error_code errno_code(int e) noexcept {
+  return {e, std::generic_category()};
+}
 
 const char* what_of(std::exception_ptr e) noexcept {
   try {
@@ -42,8 +44,12 @@ const char* what_of(std::exception_ptr e) noexcept {
 
 }  // namespace
 
-std::string_view to_string(policy p) noexcept { return p == policy::all ? "all" : "own"; }
-std::ostream& operator<<(std::ostream& os, policy p) { return os << to_string(p); }
+std::string_view to_string(policy p) noexcept {
+  return p == policy::all ? "all" : "own";
+}
+std::ostream& operator<<(std::ostream& os, policy p) {
+  return os << to_string(p);
+}
 
 class reaper::impl {
  public:
@@ -439,8 +445,7 @@ void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexc
   // Is it an unreaped child of ours, and has it exited already? One peek answers both
   // without reaping it.
   siginfo_t si{};
-  if (int r = sys_waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
-      r < 0) {
+  if (int r = sys_waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT); r < 0) {
     ec = errno_code(-r);
     return;
   }
@@ -507,10 +512,10 @@ bool reaper::impl::close(const close_options& how, std::function<void()> on_clos
 void reaper::impl::finish_close() noexcept {
   state_ = state::closed;
   table_.clear();
-  for (auto* h : {reinterpret_cast<uv_handle_t*>(&sigchld_),
-                  reinterpret_cast<uv_handle_t*>(&continuation_),
-                  reinterpret_cast<uv_handle_t*>(&retry_timer_),
-                  reinterpret_cast<uv_handle_t*>(&grace_timer_)}) {
+  for (auto* h :
+       {reinterpret_cast<uv_handle_t*>(&sigchld_), reinterpret_cast<uv_handle_t*>(&continuation_),
+        reinterpret_cast<uv_handle_t*>(&retry_timer_),
+        reinterpret_cast<uv_handle_t*>(&grace_timer_)}) {
     if (uv_is_closing(h) == 0) uv_close(h, on_handle_closed);
   }
 }
@@ -572,7 +577,9 @@ void reaper::impl::report_error(int neg_errno, std::string_view what) noexcept {
 
 namespace {
 
-std::error_code stale() noexcept { return errno_code(ESTALE); }
+std::error_code stale() noexcept {
+  return errno_code(ESTALE);
+}
 
 template <class F>
 auto or_throw(const char* what, F&& f) {
@@ -620,7 +627,8 @@ reaper::~reaper() {
   if (impl_) impl_->close(impl_->opts().on_destroy, {});
 }
 
-pid_t reaper::spawn(const spawn_options& opts, exit_callback on_exit, std::error_code& ec) noexcept {
+pid_t reaper::spawn(const spawn_options& opts, exit_callback on_exit,
+                    std::error_code& ec) noexcept {
   if (!impl_) {
     ec = stale();
     return -1;
@@ -667,11 +675,21 @@ bool reaper::close(close_options how, std::function<void()> on_closed) noexcept 
   return impl_ && impl_->close(how, std::move(on_closed));
 }
 
-bool reaper::watching(pid_t pid) const noexcept { return impl_ && impl_->watching(pid); }
-std::size_t reaper::size() const noexcept { return impl_ ? impl_->size() : 0; }
-bool reaper::closed() const noexcept { return !impl_ || !impl_->open(); }
-uvreap::stats reaper::stats() const noexcept { return impl_ ? impl_->counters() : uvreap::stats{}; }
-uv_loop_t* reaper::loop() const noexcept { return impl_ ? impl_->loop() : nullptr; }
+bool reaper::watching(pid_t pid) const noexcept {
+  return impl_ && impl_->watching(pid);
+}
+std::size_t reaper::size() const noexcept {
+  return impl_ ? impl_->size() : 0;
+}
+bool reaper::closed() const noexcept {
+  return !impl_ || !impl_->open();
+}
+uvreap::stats reaper::stats() const noexcept {
+  return impl_ ? impl_->counters() : uvreap::stats{};
+}
+uv_loop_t* reaper::loop() const noexcept {
+  return impl_ ? impl_->loop() : nullptr;
+}
 policy reaper::reap_policy() const noexcept {
   return impl_ ? impl_->opts().reap_policy : policy::own;
 }

@@ -16,18 +16,25 @@ namespace uvreap::detail {
 
 namespace {
 
-bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
+bool has_nul(std::string_view s) noexcept {
+  return s.find('\0') != std::string_view::npos;
+}
 
-std::error_code from_errno(int e) noexcept { return {e, std::generic_category()}; }
+std::error_code from_errno(int e) noexcept {
+  return {e, std::generic_category()};
+}
 
-char* mut(const std::string& s) noexcept { return const_cast<char*>(s.c_str()); }
+char* mut(const std::string& s) noexcept {
+  return const_cast<char*>(s.c_str());
+}
 
 }  // namespace
 
 spawn_plan::~spawn_plan() {
   if (actions_init_) posix_spawn_file_actions_destroy(&actions_);
   if (attr_init_) posix_spawnattr_destroy(&attr_);
-  for (int fd : temp_fds_) ::close(fd);  // EINTR on close: the fd is gone either way
+  for (int fd : temp_fds_)
+    ::close(fd);  // EINTR on close: the fd is gone either way
 }
 
 std::error_code spawn_plan::prepare(const spawn_options& opts) noexcept {
@@ -60,11 +67,13 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   search_path_ = opts.search_path && file.find('/') == std::string::npos;
 
   argv_.reserve(opts.argv.size() + 1);
-  for (const auto& a : opts.argv) argv_.push_back(mut(a));
+  for (const auto& a : opts.argv)
+    argv_.push_back(mut(a));
   argv_.push_back(nullptr);
   if (opts.env) {
     env_.reserve(opts.env->size() + 1);
-    for (const auto& e : *opts.env) env_.push_back(mut(e));
+    for (const auto& e : *opts.env)
+      env_.push_back(mut(e));
     env_.push_back(nullptr);
     envp_ = env_.data();
   } else {

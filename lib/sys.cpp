@@ -19,7 +19,9 @@ int interface::waitid(idtype_t type, id_t id, siginfo_t* info, int options) noex
   return ::waitid(type, id, info, options) < 0 ? -errno : 0;
 }
 
-int interface::kill(pid_t pid, int sig) noexcept { return ::kill(pid, sig) < 0 ? -errno : 0; }
+int interface::kill(pid_t pid, int sig) noexcept {
+  return ::kill(pid, sig) < 0 ? -errno : 0;
+}
 
 int interface::spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
                      const posix_spawnattr_t* attr, char* const argv[], char* const envp[],

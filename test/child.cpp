@@ -17,7 +17,9 @@ namespace uvreap::test {
 
 namespace {
 
-[[noreturn]] void die(int code) { ::_exit(code); }
+[[noreturn]] void die(int code) {
+  ::_exit(code);
+}
 
 int count_fds_above_2() {
   int n = 0;
@@ -116,7 +118,8 @@ void child_main(int argc, char** argv) {
   }
   if (mode == "env-count") {
     int n = 0;
-    for (char** e = environ; *e != nullptr; ++e) ++n;
+    for (char** e = environ; *e != nullptr; ++e)
+      ++n;
     die(n > 255 ? 255 : n);
   }
   if (mode == "cwd") {

@@ -67,14 +67,17 @@ BOOST_AUTO_TEST_CASE(random_operations_agree_with_a_map_through_growth_and_colli
   }
   // Dense iteration visits exactly the live pids.
   std::map<pid_t, int> walked;
-  for (std::size_t i = 0; i < t.size(); ++i) walked[t.at(i).pid] = 1;
+  for (std::size_t i = 0; i < t.size(); ++i)
+    walked[t.at(i).pid] = 1;
   BOOST_TEST(walked.size() == model.size());
-  for (const auto& [p, v] : model) BOOST_TEST(walked.count(p) == 1u);
+  for (const auto& [p, v] : model)
+    BOOST_TEST(walked.count(p) == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(take_at_during_a_scan_visits_every_entry_once) {
   child_table t;
-  for (pid_t p = 1; p <= 1000; ++p) t.insert(p, [](const exit_status&) {});
+  for (pid_t p = 1; p <= 1000; ++p)
+    t.insert(p, [](const exit_status&) {});
   std::map<pid_t, int> visits;
   // The reaper's fallback scan: take even pids, step over odd ones.
   for (std::size_t i = 0; i < t.size();) {
@@ -87,9 +90,11 @@ BOOST_AUTO_TEST_CASE(take_at_during_a_scan_visits_every_entry_once) {
     }
   }
   BOOST_TEST(visits.size() == 1000u);
-  for (const auto& [p, n] : visits) BOOST_TEST(n == 1);
+  for (const auto& [p, n] : visits)
+    BOOST_TEST(n == 1);
   BOOST_TEST(t.size() == 500u);
-  for (pid_t p = 1; p <= 1000; ++p) BOOST_TEST(t.contains(p) == (p % 2 == 1));
+  for (pid_t p = 1; p <= 1000; ++p)
+    BOOST_TEST(t.contains(p) == (p % 2 == 1));
 }
 
 BOOST_AUTO_TEST_CASE(insert_after_reserve_never_reallocates_the_entries) {
@@ -97,7 +102,8 @@ BOOST_AUTO_TEST_CASE(insert_after_reserve_never_reallocates_the_entries) {
   t.reserve(100000);
   t.insert(1, [](const exit_status&) {});
   const auto* first = t.find(1);
-  for (pid_t p = 2; p <= 100000; ++p) t.insert(p, [](const exit_status&) {});
+  for (pid_t p = 2; p <= 100000; ++p)
+    t.insert(p, [](const exit_status&) {});
   BOOST_TEST(t.find(1) == first);
   BOOST_TEST(t.size() == 100000u);
   t.clear();

@@ -76,7 +76,8 @@ BOOST_AUTO_TEST_CASE(construction_rejects_a_null_loop_and_a_zero_batch) {
 }
 
 BOOST_AUTO_TEST_CASE(construction_refuses_an_ignored_sigchld) {
-  struct sigaction ign {}, old{};
+  struct sigaction ign {
+  }, old{};
   ign.sa_handler = SIG_IGN;
   BOOST_REQUIRE(::sigaction(SIGCHLD, &ign, &old) == 0);
   std::error_code ec;
@@ -285,7 +286,8 @@ BOOST_AUTO_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_reaps
   }
   // All three become zombies before the loop looks, so one sweep batches them.
   g.open();
-  for (pid_t p : children_census()) wait_until_zombie(p);
+  for (pid_t p : children_census())
+    wait_until_zombie(p);
   run_until([&] { return closed; });
   BOOST_TEST(calls == 1);
   BOOST_TEST(r.stats().exits_reaped == 3u);
@@ -303,7 +305,8 @@ BOOST_AUTO_TEST_CASE(a_callback_may_destroy_its_reaper) {
     });
   }
   g.open();
-  for (pid_t p : children_census()) wait_until_zombie(p);
+  for (pid_t p : children_census())
+    wait_until_zombie(p);
   run_until([&] { return r == nullptr; });
   BOOST_TEST(run_to_completion());
   BOOST_TEST(calls == 1);
@@ -325,7 +328,8 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_does_not_stop_the_batch_or_the_reaper) 
     });
   }
   g.open();
-  for (pid_t p : children_census()) wait_until_zombie(p);
+  for (pid_t p : children_census())
+    wait_until_zombie(p);
   run_until([&] { return calls == 3; });
   BOOST_TEST(thrown_for.size() == 1u);
   BOOST_TEST(r.stats().callback_exceptions == 1u);
@@ -385,8 +389,7 @@ BOOST_AUTO_TEST_CASE(close_terminate_kills_reaps_and_then_calls_on_closed) {
   r.watch(stubborn, rec.cb());
   r.watch(zombie, rec.cb());
   bool closed = false;
-  r.close(close_options::kill_children(std::chrono::milliseconds{200}),
-          [&] { closed = true; });
+  r.close(close_options::kill_children(std::chrono::milliseconds{200}), [&] { closed = true; });
   BOOST_TEST(run_to_completion());
   BOOST_TEST(closed);
   BOOST_TEST(rec.calls == 0u);
@@ -399,7 +402,8 @@ BOOST_AUTO_TEST_CASE(the_destructor_terminates_and_reaps_by_default) {
   gate g;
   {
     reaper r{&loop};
-    for (int i = 0; i < 5; ++i) r.watch(fork_gated(g, 0), [](const exit_status&) {});
+    for (int i = 0; i < 5; ++i)
+      r.watch(fork_gated(g, 0), [](const exit_status&) {});
     r.spawn(gated_helper(g, 0), [](const exit_status&) {});
   }
   BOOST_TEST(run_to_completion());
@@ -412,7 +416,8 @@ BOOST_AUTO_TEST_CASE(a_moved_from_reaper_is_closed_and_reports_estale) {
   BOOST_TEST(a.closed());  // NOLINT(bugprone-use-after-move): the documented state
   BOOST_TEST(!b.closed());
   std::error_code ec;
-  a.watch(1, [](const exit_status&) {}, ec);
+  a.watch(
+      1, [](const exit_status&) {}, ec);
   BOOST_TEST(ec == estale);
   bool again = false;
   b.spawn(helper_options({"exit", "0"}), [&](const exit_status&) { again = true; });
@@ -536,7 +541,8 @@ BOOST_AUTO_TEST_CASE(two_reapers_on_two_loops_in_two_threads_see_only_their_own)
         });
       }
       g.open();
-      while (out.delivered.size() < out.spawned.size()) uv_run(&l, UV_RUN_ONCE);
+      while (out.delivered.size() < out.spawned.size())
+        uv_run(&l, UV_RUN_ONCE);
       out.lost = r.stats().lost;
     }
     uv_run(&l, UV_RUN_DEFAULT);

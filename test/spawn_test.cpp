@@ -28,7 +28,8 @@ namespace {
 std::optional<exit_status> run_one(loop_fixture& f, reaper& r, const spawn_options& o) {
   std::optional<exit_status> got;
   std::error_code ec;
-  r.spawn(o, [&](const exit_status& s) { got = s; }, ec);
+  r.spawn(
+      o, [&](const exit_status& s) { got = s; }, ec);
   BOOST_REQUIRE_MESSAGE(!ec, "spawn failed: " << ec.message());
   f.run_until([&] { return got.has_value(); });
   return got;
@@ -58,7 +59,8 @@ struct temp_dir {
 void expect_spawn_error(loop_fixture& f, reaper& r, const spawn_options& o, std::errc want) {
   int calls = 0;
   std::error_code ec;
-  const pid_t pid = r.spawn(o, [&](const exit_status&) { ++calls; }, ec);
+  const pid_t pid = r.spawn(
+      o, [&](const exit_status&) { ++calls; }, ec);
   BOOST_TEST(pid == -1);
   BOOST_TEST(ec == want, "got '" << ec.message() << "'");
   BOOST_TEST(r.size() == 0u);
@@ -76,17 +78,18 @@ BOOST_AUTO_TEST_CASE(every_exit_code_0_to_255_reaches_its_own_callback) {
   std::map<pid_t, int> expected;
   std::map<pid_t, int> got;
   for (int code = 0; code < 256; ++code) {
-    const pid_t pid = r.spawn(helper_options({"exit", std::to_string(code)}),
-                              [&](const exit_status& s) {
-                                BOOST_TEST(s.exited());
-                                ++got[s.pid()];
-                                BOOST_TEST(s.code() == expected[s.pid()]);
-                              });
+    const pid_t pid =
+        r.spawn(helper_options({"exit", std::to_string(code)}), [&](const exit_status& s) {
+          BOOST_TEST(s.exited());
+          ++got[s.pid()];
+          BOOST_TEST(s.code() == expected[s.pid()]);
+        });
     expected[pid] = code;
   }
   BOOST_TEST(r.size() == 256u);
   run_until([&] { return got.size() == 256u; });
-  for (const auto& [pid, n] : got) BOOST_TEST(n == 1);
+  for (const auto& [pid, n] : got)
+    BOOST_TEST(n == 1);
   BOOST_TEST(r.size() == 0u);
   BOOST_TEST(r.stats().exits_reaped == 256u);
 }
@@ -211,7 +214,8 @@ BOOST_AUTO_TEST_CASE(the_child_starts_with_no_blocked_and_no_ignored_signals) {
   sigaddset(&block, SIGUSR1);
   sigaddset(&block, SIGTERM);
   BOOST_REQUIRE(::pthread_sigmask(SIG_BLOCK, &block, &old) == 0);
-  struct sigaction ign {}, old_pipe{}, old_hup{};
+  struct sigaction ign {
+  }, old_pipe{}, old_hup{};
   ign.sa_handler = SIG_IGN;
   ::sigaction(SIGPIPE, &ign, &old_pipe);
   ::sigaction(SIGHUP, &ign, &old_hup);

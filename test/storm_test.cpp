@@ -36,7 +36,8 @@ struct ledger {
     BOOST_TEST(delivered == expected.size());
     BOOST_TEST(deliveries.size() == expected.size());
     std::size_t twice = 0;
-    for (const auto& [pid, n] : deliveries) twice += n != 1 ? 1 : 0;
+    for (const auto& [pid, n] : deliveries)
+      twice += n != 1 ? 1 : 0;
     BOOST_TEST(twice == 0u);
   }
 };
@@ -45,12 +46,13 @@ inline const auto kPolicies = boost::unit_test::data::make({policy::own, policy:
 
 }  // namespace storm
 
-using storm::ledger;
 using storm::kPolicies;
+using storm::ledger;
 
 BOOST_FIXTURE_TEST_SUITE(storm_suite, loop_fixture)
 
-BOOST_DATA_TEST_CASE_F(loop_fixture, a_thousand_spawned_children_exiting_at_once_give_a_thousand_callbacks,
+BOOST_DATA_TEST_CASE_F(loop_fixture,
+                       a_thousand_spawned_children_exiting_at_once_give_a_thousand_callbacks,
                        kPolicies, pol) {
   options o;
   o.reap_policy = pol;
@@ -118,7 +120,8 @@ BOOST_AUTO_TEST_CASE(a_storm_is_swept_in_bounded_batches) {
     r.watch(pid, led.cb());
   }
   g.open();
-  for (pid_t p : children_census()) wait_until_zombie(p);  // all 500 waiting at once
+  for (pid_t p : children_census())
+    wait_until_zombie(p);  // all 500 waiting at once
   run_until([&] { return led.delivered >= 500; });
   led.check_exactly_once();
   BOOST_TEST(r.stats().largest_batch <= 16u);

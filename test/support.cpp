@@ -113,7 +113,8 @@ std::vector<pid_t> children_census() {
     if (e->d_name[0] == '.') continue;
     std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/children");
     pid_t p;
-    while (f >> p) out.push_back(p);
+    while (f >> p)
+      out.push_back(p);
   }
   ::closedir(d);
   return out;
@@ -141,7 +142,9 @@ int open_fd_count() {
 
 // ---- loop fixture ----
 
-loop_fixture::loop_fixture() { BOOST_REQUIRE_EQUAL(uv_loop_init(&loop), 0); }
+loop_fixture::loop_fixture() {
+  BOOST_REQUIRE_EQUAL(uv_loop_init(&loop), 0);
+}
 
 loop_fixture::~loop_fixture() {
   // Whatever a failed test left open is closed here so the next test starts clean; the
@@ -195,7 +198,8 @@ bool loop_fixture::run_until(const std::function<bool()>& done,
                              std::chrono::milliseconds deadline) {
   uv_update_time(&loop);
   watchdog w(&loop, deadline, true);
-  while (!done() && !w.fired) uv_run(&loop, UV_RUN_ONCE);
+  while (!done() && !w.fired)
+    uv_run(&loop, UV_RUN_ONCE);
   BOOST_CHECK_MESSAGE(!w.fired, "deadline passed while waiting on the loop");
   return !w.fired;
 }

@@ -31,7 +31,8 @@ class scripted_os : public sys::interface {
   std::array<int, k_count> calls{};
 
   void fail_next(kind k, int err, int times = 1) {
-    for (int i = 0; i < times; ++i) queued[k].push_back(-err);
+    for (int i = 0; i < times; ++i)
+      queued[k].push_back(-err);
   }
 
   pid_t wait4(pid_t pid, int* status, int flags, ::rusage* ru) noexcept override {
@@ -145,14 +146,17 @@ BOOST_AUTO_TEST_CASE(echild_from_the_peek_means_every_owned_child_was_taken) {
   gate g;
   std::vector<pid_t> pids{fork_gated(g, 0), fork_gated(g, 0)};
   std::vector<exit_status> got;
-  for (pid_t p : pids) r.watch(p, [&](const exit_status& s) { got.push_back(s); });
+  for (pid_t p : pids)
+    r.watch(p, [&](const exit_status& s) { got.push_back(s); });
   os.fail_next(scripted_os::k_waitid, ECHILD);
   spurious_sigchld(r);
   run_until([&] { return got.size() == 2; });
-  for (const auto& s : got) BOOST_TEST(s.lost());
+  for (const auto& s : got)
+    BOOST_TEST(s.lost());
   BOOST_TEST(r.size() == 0u);
   g.open();
-  for (pid_t p : pids) BOOST_TEST(::waitpid(p, nullptr, 0) == p);
+  for (pid_t p : pids)
+    BOOST_TEST(::waitpid(p, nullptr, 0) == p);
 }
 
 BOOST_DATA_TEST_CASE_F(seam_fixture, spawn_failures_are_returned_with_no_callback,
@@ -161,8 +165,8 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, spawn_failures_are_returned_with_no_callbac
   os.fail_next(scripted_os::k_spawn, err);
   int calls = 0;
   std::error_code ec;
-  BOOST_TEST(r.spawn(helper_options({"exit", "0"}), [&](const exit_status&) { ++calls; }, ec) ==
-             -1);
+  BOOST_TEST(r.spawn(
+                 helper_options({"exit", "0"}), [&](const exit_status&) { ++calls; }, ec) == -1);
   BOOST_TEST(ec.value() == err);
   BOOST_TEST(r.size() == 0u);
   run_to_completion();
@@ -247,7 +251,8 @@ BOOST_AUTO_TEST_CASE(own_reaps_a_batch_by_peek_with_one_wait4_per_exit) {
   gate g;
   constexpr int kN = 200;
   int calls = 0;
-  for (int i = 0; i < kN; ++i) r.watch(fork_gated(g, 0), [&](const exit_status&) { ++calls; });
+  for (int i = 0; i < kN; ++i)
+    r.watch(fork_gated(g, 0), [&](const exit_status&) { ++calls; });
   const auto before = r.stats();
   g.open();
   run_until([&] { return calls == kN; });

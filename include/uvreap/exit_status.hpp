@@ -49,8 +49,7 @@ class exit_status {
   [[nodiscard]] static exit_status make_exited(pid_t pid, int code) noexcept;
 
   /// A `signaled` record; mostly for tests and for callers building their own records.
-  [[nodiscard]] static exit_status make_signaled(pid_t pid, int signal,
-                                                 bool core_dumped) noexcept;
+  [[nodiscard]] static exit_status make_signaled(pid_t pid, int signal, bool core_dumped) noexcept;
 
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
   [[nodiscard]] exit_kind kind() const noexcept { return kind_; }

@@ -159,8 +159,7 @@ class reaper {
   /// callback will ever run and no zombie is left. Also EINVAL for an empty callback or
   /// invalid options, ESTALE after close.
   pid_t spawn(const spawn_options& opts, exit_callback on_exit);
-  pid_t spawn(const spawn_options& opts, exit_callback on_exit,
-              std::error_code& ec) noexcept;
+  pid_t spawn(const spawn_options& opts, exit_callback on_exit, std::error_code& ec) noexcept;
 
   /// Adopts a child the program started itself (fork, another spawner). It must be an
   /// unreaped child of this process; if it has already exited, its callback runs on the
