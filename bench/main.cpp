@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+// uvreap-bench: reap latency, throughput and CPU per child under fork storms, uvreap's
+// policies side by side with libuv's uv_spawn and a blocking-wait floor, in one run.
+#include <limits.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "report.hpp"
+#include "runner.hpp"
+
+using namespace uvreap::bench;
+
+namespace {
+
+const char kUsage[] =
+    "usage: uvreap-bench [options]\n"
+    "  --pattern burst|stream   burst: N children wait on a barrier, all released at once\n"
+    "                           (default); stream: continuous creation, --concurrency alive\n"
+    "  --children N             measured children per run (default 2000)\n"
+    "  --background K           long-lived children alive and registered all run (default 0)\n"
+    "  --concurrency C          stream: most measured children alive at once (default 64)\n"
+    "  --strategies LIST        comma-separated: own,all,uv_spawn,floor (default: all four)\n"
+    "  --repeat R               repetitions, interleaved A B C A B C ... (default 3)\n"
+    "  --spawn fork|exec        children are forks, or exec'd uvreap-bench-child (default\n"
+    "                           exec; uv_spawn can only exec)\n"
+    "  --json FILE              every raw figure as JSON ('-' for stdout)\n"
+    "  --plot FILE.png          latency CDF per strategy (needs gnuplot)\n"
+    "  --deadline S             seconds one run may take before it fails (default 120)\n"
+    "  --child-exe PATH         the exec'd helper (default: next to this program)\n";
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  std::cerr << "uvreap-bench: " << msg << "\n" << kUsage;
+  std::exit(2);
+}
+
+std::uint32_t parse_count(const std::string& flag, const char* v, std::uint32_t min,
+                          std::uint32_t max) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long n = std::strtoul(v, &end, 10);
+  if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
+    usage_error(flag + " takes a whole number from " + std::to_string(min) + " to " +
+                std::to_string(max) + ", not '" + v + "'");
+  }
+  return static_cast<std::uint32_t>(n);
+}
+
+std::string default_child_exe() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "uvreap-bench-child";
+  std::string self(buf, static_cast<std::size_t>(n));
+  return self.substr(0, self.rfind('/') + 1) + "uvreap-bench-child";
+}
+
+config parse(int argc, char** argv) {
+  config cfg;
+  cfg.child_exe = default_child_exe();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      std::exit(0);
+    }
+    if (i + 1 >= argc) usage_error("missing value after " + a);
+    const char* v = argv[++i];
+    if (a == "--pattern") {
+      if (std::strcmp(v, "burst") == 0) {
+        cfg.pat = pattern::burst;
+      } else if (std::strcmp(v, "stream") == 0) {
+        cfg.pat = pattern::stream;
+      } else {
+        usage_error("--pattern is burst or stream");
+      }
+    } else if (a == "--children") {
+      cfg.children = parse_count(a, v, 1, 1'000'000);
+    } else if (a == "--background") {
+      cfg.background = parse_count(a, v, 0, 1'000'000);
+    } else if (a == "--concurrency") {
+      cfg.concurrency = parse_count(a, v, 1, 100'000);
+    } else if (a == "--repeat") {
+      cfg.repeat = static_cast<int>(parse_count(a, v, 1, 1000));
+    } else if (a == "--deadline") {
+      cfg.deadline_s = parse_count(a, v, 1, 86400);
+    } else if (a == "--strategies") {
+      cfg.strategies.clear();
+      std::stringstream ss(v);
+      for (std::string s; std::getline(ss, s, ',');) {
+        if (!known_strategy(s)) usage_error("unknown strategy '" + s + "'");
+        cfg.strategies.push_back(s);
+      }
+      if (cfg.strategies.empty()) usage_error("--strategies is empty");
+    } else if (a == "--spawn") {
+      if (std::strcmp(v, "fork") == 0) {
+        cfg.spawn = creation::fork;
+      } else if (std::strcmp(v, "exec") == 0) {
+        cfg.spawn = creation::exec;
+      } else {
+        usage_error("--spawn is fork or exec");
+      }
+    } else if (a == "--json") {
+      cfg.json_path = v;
+    } else if (a == "--plot") {
+      cfg.plot_path = v;
+    } else if (a == "--child-exe") {
+      cfg.child_exe = v;
+    } else {
+      usage_error("unknown option " + a);
+    }
+  }
+  if (cfg.spawn == creation::exec && ::access(cfg.child_exe.c_str(), X_OK) != 0) {
+    usage_error("cannot execute the child helper " + cfg.child_exe);
+  }
+  return cfg;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const config cfg = parse(argc, argv);
+  const bool tty = ::isatty(2) != 0;
+  shared_area area(cfg.children + cfg.background);
+  std::vector<run_result> results;
+  const int total = cfg.repeat * static_cast<int>(cfg.strategies.size());
+  int done = 0;
+  // Interleaved (A B C A B C ...): drift of a shared machine hits every strategy alike.
+  for (int rep = 0; rep < cfg.repeat; ++rep) {
+    for (const auto& s : cfg.strategies) {
+      if (tty) {
+        std::fprintf(stderr, "\r[%d/%d] %s, repeat %d ...        ", done + 1, total, s.c_str(),
+                     rep + 1);
+      }
+      try {
+        results.push_back(run_once(cfg, s, rep, area));
+      } catch (const std::exception& e) {
+        if (tty) std::fprintf(stderr, "\n");
+        std::cerr << "uvreap-bench: " << s << ": " << e.what() << "\n";
+        return 1;
+      }
+      ++done;
+    }
+  }
+  if (tty) std::fprintf(stderr, "\r%60s\r", "");
+
+  print_table(std::cout, cfg, results);
+
+  if (!cfg.json_path.empty()) {
+    const auto m = describe_machine();
+    if (cfg.json_path == "-") {
+      write_json(std::cout, cfg, m, results);
+    } else {
+      std::ofstream out(cfg.json_path);
+      write_json(out, cfg, m, results);
+      if (!out) {
+        std::cerr << "uvreap-bench: cannot write " << cfg.json_path << "\n";
+        return 1;
+      }
+    }
+  }
+  if (!cfg.plot_path.empty()) {
+    std::string msg;
+    write_plot(cfg.plot_path, cfg, results, msg);
+    std::cerr << "uvreap-bench: " << msg << "\n";
+  }
+
+  int failures = 0;
+  for (const auto& r : results) {
+    if (r.note.rfind("skipped", 0) == 0) continue;
+    if (r.lost != 0 || r.duplicated != 0 || r.wrong != 0 || !r.note.empty()) {
+      std::cout << "FAIL " << r.strategy << " repeat " << r.repeat << ": lost " << r.lost
+                << ", duplicated " << r.duplicated << ", wrong status " << r.wrong
+                << (r.note.empty() ? "" : ", " + r.note) << "\n";
+      ++failures;
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}

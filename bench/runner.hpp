@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: MIT
+// uvreap-bench: one storm run of one strategy, and what it measured.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shared_area.hpp"
+
+namespace uvreap::bench {
+
+enum class pattern { burst, stream };
+enum class creation { fork, exec };
+
+struct config {
+  pattern pat = pattern::burst;
+  std::uint32_t children = 2000;
+  std::uint32_t background = 0;
+  std::uint32_t concurrency = 64;
+  std::vector<std::string> strategies{"own", "all", "uv_spawn", "floor"};
+  int repeat = 3;
+  creation spawn = creation::exec;
+  std::string json_path;
+  std::string plot_path;
+  std::string child_exe;  // uvreap-bench-child, for --spawn exec
+  double deadline_s = 120;
+};
+
+/// The order statistics the table and the JSON report.
+struct percentiles {
+  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+percentiles summarize(std::vector<double> samples);
+
+struct run_result {
+  std::string strategy;
+  int repeat = 0;
+  std::string generator;           // who created the measured children
+  std::vector<double> latency_us;  // exit stamp -> first thing in the callback
+  std::vector<double> wake_us;     // floor only: exit stamp -> waitid returned
+  percentiles latency{};
+  std::optional<percentiles> wake;  // floor only
+  double children_per_s = 0;
+  double cpu_us_per_child = 0;
+  std::optional<double> syscalls_per_exit;  // reaping syscalls, where known
+  std::optional<double> sweeps_per_exit;
+  std::uint64_t lost = 0;
+  std::uint64_t duplicated = 0;
+  std::uint64_t wrong = 0;  // delivered with a status the child did not exit with
+  std::string note;         // set when the strategy could not run (then nothing else is)
+};
+
+/// Runs `strategy` once on a fresh loop. Throws std::runtime_error on set-up failure.
+run_result run_once(const config& cfg, const std::string& strategy, int repeat, shared_area& area);
+
+/// True when `name` is a strategy this harness knows.
+bool known_strategy(const std::string& name);
+
+}  // namespace uvreap::bench
