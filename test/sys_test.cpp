@@ -285,4 +285,49 @@ BOOST_AUTO_TEST_CASE(own_never_reaps_a_foreign_zombie_and_scans_past_it) {
   BOOST_TEST(WEXITSTATUS(st) == 77);
 }
 
+// Fails the test if the reaper ever makes a call that could take or hit a process it
+// does not own: wait4 on a group or "any", a P_ALL wait that reaps, kill on a group.
+class ownership_auditor : public scripted_os {
+ public:
+  int violations = 0;
+  pid_t wait4(pid_t pid, int* status, int flags, ::rusage* ru) noexcept override {
+    if (pid <= 0) ++violations;
+    return scripted_os::wait4(pid, status, flags, ru);
+  }
+  int waitid(idtype_t t, id_t id, siginfo_t* info, int flags) noexcept override {
+    if (t != P_PID && (t != P_ALL || (flags & WNOWAIT) == 0)) ++violations;
+    return scripted_os::waitid(t, id, info, flags);
+  }
+  int kill(pid_t pid, int sig) noexcept override {
+    if (pid <= 0) ++violations;
+    return scripted_os::kill(pid, sig);
+  }
+};
+
+BOOST_AUTO_TEST_CASE(policy_own_never_makes_a_call_that_could_take_a_foreign_child) {
+  ownership_auditor audit;
+  options o;
+  o.os = &audit;
+  std::vector<pid_t> foreign;
+  {
+    reaper r{&loop, o};
+    gate g;
+    int calls = 0;
+    for (int i = 0; i < 100; ++i) {
+      r.watch(fork_gated(g, 1), [&](const exit_status&) { ++calls; });
+      if (i % 10 == 0) foreign.push_back(fork_exiting(2));  // nobody's, exits at once
+    }
+    r.spawn(helper_options({"exit", "0"}), [&](const exit_status&) { ++calls; });
+    g.open();
+    run_until([&] { return calls == 101; });
+    gate g2;
+    r.watch(fork_gated(g2, 0), [&](const exit_status&) { ++calls; });
+    r.close(close_options::kill_children(std::chrono::milliseconds{100}));
+    run_to_completion();
+  }
+  BOOST_TEST(audit.violations == 0);
+  BOOST_TEST(audit.calls[scripted_os::k_wait4] > 0);
+  for (pid_t p : foreign) BOOST_TEST(::waitpid(p, nullptr, 0) == p);  // all still there
+}
+
 BOOST_AUTO_TEST_SUITE_END()
