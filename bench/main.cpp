@@ -151,6 +151,7 @@ int main(int argc, char** argv) {
   if (tty) std::fprintf(stderr, "\r%60s\r", "");
 
   print_table(std::cout, cfg, results);
+  std::cout.flush();
 
   if (!cfg.json_path.empty()) {
     const auto m = describe_machine();

@@ -459,9 +459,11 @@ class floor_strategy {
         if (r < 0 && errno == EINTR) continue;
         if (r < 0 && errno == ECHILD) {
           // Everything created so far is reaped: sleep until the next creation. A
-          // creation between the waitid and this load shows up as c != n.
+          // creation between the waitid and this load shows up as c > n.
+          // The count may also trail n: a child can be reaped here before its creator
+          // has counted it.
           const std::uint32_t c = created_.load();
-          if (c == n) created_.wait(c);
+          if (c <= n) created_.wait(c);
           continue;
         }
         if (r < 0) return;
