@@ -49,10 +49,10 @@ void child_table::reserve(std::size_t n) {
   if (n > items_.capacity()) items_.reserve(std::max(n, items_.capacity() * 2));
 }
 
-bool child_table::insert(pid_t pid, exit_callback callback) {
+bool child_table::insert(pid_t pid, exit_callback callback, int pidfd) {
   if (locate(pid) != npos) return false;
   reserve(items_.size() + 1);
-  items_.push_back(entry{pid, std::move(callback)});  // cannot reallocate: reserved
+  items_.push_back(entry{pid, std::move(callback), pidfd});  // cannot reallocate: reserved
   std::size_t s = home(pid);
   while (slots_[s] != 0)
     s = (s + 1) & mask_;

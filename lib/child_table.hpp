@@ -27,6 +27,7 @@ class child_table {
   struct entry {
     pid_t pid;
     exit_callback callback;
+    int pidfd = -1;  ///< policy pidfd: the child's pidfd, -1 when it has none
   };
 
   child_table();
@@ -39,7 +40,7 @@ class child_table {
 
   /// Adds `pid`; false when it is already present (the table is then unchanged).
   /// Throws std::bad_alloc only when it must grow and cannot.
-  bool insert(pid_t pid, exit_callback callback);
+  bool insert(pid_t pid, exit_callback callback, int pidfd = -1);
 
   /// The entry of `pid`, or null.
   [[nodiscard]] entry* find(pid_t pid) noexcept;

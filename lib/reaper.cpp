@@ -2,9 +2,11 @@
 // uvreap: the reaper — SIGCHLD watcher, sweeps, dispatch and close.
 #include "uvreap/reaper.hpp"
 
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -45,7 +47,15 @@ const char* what_of(std::exception_ptr e) noexcept {
 }  // namespace
 
 std::string_view to_string(policy p) noexcept {
-  return p == policy::all ? "all" : "own";
+  switch (p) {
+    case policy::own:
+      return "own";
+    case policy::all:
+      return "all";
+    case policy::pidfd:
+      return "pidfd";
+  }
+  return "unknown";
 }
 std::ostream& operator<<(std::ostream& os, policy p) {
   return os << to_string(p);
@@ -54,13 +64,17 @@ std::ostream& operator<<(std::ostream& os, policy p) {
 class reaper::impl {
  public:
   impl(uv_loop_t* loop, options opts) noexcept
-      : loop_(loop), opts_(std::move(opts)), os_(opts_.os != nullptr ? *opts_.os : sys::os()) {}
+      : loop_(loop),
+        opts_(std::move(opts)),
+        os_(opts_.os != nullptr ? *opts_.os : sys::os()),
+        policy_(opts_.reap_policy) {}
 
   impl(const impl&) = delete;
   impl& operator=(const impl&) = delete;
 
   ~impl() {
     if (claimed_all_) g_all_claimed.store(false);
+    if (epfd_ >= 0) ::close(epfd_);
   }
 
   std::error_code start(const std::shared_ptr<impl>& self) noexcept;
@@ -75,6 +89,7 @@ class reaper::impl {
   [[nodiscard]] const uvreap::stats& counters() const noexcept { return stats_; }
   [[nodiscard]] uv_loop_t* loop() const noexcept { return loop_; }
   [[nodiscard]] const options& opts() const noexcept { return opts_; }
+  [[nodiscard]] policy effective_policy() const noexcept { return policy_; }
 
  private:
   enum class state { open, closing, closed };
@@ -105,6 +120,18 @@ class reaper::impl {
   int sys_kill(pid_t pid, int sig) noexcept {
     return retry(stats_.syscalls.kill, [&] { return os_.kill(pid, sig); });
   }
+  int sys_pidfd_open(pid_t pid) noexcept {
+    return retry(stats_.syscalls.pidfd_open, [&] { return os_.pidfd_open(pid, 0); });
+  }
+  int sys_epoll_ctl(int op, int fd, epoll_event* ev) noexcept {
+    return retry(stats_.syscalls.epoll,
+                 [&] { return ::epoll_ctl(epfd_, op, fd, ev) < 0 ? -errno : 0; });
+  }
+  void sys_close(int fd) noexcept {
+    // Never retried: on Linux the fd is released even when close reports EINTR.
+    ++stats_.syscalls.close;
+    ::close(fd);
+  }
 
   // --- sweeping ---
   static void on_sigchld(uv_signal_t* h, int /*signum*/) { static_cast<impl*>(h->data)->sweep(); }
@@ -113,13 +140,26 @@ class reaper::impl {
     uv_idle_stop(h);
     self->sweep();
   }
-  static void on_retry(uv_timer_t* h) { static_cast<impl*>(h->data)->sweep(); }
+  static void on_retry(uv_timer_t* h) {
+    auto* self = static_cast<impl*>(h->data);
+    self->rearm_parked();
+    self->sweep();
+  }
+  static void on_poll(uv_poll_t* h, int /*status*/, int /*events*/) {
+    static_cast<impl*>(h->data)->sweep();
+  }
   static void on_grace(uv_timer_t* h) { static_cast<impl*>(h->data)->signal_all(SIGKILL); }
   static void on_handle_closed(uv_handle_t* h);
 
   void sweep() noexcept;
   bool collect_own() noexcept;
   bool collect_all() noexcept;
+  bool collect_pidfd() noexcept;
+  bool collect_fdless() noexcept;
+  void rearm_parked() noexcept;
+  void set_sigchld_watch(bool on) noexcept;
+  std::error_code start_pidfd() noexcept;
+  exit_callback take_child(pid_t pid) noexcept;
   bool scan() noexcept;
   outcome reap_pid(pid_t pid) noexcept;
   void lose_all() noexcept;
@@ -129,6 +169,11 @@ class reaper::impl {
   void schedule_continuation() noexcept;
   void schedule_retry() noexcept;
   void adopt(pid_t pid, exit_callback cb) noexcept;
+  std::error_code reserve_for_one() noexcept;
+  uv_handle_t* main_handle() noexcept {
+    return policy_ == policy::pidfd ? reinterpret_cast<uv_handle_t*>(&poll_)
+                                    : reinterpret_cast<uv_handle_t*>(&sigchld_);
+  }
   void signal_all(int sig) noexcept;
   void finish_close() noexcept;
   void all_handles_closed() noexcept;
@@ -141,6 +186,7 @@ class reaper::impl {
   uv_loop_t* loop_;
   options opts_;
   sys::interface& os_;
+  policy policy_;
   state state_ = state::open;
   bool claimed_all_ = false;
   bool referenced_ = false;
@@ -150,6 +196,13 @@ class reaper::impl {
   uv_idle_t continuation_{};
   uv_timer_t retry_timer_{};
   uv_timer_t grace_timer_{};
+  // Policy pidfd only.
+  uv_poll_t poll_{};
+  int epfd_ = -1;
+  bool sigchld_watching_ = false;
+  std::vector<epoll_event> events_;
+  std::vector<pid_t> fdless_;  // owned children that got no pidfd
+  std::vector<pid_t> parked_;  // readable pidfds with nothing to reap, re-armed later
 
   detail::child_table table_;
   std::vector<pending> batch_;
@@ -185,6 +238,10 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
     return errno_code(ENOMEM);
   }
 
+  if (policy_ == policy::pidfd) {
+    if (auto ec = start_pidfd(); ec) return ec;
+  }
+
   if (int r = uv_signal_init(loop_, &sigchld_); r != 0) return errno_code(-r);
   // From here on the handles exist and can only be released through uv_close.
   self_ = self;
@@ -197,13 +254,31 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
   grace_timer_.data = this;
   open_handles_ = 4;
   uv_unref(reinterpret_cast<uv_handle_t*>(&retry_timer_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&sigchld_));
 
+  if (policy_ == policy::pidfd) {
+    // No SIGCHLD: the epoll set of pidfds is the only source (the signal watcher starts
+    // only while some child has no pidfd).
+    int r = uv_poll_init(loop_, &poll_, epfd_);
+    if (r == 0) {
+      poll_.data = this;
+      ++open_handles_;
+      r = uv_poll_start(&poll_, UV_READABLE, on_poll);
+      uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
+    }
+    if (r != 0) {
+      state_ = state::closing;
+      finish_close();
+      return errno_code(-r);
+    }
+    return {};
+  }
   if (int r = uv_signal_start(&sigchld_, on_sigchld, SIGCHLD); r != 0) {
     state_ = state::closing;
     finish_close();
     return errno_code(-r);
   }
-  uv_unref(reinterpret_cast<uv_handle_t*>(&sigchld_));
+  sigchld_watching_ = true;
   // Children may have exited before the watcher started, and their SIGCHLD is gone: look
   // once on the first loop iteration (never from inside the constructor). A scheduled
   // continuation is work owed, so it keeps the loop alive for that one iteration.
@@ -211,10 +286,39 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
   return {};
 }
 
+std::error_code reaper::impl::start_pidfd() noexcept {
+  const int probe = sys_pidfd_open(::getpid());
+  if (probe == -ENOSYS) {
+    policy_ = policy::own;  // documented fallback for kernels before 5.3
+    return {};
+  }
+  if (probe < 0) return errno_code(-probe);
+  sys_close(probe);
+  try {
+    events_.resize(std::min<std::size_t>(opts_.max_batch, 1024));
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
+  if (epfd_ < 0) return errno_code(errno);
+  return {};
+}
+
 void reaper::impl::sweep() noexcept {
   if (state_ == state::closed) return;
   ++stats_.sweeps;
-  const bool more = opts_.reap_policy == policy::all ? collect_all() : collect_own();
+  bool more = false;
+  switch (policy_) {
+    case policy::own:
+      more = collect_own();
+      break;
+    case policy::all:
+      more = collect_all();
+      break;
+    case policy::pidfd:
+      more = collect_pidfd();
+      break;
+  }
   if (batch_.empty()) ++stats_.empty_sweeps;
   stats_.largest_batch = std::max<std::uint64_t>(stats_.largest_batch, batch_.size());
   if (more) {
@@ -264,6 +368,107 @@ bool reaper::impl::collect_own() noexcept {
   return true;
 }
 
+bool reaper::impl::collect_pidfd() noexcept {
+  if (!fdless_.empty() && collect_fdless()) return true;
+  const std::size_t room = std::min(events_.size(), opts_.max_batch - batch_.size());
+  if (room == 0) return true;
+  const int n = retry(stats_.syscalls.epoll, [&] {
+    const int r = ::epoll_wait(epfd_, events_.data(), static_cast<int>(room), 0);
+    return r < 0 ? -errno : r;
+  });
+  if (n < 0) {
+    report_error(n, "epoll_wait");
+    schedule_retry();
+    return false;
+  }
+  for (int i = 0; i < n; ++i) {
+    const auto pid = static_cast<pid_t>(events_[static_cast<std::size_t>(i)].data.u64);
+    if (!table_.contains(pid)) continue;
+    // Readable means the process exited, but not always that *we* can reap it yet (a
+    // tracer sees a traced child's exit first). The pidfd was armed one-shot, so it
+    // stays quiet until rearm_parked(); waiting for it here would block the loop.
+    if (reap_pid(pid) == outcome::running) {
+      ++stats_.pidfd_not_reapable;
+      try {
+        parked_.push_back(pid);
+      } catch (const std::bad_alloc&) {
+        // Re-arm at once instead: it may fire again next iteration, but is not lost.
+        if (auto* e = table_.find(pid)) {
+          epoll_event ev{};
+          ev.events = EPOLLIN | EPOLLONESHOT;
+          ev.data.u64 = static_cast<std::uint64_t>(pid);
+          sys_epoll_ctl(EPOLL_CTL_MOD, e->pidfd, &ev);
+        }
+      }
+      schedule_retry();
+    } else if (state_ == state::closed) {
+      break;
+    }
+  }
+  // What is left stays readable: the level-triggered uv_poll fires again on the next
+  // iteration, after the rest of the loop has run.
+  return false;
+}
+
+bool reaper::impl::collect_fdless() noexcept {
+  ++stats_.fallback_scans;
+  for (std::size_t i = 0; i < fdless_.size();) {
+    if (batch_.size() >= opts_.max_batch) return true;
+    switch (reap_pid(fdless_[i])) {
+      case outcome::reaped:
+        break;  // take_child moved the last pid into slot i
+      case outcome::running:
+        ++i;
+        break;
+      case outcome::failed:
+        return false;
+    }
+  }
+  return false;
+}
+
+void reaper::impl::rearm_parked() noexcept {
+  for (pid_t pid : parked_) {
+    auto* e = table_.find(pid);
+    if (e == nullptr || e->pidfd < 0) continue;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.u64 = static_cast<std::uint64_t>(pid);
+    if (int r = sys_epoll_ctl(EPOLL_CTL_MOD, e->pidfd, &ev); r < 0) report_error(r, "epoll_ctl");
+  }
+  parked_.clear();
+}
+
+void reaper::impl::set_sigchld_watch(bool on) noexcept {
+  if (on == sigchld_watching_ || state_ == state::closed) return;
+  if (on) {
+    if (int r = uv_signal_start(&sigchld_, on_sigchld, SIGCHLD); r != 0) {
+      report_error(r, "uv_signal_start(SIGCHLD)");
+      schedule_retry();
+      return;
+    }
+  } else {
+    uv_signal_stop(&sigchld_);
+  }
+  sigchld_watching_ = on;
+}
+
+exit_callback reaper::impl::take_child(pid_t pid) noexcept {
+  auto* e = table_.find(pid);
+  if (e == nullptr) return {};
+  if (e->pidfd >= 0) {
+    sys_close(e->pidfd);  // also takes it out of the epoll set
+  } else if (!fdless_.empty()) {
+    const auto it = std::find(fdless_.begin(), fdless_.end(), pid);
+    if (it != fdless_.end()) {
+      *it = fdless_.back();
+      fdless_.pop_back();
+      if (fdless_.empty()) set_sigchld_watch(false);
+    }
+  }
+  return table_.take(pid);
+}
+
 bool reaper::impl::scan() noexcept {
   for (std::size_t i = 0; i < table_.size();) {
     if (batch_.size() >= opts_.max_batch) return true;
@@ -295,7 +500,7 @@ bool reaper::impl::collect_all() noexcept {
       schedule_retry();
       return false;
     }
-    exit_callback cb = table_.take(r);
+    exit_callback cb = take_child(r);
     const bool orphan = !cb;
     ++(orphan ? stats_.orphans_reaped : stats_.exits_reaped);
     batch_.push_back(pending{exit_status::from_wait(r, status, &ru), std::move(cb), orphan});
@@ -309,7 +514,7 @@ reaper::impl::outcome reaper::impl::reap_pid(pid_t pid) noexcept {
   const pid_t r = sys_wait4(pid, &status, WNOHANG, &ru);
   if (r == pid) {
     ++stats_.exits_reaped;
-    batch_.push_back(pending{exit_status::from_wait(pid, status, &ru), table_.take(pid)});
+    batch_.push_back(pending{exit_status::from_wait(pid, status, &ru), take_child(pid)});
     return outcome::reaped;
   }
   if (r == 0) return outcome::running;
@@ -317,7 +522,7 @@ reaper::impl::outcome reaper::impl::reap_pid(pid_t pid) noexcept {
     // Not our child any more: a foreign waitpid(-1) or an auto-reaping disposition took
     // it. Its status is gone, but its callback must still run, once.
     ++stats_.lost;
-    batch_.push_back(pending{exit_status::make_lost(pid), table_.take(pid)});
+    batch_.push_back(pending{exit_status::make_lost(pid), take_child(pid)});
     return outcome::reaped;
   }
   report_error(r, "wait4(pid, WNOHANG)");
@@ -329,7 +534,7 @@ void reaper::impl::lose_all() noexcept {
   while (!table_.empty()) {
     const pid_t pid = table_.at(table_.size() - 1).pid;
     ++stats_.lost;
-    batch_.push_back(pending{exit_status::make_lost(pid), table_.take_at(table_.size() - 1)});
+    batch_.push_back(pending{exit_status::make_lost(pid), take_child(pid)});
   }
 }
 
@@ -362,8 +567,7 @@ void reaper::impl::update_ref() noexcept {
   const bool want = !table_.empty();
   if (want == referenced_) return;
   referenced_ = want;
-  auto* h = reinterpret_cast<uv_handle_t*>(&sigchld_);
-  want ? uv_ref(h) : uv_unref(h);
+  want ? uv_ref(main_handle()) : uv_unref(main_handle());
 }
 
 void reaper::impl::schedule_continuation() noexcept {
@@ -380,16 +584,49 @@ void reaper::impl::schedule_retry() noexcept {
   }
 }
 
+std::error_code reaper::impl::reserve_for_one() noexcept {
+  try {
+    table_.reserve(table_.size() + 1);
+    batch_.reserve(batch_.size() + 1);
+    if (policy_ == policy::pidfd) fdless_.reserve(fdless_.size() + 1);
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+  return {};
+}
+
 void reaper::impl::adopt(pid_t pid, exit_callback cb) noexcept {
-  // The caller reserved room in table_ and batch_, so nothing here can fail.
+  // The caller reserved room (reserve_for_one), so nothing here can fail.
   if (table_.contains(pid)) {
     // The kernel handed out this pid again, so the child we held under it was reaped by
     // someone else before we noticed: deliver that one as lost first.
     ++stats_.lost;
-    batch_.push_back(pending{exit_status::make_lost(pid), table_.take(pid)});
+    batch_.push_back(pending{exit_status::make_lost(pid), take_child(pid)});
     schedule_continuation();
   }
-  table_.insert(pid, std::move(cb));
+  int fd = -1;
+  if (policy_ == policy::pidfd) {
+    fd = sys_pidfd_open(pid);
+    if (fd >= 0) {
+      epoll_event ev{};
+      ev.events = EPOLLIN | EPOLLONESHOT;
+      ev.data.u64 = static_cast<std::uint64_t>(pid);
+      if (sys_epoll_ctl(EPOLL_CTL_ADD, fd, &ev) < 0) {
+        sys_close(fd);
+        fd = -1;
+      }
+    }
+    if (fd < 0) {
+      // Out of fds (EMFILE, ENFILE) or kernel memory: the child is ours all the same,
+      // reaped by per-pid wait4 on SIGCHLD. It may have exited already, and its SIGCHLD
+      // gone before the watcher started, so look once on the next iteration too.
+      ++stats_.pidfd_fallbacks;
+      fdless_.push_back(pid);
+      set_sigchld_watch(true);
+      schedule_continuation();
+    }
+  }
+  table_.insert(pid, std::move(cb), fd);
   update_ref();
 }
 
@@ -406,13 +643,7 @@ pid_t reaper::impl::spawn(const spawn_options& opts, exit_callback cb,
   }
   detail::spawn_plan plan;
   if (ec = plan.prepare(opts); ec) return -1;
-  try {
-    table_.reserve(table_.size() + 1);
-    batch_.reserve(batch_.size() + 1);
-  } catch (const std::bad_alloc&) {
-    ec = errno_code(ENOMEM);
-    return -1;
-  }
+  if (ec = reserve_for_one(); ec) return -1;
   pid_t pid = -1;
   const int r = retry(stats_.syscalls.spawn, [&] {
     return os_.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
@@ -449,17 +680,12 @@ void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexc
     ec = errno_code(-r);
     return;
   }
-  try {
-    table_.reserve(table_.size() + 1);
-  } catch (const std::bad_alloc&) {
-    ec = errno_code(ENOMEM);
-    return;
-  }
-  table_.insert(pid, std::move(cb));
+  if (ec = reserve_for_one(); ec) return;
+  adopt(pid, std::move(cb));
   // Its SIGCHLD may have come and gone: sweep on the next iteration (never from here,
-  // so that the callback cannot run inside watch()).
+  // so that the callback cannot run inside watch()). A pidfd of a zombie is readable at
+  // once, which has the same effect.
   if (si.si_pid == pid) schedule_continuation();
-  update_ref();
 }
 
 void reaper::impl::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
@@ -511,12 +737,18 @@ bool reaper::impl::close(const close_options& how, std::function<void()> on_clos
 
 void reaper::impl::finish_close() noexcept {
   state_ = state::closed;
+  for (std::size_t i = 0; i < table_.size(); ++i) {
+    if (table_.at(i).pidfd >= 0) sys_close(table_.at(i).pidfd);
+  }
   table_.clear();
+  fdless_.clear();
+  parked_.clear();
   for (auto* h :
        {reinterpret_cast<uv_handle_t*>(&sigchld_), reinterpret_cast<uv_handle_t*>(&continuation_),
         reinterpret_cast<uv_handle_t*>(&retry_timer_),
-        reinterpret_cast<uv_handle_t*>(&grace_timer_)}) {
-    if (uv_is_closing(h) == 0) uv_close(h, on_handle_closed);
+        reinterpret_cast<uv_handle_t*>(&grace_timer_), reinterpret_cast<uv_handle_t*>(&poll_)}) {
+    // poll_ exists only under policy pidfd (a zeroed handle has no loop).
+    if (h->loop != nullptr && uv_is_closing(h) == 0) uv_close(h, on_handle_closed);
   }
 }
 
@@ -691,7 +923,7 @@ uv_loop_t* reaper::loop() const noexcept {
   return impl_ ? impl_->loop() : nullptr;
 }
 policy reaper::reap_policy() const noexcept {
-  return impl_ ? impl_->opts().reap_policy : policy::own;
+  return impl_ ? impl_->effective_policy() : policy::own;
 }
 
 }  // namespace uvreap

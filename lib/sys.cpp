@@ -3,6 +3,8 @@
 #include "uvreap/sys.hpp"
 
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -34,6 +36,17 @@ int interface::spawn(pid_t* pid, const char* file, const posix_spawn_file_action
 
 int interface::get_sigaction(int sig, struct sigaction* old) noexcept {
   return ::sigaction(sig, nullptr, old) < 0 ? -errno : 0;
+}
+
+int interface::pidfd_open(pid_t pid, unsigned flags) noexcept {
+#ifdef SYS_pidfd_open
+  const long r = ::syscall(SYS_pidfd_open, pid, flags);
+  return r < 0 ? -errno : static_cast<int>(r);
+#else
+  (void)pid;
+  (void)flags;
+  return -ENOSYS;
+#endif
 }
 
 interface& os() noexcept {

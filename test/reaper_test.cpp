@@ -95,10 +95,15 @@ BOOST_AUTO_TEST_CASE(construction_refuses_an_ignored_sigchld) {
   BOOST_TEST(ec2 == std::errc::device_or_resource_busy);
 }
 
+BOOST_AUTO_TEST_CASE(the_reaper_runs_the_policy_the_suite_asked_for) {
+  reaper r{&loop, test_options()};
+  BOOST_TEST(r.reap_policy() == test_policy());  // pidfd_open exists on this kernel
+}
+
 // ---- watch ----
 
 BOOST_AUTO_TEST_CASE(watch_adopts_a_forked_child) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   gate g;
   const pid_t pid = fork_gated(g, 42);
@@ -113,7 +118,7 @@ BOOST_AUTO_TEST_CASE(watch_adopts_a_forked_child) {
 }
 
 BOOST_AUTO_TEST_CASE(watch_of_a_zombie_delivers_on_the_next_iteration_never_inside_watch) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   const pid_t pid = fork_exiting(5);
   wait_until_zombie(pid);
@@ -126,7 +131,7 @@ BOOST_AUTO_TEST_CASE(watch_of_a_zombie_delivers_on_the_next_iteration_never_insi
 }
 
 BOOST_AUTO_TEST_CASE(watch_rejects_what_is_not_an_unreaped_child) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   std::error_code ec;
   auto cb = [](const exit_status&) {};
   r.watch(0, cb, ec);
@@ -149,7 +154,7 @@ BOOST_AUTO_TEST_CASE(watch_rejects_what_is_not_an_unreaped_child) {
 }
 
 BOOST_AUTO_TEST_CASE(watch_rejects_a_pid_twice_and_an_empty_callback) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   gate g;
   const pid_t pid = fork_gated(g, 0);
@@ -169,7 +174,7 @@ BOOST_AUTO_TEST_CASE(watch_rejects_a_pid_twice_and_an_empty_callback) {
 // ---- kill ----
 
 BOOST_AUTO_TEST_CASE(kill_signals_an_owned_child) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   gate g;
   const pid_t pid = r.spawn(gated_helper(g, 0), rec.cb());
@@ -180,7 +185,7 @@ BOOST_AUTO_TEST_CASE(kill_signals_an_owned_child) {
 }
 
 BOOST_AUTO_TEST_CASE(kill_after_reap_is_esrch_and_makes_no_syscall) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   const pid_t pid = r.spawn(helper_options({"exit", "0"}), rec.cb());
   run_until([&] { return rec.calls == 1; });
@@ -197,7 +202,7 @@ BOOST_AUTO_TEST_CASE(kill_after_reap_is_esrch_and_makes_no_syscall) {
 }
 
 BOOST_AUTO_TEST_CASE(kill_rejects_bad_signal_numbers) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   gate g;
   const pid_t pid = fork_gated(g, 0);
@@ -216,7 +221,7 @@ BOOST_AUTO_TEST_CASE(kill_rejects_bad_signal_numbers) {
 // ---- loop references ----
 
 BOOST_AUTO_TEST_CASE(an_idle_reaper_does_not_keep_the_loop_alive) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   bool stuck = false;
   uv_timer_t t;
   uv_timer_init(&loop, &t);
@@ -236,7 +241,7 @@ BOOST_AUTO_TEST_CASE(an_idle_reaper_does_not_keep_the_loop_alive) {
 }
 
 BOOST_AUTO_TEST_CASE(a_reaper_with_a_child_keeps_the_loop_alive_until_its_callback) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   r.spawn(helper_options({"exit", "3"}), rec.cb());
   BOOST_TEST(run_to_completion());  // uv_run(DEFAULT) returns only when nothing is left
@@ -246,7 +251,7 @@ BOOST_AUTO_TEST_CASE(a_reaper_with_a_child_keeps_the_loop_alive_until_its_callba
 // ---- dispatch: re-entrancy, exceptions ----
 
 BOOST_AUTO_TEST_CASE(a_callback_may_spawn_watch_and_kill_on_its_own_reaper) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   int chain = 0;
   std::set<pid_t> seen;
   std::function<void(const exit_status&)> next = [&](const exit_status& s) {
@@ -274,7 +279,7 @@ BOOST_AUTO_TEST_CASE(a_callback_may_spawn_watch_and_kill_on_its_own_reaper) {
 }
 
 BOOST_AUTO_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_reaps_it) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   gate g;
   int calls = 0;
   bool closed = false;
@@ -295,7 +300,7 @@ BOOST_AUTO_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_reaps
 }
 
 BOOST_AUTO_TEST_CASE(a_callback_may_destroy_its_reaper) {
-  auto r = std::make_unique<reaper>(&loop);
+  auto r = std::make_unique<reaper>(&loop, test_options());
   gate g;
   int calls = 0;
   for (int i = 0; i < 3; ++i) {
@@ -340,7 +345,7 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_does_not_stop_the_batch_or_the_reaper) 
 }
 
 BOOST_AUTO_TEST_CASE(without_a_hook_a_throwing_callback_is_logged_and_survived) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   int calls = 0;
   r.spawn(helper_options({"exit", "0"}), [&](const exit_status&) {
     ++calls;
@@ -354,7 +359,7 @@ BOOST_AUTO_TEST_CASE(without_a_hook_a_throwing_callback_is_logged_and_survived) 
 // ---- close ----
 
 BOOST_AUTO_TEST_CASE(close_leave_running_makes_no_callback_and_does_not_touch_the_child) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   gate g;
   const pid_t pid = fork_gated(g, 0);
@@ -378,7 +383,7 @@ BOOST_AUTO_TEST_CASE(close_leave_running_makes_no_callback_and_does_not_touch_th
 }
 
 BOOST_AUTO_TEST_CASE(close_terminate_kills_reaps_and_then_calls_on_closed) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   gate g;
   const pid_t plain = fork_gated(g, 0);
@@ -401,7 +406,7 @@ BOOST_AUTO_TEST_CASE(close_terminate_kills_reaps_and_then_calls_on_closed) {
 BOOST_AUTO_TEST_CASE(the_destructor_terminates_and_reaps_by_default) {
   gate g;
   {
-    reaper r{&loop};
+    reaper r{&loop, test_options()};
     for (int i = 0; i < 5; ++i)
       r.watch(fork_gated(g, 0), [](const exit_status&) {});
     r.spawn(gated_helper(g, 0), [](const exit_status&) {});
@@ -411,7 +416,7 @@ BOOST_AUTO_TEST_CASE(the_destructor_terminates_and_reaps_by_default) {
 }
 
 BOOST_AUTO_TEST_CASE(a_moved_from_reaper_is_closed_and_reports_estale) {
-  reaper a{&loop};
+  reaper a{&loop, test_options()};
   reaper b{std::move(a)};
   BOOST_TEST(a.closed());  // NOLINT(bugprone-use-after-move): the documented state
   BOOST_TEST(!b.closed());
@@ -475,7 +480,7 @@ BOOST_AUTO_TEST_CASE(policy_all_reaps_children_that_exited_before_it_started) {
 // ---- coexistence ----
 
 BOOST_AUTO_TEST_CASE(uv_spawn_on_the_same_loop_keeps_its_exit_cb_under_policy_own) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   recorder rec;
   struct uv_child {
     uv_process_t proc{};
@@ -530,7 +535,7 @@ BOOST_AUTO_TEST_CASE(two_reapers_on_two_loops_in_two_threads_see_only_their_own)
     uv_loop_t l;
     uv_loop_init(&l);
     {
-      reaper r{&l};
+      reaper r{&l, test_options()};
       gate g;
       for (int i = 0; i < kEach; ++i) {
         const pid_t pid = fork_gated(g, code);

@@ -74,7 +74,7 @@ void expect_spawn_error(loop_fixture& f, reaper& r, const spawn_options& o, std:
 BOOST_FIXTURE_TEST_SUITE(spawn_suite, loop_fixture)
 
 BOOST_AUTO_TEST_CASE(every_exit_code_0_to_255_reaches_its_own_callback) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   std::map<pid_t, int> expected;
   std::map<pid_t, int> got;
   for (int code = 0; code < 256; ++code) {
@@ -95,7 +95,7 @@ BOOST_AUTO_TEST_CASE(every_exit_code_0_to_255_reaches_its_own_callback) {
 }
 
 BOOST_AUTO_TEST_CASE(a_child_killed_by_a_signal_reports_the_signal_and_no_code) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   const auto s = run_one(*this, r, helper_options({"signal", std::to_string(SIGKILL)}));
   BOOST_REQUIRE(s);
   BOOST_TEST(s->signaled());
@@ -117,7 +117,7 @@ BOOST_AUTO_TEST_CASE(a_core_dump_is_reported_with_its_signal) {
     return;
   }
   temp_dir dir;
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   const auto s =
       run_one(*this, r, helper_options({"signal", std::to_string(SIGABRT), "core", dir.path}));
   BOOST_REQUIRE(s);
@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(a_core_dump_is_reported_with_its_signal) {
 }
 
 BOOST_AUTO_TEST_CASE(resource_usage_of_the_child_is_reported) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   const auto s = run_one(*this, r, helper_options({"exit", "0"}));
   BOOST_REQUIRE(s);
   // Every exec'd process has touched some memory; the kernel reports it in KiB.
@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(resource_usage_of_the_child_is_reported) {
 }
 
 BOOST_AUTO_TEST_CASE(the_environment_is_inherited_or_replaced) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   ::setenv("UVREAP_INHERITED", "yes", 1);
   BOOST_TEST(exit_code_of(*this, r, helper_options({"env-eq", "UVREAP_INHERITED", "yes"})) == 0);
   ::unsetenv("UVREAP_INHERITED");
@@ -149,14 +149,14 @@ BOOST_AUTO_TEST_CASE(the_environment_is_inherited_or_replaced) {
 
 BOOST_AUTO_TEST_CASE(the_working_directory_is_set) {
   temp_dir dir;
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   auto o = helper_options({"cwd", dir.path.string()});
   o.cwd = dir.path.string();
   BOOST_TEST(exit_code_of(*this, r, o) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(stdio_can_be_dev_null_or_a_given_fd) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   auto o = helper_options({"stdin-eof"});
   o.stdio_map[0] = stdio::null();
   BOOST_TEST(exit_code_of(*this, r, o) == 0);
@@ -176,7 +176,7 @@ BOOST_AUTO_TEST_CASE(stdio_can_be_dev_null_or_a_given_fd) {
 BOOST_AUTO_TEST_CASE(stdio_fds_below_3_can_be_swapped) {
   // stdout <- the parent's fd 2 while stdin <- the parent's fd 1: a naive dup2 order
   // would clobber one with the other.
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   int p[2];
   BOOST_REQUIRE(::pipe2(p, O_CLOEXEC) == 0);
   const int saved = ::dup(2);
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(stdio_fds_below_3_can_be_swapped) {
 }
 
 BOOST_AUTO_TEST_CASE(no_fd_above_2_leaks_into_the_child_even_without_cloexec) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   const int leaky = ::open("/dev/null", O_RDONLY);  // deliberately not O_CLOEXEC
   BOOST_REQUIRE(leaky > 2);
   int p[2];
@@ -208,7 +208,7 @@ BOOST_AUTO_TEST_CASE(no_fd_above_2_leaks_into_the_child_even_without_cloexec) {
 }
 
 BOOST_AUTO_TEST_CASE(the_child_starts_with_no_blocked_and_no_ignored_signals) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   sigset_t block, old;
   sigemptyset(&block);
   sigaddset(&block, SIGUSR1);
@@ -229,7 +229,7 @@ BOOST_AUTO_TEST_CASE(the_child_starts_with_no_blocked_and_no_ignored_signals) {
 }
 
 BOOST_AUTO_TEST_CASE(a_new_session_or_process_group_is_created_on_request) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   auto o = helper_options({"sid"});
   o.new_session = true;
   BOOST_TEST(exit_code_of(*this, r, o) == 0);
@@ -241,7 +241,7 @@ BOOST_AUTO_TEST_CASE(a_new_session_or_process_group_is_created_on_request) {
 }
 
 BOOST_AUTO_TEST_CASE(the_program_is_searched_in_path_when_it_has_no_slash) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   spawn_options o;
   o.argv = {"sh", "-c", "exit 7"};
   BOOST_TEST(exit_code_of(*this, r, o) == 7);
@@ -251,7 +251,7 @@ BOOST_AUTO_TEST_CASE(the_program_is_searched_in_path_when_it_has_no_slash) {
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_program_fails_with_enoent_and_leaves_no_zombie) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   spawn_options o;
   o.argv = {"/nonexistent/uvreap-no-such-program"};
   expect_spawn_error(*this, r, o, std::errc::no_such_file_or_directory);
@@ -264,7 +264,7 @@ BOOST_AUTO_TEST_CASE(a_non_executable_file_fails_with_eacces) {
   const auto file = dir.path / "data.txt";
   std::ofstream(file) << "just data\n";
   fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   spawn_options o;
   o.argv = {file.string()};
   expect_spawn_error(*this, r, o, std::errc::permission_denied);
@@ -275,21 +275,21 @@ BOOST_AUTO_TEST_CASE(an_executable_in_no_known_format_fails_with_enoexec) {
   const auto file = dir.path / "garbage";
   std::ofstream(file) << "\x01\x02\x03 not a program\n";
   fs::permissions(file, fs::perms::owner_all);
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   spawn_options o;
   o.argv = {file.string()};
   expect_spawn_error(*this, r, o, std::errc::executable_format_error);
 }
 
 BOOST_AUTO_TEST_CASE(a_missing_working_directory_fails_with_enoent) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   auto o = helper_options({"exit", "0"});
   o.cwd = "/nonexistent/uvreap-dir";
   expect_spawn_error(*this, r, o, std::errc::no_such_file_or_directory);
 }
 
 BOOST_AUTO_TEST_CASE(invalid_options_are_rejected_before_any_child_exists) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   spawn_options o;
   expect_spawn_error(*this, r, o, std::errc::invalid_argument);  // empty argv
   o.argv = {""};
@@ -315,7 +315,7 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_rejected_before_any_child_exists) {
 }
 
 BOOST_AUTO_TEST_CASE(an_empty_callback_is_rejected) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   std::error_code ec;
   BOOST_TEST(r.spawn(helper_options({"exit", "0"}), exit_callback{}, ec) == -1);
   BOOST_TEST(ec == std::errc::invalid_argument);
@@ -323,7 +323,7 @@ BOOST_AUTO_TEST_CASE(an_empty_callback_is_rejected) {
 }
 
 BOOST_AUTO_TEST_CASE(the_throwing_form_carries_the_errno) {
-  reaper r{&loop};
+  reaper r{&loop, test_options()};
   spawn_options o;
   o.argv = {"/nonexistent/uvreap-no-such-program"};
   try {

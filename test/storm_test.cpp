@@ -42,7 +42,8 @@ struct ledger {
   }
 };
 
-inline const auto kPolicies = boost::unit_test::data::make({policy::own, policy::all});
+inline const auto kPolicies =
+    boost::unit_test::data::make({policy::own, policy::all, policy::pidfd});
 
 }  // namespace storm
 

@@ -30,6 +30,22 @@ std::string self_exe() {
 
 }  // namespace
 
+namespace {
+uvreap::policy g_policy = uvreap::policy::own;
+}  // namespace
+
+uvreap::policy test_policy() {
+  return g_policy;
+}
+void set_test_policy(uvreap::policy p) {
+  g_policy = p;
+}
+uvreap::options test_options() {
+  uvreap::options o;
+  o.reap_policy = g_policy;
+  return o;
+}
+
 std::vector<std::string> helper(std::vector<std::string> args) {
   static const std::string exe = self_exe();
   std::vector<std::string> argv{exe, "--child"};

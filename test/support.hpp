@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "uvreap/reaper.hpp"
 #include "uvreap/spawn_options.hpp"
 
 // Let BOOST_TEST compare error codes against std::errc and errno conditions.
@@ -23,6 +24,13 @@ namespace uvreap::test {
 
 /// ESTALE, which std::errc does not name.
 inline const std::error_condition estale{ESTALE, std::generic_category()};
+
+/// The policy the policy-independent suites run under (`--policy=own|all|pidfd` on the
+/// test binary's command line; default own).
+uvreap::policy test_policy();
+void set_test_policy(uvreap::policy p);
+/// Default options with `test_policy()`.
+uvreap::options test_options();
 
 /// argv that re-executes this test binary in a helper mode (see child_main in main.cpp).
 std::vector<std::string> helper(std::vector<std::string> args);

@@ -2,9 +2,11 @@
 // uvreap tests: failures injected through the OS seam, and syscall counts from stats.
 #include "uvreap/sys.hpp"
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/test/data/monomorphic.hpp>
 #include <boost/test/data/test_case.hpp>
@@ -26,7 +28,7 @@ namespace {
 // a test queued for it, and every call is counted.
 class scripted_os : public sys::interface {
  public:
-  enum kind { k_wait4, k_waitid, k_kill, k_spawn, k_sigaction, k_count };
+  enum kind { k_wait4, k_waitid, k_kill, k_spawn, k_sigaction, k_pidfd, k_count };
   std::array<std::deque<int>, k_count> queued;
   std::array<int, k_count> calls{};
 
@@ -56,6 +58,10 @@ class scripted_os : public sys::interface {
   int get_sigaction(int sig, struct sigaction* old) noexcept override {
     if (auto r = next(k_sigaction)) return *r;
     return interface::get_sigaction(sig, old);
+  }
+  int pidfd_open(pid_t pid, unsigned flags) noexcept override {
+    if (auto r = next(k_pidfd)) return *r;
+    return interface::pidfd_open(pid, flags);
   }
 
  private:
@@ -285,6 +291,108 @@ BOOST_AUTO_TEST_CASE(own_never_reaps_a_foreign_zombie_and_scans_past_it) {
   BOOST_TEST(WEXITSTATUS(st) == 77);
 }
 
+// ---- policy pidfd ----
+
+BOOST_AUTO_TEST_CASE(pidfd_costs_a_constant_number_of_syscalls_per_exit) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  BOOST_REQUIRE(r.reap_policy() == policy::pidfd);
+  gate g;
+  constexpr std::uint64_t kN = 200;
+  std::uint64_t calls = 0;
+  const auto before = r.stats();
+  for (std::uint64_t i = 0; i < kN; ++i) {
+    r.watch(fork_gated(g, 0), [&](const exit_status&) { ++calls; });
+  }
+  g.open();
+  run_until([&] { return calls == kN; });
+  const auto s = r.stats();
+  BOOST_TEST(s.syscalls.wait4 - before.syscalls.wait4 == kN);
+  BOOST_TEST(s.syscalls.close - before.syscalls.close == kN);
+  BOOST_TEST(s.syscalls.pidfd_open - before.syscalls.pidfd_open == kN);
+  BOOST_TEST(s.syscalls.waitid - before.syscalls.waitid == kN);  // watch()'s check only
+  // One epoll_ctl per registration, one epoll_wait per sweep.
+  BOOST_TEST(s.syscalls.epoll - before.syscalls.epoll == kN + (s.sweeps - before.sweeps));
+  BOOST_TEST(s.fallback_scans == 0u);
+  BOOST_TEST(s.pidfd_fallbacks == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(pidfd_falls_back_to_sigchld_for_a_child_that_gets_no_fd) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  gate g;
+  std::vector<exit_status> got;
+  const pid_t a = fork_gated(g, 1);
+  const pid_t b = fork_gated(g, 2);
+  os.fail_next(scripted_os::k_pidfd, EMFILE);
+  r.watch(a, [&](const exit_status& s) { got.push_back(s); });
+  r.watch(b, [&](const exit_status& s) { got.push_back(s); });
+  BOOST_TEST(r.stats().pidfd_fallbacks == 1u);
+  g.open();
+  run_until([&] { return got.size() == 2; });
+  for (const auto& s : got)
+    BOOST_TEST(s.code() == (s.pid() == a ? 1 : 2));
+  BOOST_TEST(r.stats().fallback_scans >= 1u);
+  BOOST_TEST(errors.empty());
+}
+
+BOOST_AUTO_TEST_CASE(pidfd_under_a_lowered_fd_limit_still_delivers_every_exit) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  gate g;
+  rlimit old{};
+  BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &old) == 0);
+  rlimit low = old;
+  low.rlim_cur = static_cast<rlim_t>(open_fd_count() + 5);
+  BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &low) == 0);
+  std::vector<exit_status> got;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 20; ++i) {
+    pids.push_back(fork_gated(g, i));
+    r.watch(pids.back(), [&](const exit_status& s) { got.push_back(s); });
+  }
+  ::setrlimit(RLIMIT_NOFILE, &old);
+  BOOST_TEST(r.stats().pidfd_fallbacks >= 10u);  // EMFILE for most of them
+  g.open();
+  run_until([&] { return got.size() == 20; });
+  for (const auto& s : got) {
+    const auto at = std::find(pids.begin(), pids.end(), s.pid()) - pids.begin();
+    BOOST_TEST(s.code() == at);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(pidfd_readable_with_nothing_to_reap_is_rearmed_not_waited_for) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  gate g;
+  std::vector<exit_status> got;
+  r.watch(fork_gated(g, 4), [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(scripted_os::k_wait4, 0);  // wait4 answers 0: as for a traced child
+  g.open();
+  run_until([&] { return !got.empty(); });
+  run_to_completion();
+  BOOST_REQUIRE(got.size() == 1u);
+  BOOST_TEST(got[0].code() == 4);
+  BOOST_TEST(r.stats().pidfd_not_reapable == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(pidfd_on_a_kernel_without_it_runs_as_own) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  os.fail_next(scripted_os::k_pidfd, ENOSYS);
+  reaper r{&loop, o};
+  BOOST_TEST(r.reap_policy() == policy::own);
+  std::vector<exit_status> got;
+  r.spawn(helper_options({"exit", "3"}), [&](const exit_status& s) { got.push_back(s); });
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).code() == 3);
+  BOOST_TEST(r.stats().syscalls.pidfd_open == 1u);  // the probe, and never again
+}
+
 // Fails the test if the reaper ever makes a call that could take or hit a process it
 // does not own: wait4 on a group or "any", a P_ALL wait that reaps, kill on a group.
 class ownership_auditor : public scripted_os {
@@ -327,7 +435,8 @@ BOOST_AUTO_TEST_CASE(policy_own_never_makes_a_call_that_could_take_a_foreign_chi
   }
   BOOST_TEST(audit.violations == 0);
   BOOST_TEST(audit.calls[scripted_os::k_wait4] > 0);
-  for (pid_t p : foreign) BOOST_TEST(::waitpid(p, nullptr, 0) == p);  // all still there
+  for (pid_t p : foreign)
+    BOOST_TEST(::waitpid(p, nullptr, 0) == p);  // all still there
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -47,9 +47,20 @@ enum class policy {
   /// ECHILD. Exits of children nobody watches go to `options::on_orphan`. At most one
   /// reaper of this policy may exist in a process at a time (the next gets EBUSY).
   all,
+  /// Only the pids given to this reaper, like `own`, but without SIGCHLD: each child's
+  /// pidfd (Linux >= 5.3) sits in one epoll set that a single `uv_poll_t` watches, and a
+  /// readable pidfd is reaped with `wait4(pid)`. O(1) syscalls *and* O(1) kernel work per
+  /// exit whatever the number of live children, at the price of one fd per live child.
+  /// Where the kernel has no pidfd_open (ENOSYS) the reaper runs as `own` instead
+  /// (`reap_policy()` says so). A child that gets no pidfd (EMFILE, ENFILE, ENOMEM) is
+  /// still owned: it is reaped by per-pid `wait4` on SIGCHLD, counted in
+  /// `stats::pidfd_fallbacks`. A pidfd that is readable with nothing to reap (a traced
+  /// child) is re-armed on a timer, never waited for. pidfds are CLOEXEC but, like every
+  /// fd, live on in a `fork()`ed child until it execs.
+  pidfd,
 };
 
-/// "own" or "all".
+/// "own", "all" or "pidfd".
 [[nodiscard]] std::string_view to_string(policy p) noexcept;
 std::ostream& operator<<(std::ostream& os, policy p);
 
@@ -192,6 +203,8 @@ class reaper {
   /// Counters since construction (still readable after close).
   [[nodiscard]] uvreap::stats stats() const noexcept;
   [[nodiscard]] uv_loop_t* loop() const noexcept;
+  /// The policy in effect: the one asked for, except `pidfd` on a kernel without
+  /// pidfd_open, which runs as `own`.
   [[nodiscard]] policy reap_policy() const noexcept;
 
   class impl;

@@ -30,6 +30,12 @@ struct stats {
   std::uint64_t callback_exceptions = 0;
   /// Unexpected syscall failures reported to `options::on_error`.
   std::uint64_t errors = 0;
+  /// Policy `pidfd`: children that got no pidfd (EMFILE, ENFILE, ENOMEM) and are reaped
+  /// by per-pid `wait4` on SIGCHLD instead.
+  std::uint64_t pidfd_fallbacks = 0;
+  /// Policy `pidfd`: pidfds that were readable with nothing to reap (a traced child, for
+  /// instance); each is re-armed on a timer, never waited for with a blocking call.
+  std::uint64_t pidfd_not_reapable = 0;
 
   /// Syscalls made through the OS seam, by kind. EINTR retries count as calls.
   struct syscall_counts {
@@ -38,9 +44,12 @@ struct stats {
     std::uint64_t kill = 0;
     std::uint64_t spawn = 0;
     std::uint64_t sigaction = 0;
+    std::uint64_t pidfd_open = 0;
+    std::uint64_t epoll = 0;  ///< epoll_wait and epoll_ctl (policy pidfd)
+    std::uint64_t close = 0;  ///< closing pidfds (policy pidfd)
     std::uint64_t eintr = 0;  ///< calls that returned EINTR and were retried
     [[nodiscard]] std::uint64_t total() const noexcept {
-      return wait4 + waitid + kill + spawn + sigaction;
+      return wait4 + waitid + kill + spawn + sigaction + pidfd_open + epoll + close;
     }
   } syscalls;
 };

@@ -48,6 +48,10 @@ class interface {
 
   /// `sigaction(sig, nullptr, old)`: 0 or -errno. Used to inspect SIGCHLD's disposition.
   virtual int get_sigaction(int sig, struct sigaction* old) noexcept;
+
+  /// `pidfd_open(pid, flags)` (Linux >= 5.3): a new CLOEXEC fd, or -errno (ENOSYS on an
+  /// older kernel, EMFILE/ENFILE when out of fds, ESRCH when there is no such process).
+  virtual int pidfd_open(pid_t pid, unsigned flags) noexcept;
 };
 
 /// The process-wide default seam that talks to the kernel.
