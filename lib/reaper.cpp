@@ -134,7 +134,17 @@ class reaper::impl {
   }
 
   // --- sweeping ---
-  static void on_sigchld(uv_signal_t* h, int /*signum*/) { static_cast<impl*>(h->data)->sweep(); }
+  static void on_sigchld(uv_signal_t* h, int /*signum*/) {
+    auto* self = static_cast<impl*>(h->data);
+    // libuv calls this once per delivered signal, many times in a row after a storm. A
+    // pending continuation already owes a sweep on the next iteration: sweeping again now
+    // would run batch after batch inside one iteration and starve timers and sockets.
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(&self->continuation_)) != 0) {
+      ++self->stats_.coalesced_signals;
+      return;
+    }
+    self->sweep();
+  }
   static void on_idle(uv_idle_t* h) {
     auto* self = static_cast<impl*>(h->data);
     uv_idle_stop(h);

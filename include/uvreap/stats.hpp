@@ -26,6 +26,8 @@ struct stats {
   std::uint64_t largest_batch = 0;
   /// Sweeps cut short by `options::max_batch` and continued on a later loop iteration.
   std::uint64_t continuations = 0;
+  /// SIGCHLD callbacks that did not sweep because a continuation was already due.
+  std::uint64_t coalesced_signals = 0;
   /// Callbacks that threw (see `options::on_exception`).
   std::uint64_t callback_exceptions = 0;
   /// Unexpected syscall failures reported to `options::on_error`.
