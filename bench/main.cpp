@@ -27,7 +27,7 @@ const char kUsage[] =
     "  --children N             measured children per run (default 2000)\n"
     "  --background K           long-lived children alive and registered all run (default 0)\n"
     "  --concurrency C          stream: most measured children alive at once (default 64)\n"
-    "  --strategies LIST        comma-separated: own,all,uv_spawn,floor (default: all four)\n"
+    "  --strategies LIST        comma-separated: own,all,pidfd,uv_spawn,floor (default: all)\n"
     "  --repeat R               repetitions, interleaved A B C A B C ... (default 3)\n"
     "  --spawn fork|exec        children are forks, or exec'd uvreap-bench-child (default\n"
     "                           exec; uv_spawn can only exec)\n"

@@ -5,6 +5,7 @@
 // shared area just before _exit, and the parent stamps again first thing in the code
 // that learns of the exit. What differs is only how that code is reached:
 //   own, all  uvreap's reaper (SIGCHLD via uv_signal_t, sweep on the loop thread)
+//   pidfd     uvreap's reaper, one epoll set of pidfds behind a uv_poll_t
 //   uv_spawn  libuv's uv_spawn + exit_cb, what a libuv program has without uvreap
 //   floor     a thread blocked in waitid(P_ALL, WEXITED), handing exits to the loop
 //             through uv_async_t: the practical lower bound for exit -> loop code
@@ -53,7 +54,7 @@ percentiles summarize(std::vector<double> v) {
 }
 
 bool known_strategy(const std::string& name) {
-  return name == "own" || name == "all" || name == "uv_spawn" || name == "floor";
+  return name == "own" || name == "all" || name == "pidfd" || name == "uv_spawn" || name == "floor";
 }
 
 namespace {
@@ -547,10 +548,12 @@ run_result measure(const config& cfg, Strategy& s, tracker& t, uv_loop_t* loop, 
   res.cpu_us_per_child = (cpu1 - cpu0) / n;
   if (before && after) {
     res.sweeps_per_exit = static_cast<double>(after->sweeps - before->sweeps) / n;
-    res.syscalls_per_exit =
-        static_cast<double>((after->syscalls.wait4 - before->syscalls.wait4) +
-                            (after->syscalls.waitid - before->syscalls.waitid)) /
-        n;
+    // Reaping syscalls: the waits, and for pidfd the epoll calls and closing the pidfd.
+    res.syscalls_per_exit = static_cast<double>((after->syscalls.wait4 - before->syscalls.wait4) +
+                                                (after->syscalls.waitid - before->syscalls.waitid) +
+                                                (after->syscalls.epoll - before->syscalls.epoll) +
+                                                (after->syscalls.close - before->syscalls.close)) /
+                            n;
   }
   res.lost = cfg.children - t.delivered;
   if (!in_time) res.note = "deadline passed";
@@ -571,13 +574,18 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
   tracker t(area, cfg.children);
   run_result res;
 
-  if (strategy == "own" || strategy == "all") {
-    reaper_strategy s(cfg, area, t, &loop,
-                      strategy == "own" ? uvreap::policy::own : uvreap::policy::all);
+  if (strategy == "own" || strategy == "all" || strategy == "pidfd") {
+    const auto pol = strategy == "own"   ? uvreap::policy::own
+                     : strategy == "all" ? uvreap::policy::all
+                                         : uvreap::policy::pidfd;
+    reaper_strategy s(cfg, area, t, &loop, pol);
     res = measure(cfg, s, t, &loop, area, [&] { return std::optional(s.stats()); });
     if (res.syscalls_per_exit && cfg.pat == pattern::stream) {
-      // watch() costs one waitid per child; that is registration, not reaping.
-      *res.syscalls_per_exit -= static_cast<double>(s.watches()) / std::max(1u, t.delivered);
+      // watch() costs one waitid per child (and, for pidfd, one epoll_ctl): that is
+      // registration, not reaping.
+      const double per_watch = pol == uvreap::policy::pidfd ? 2 : 1;
+      *res.syscalls_per_exit -=
+          per_watch * static_cast<double>(s.watches()) / std::max(1u, t.delivered);
     }
     t.wrong += s.orphans();
     s.shutdown();

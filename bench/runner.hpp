@@ -19,7 +19,7 @@ struct config {
   std::uint32_t children = 2000;
   std::uint32_t background = 0;
   std::uint32_t concurrency = 64;
-  std::vector<std::string> strategies{"own", "all", "uv_spawn", "floor"};
+  std::vector<std::string> strategies{"own", "all", "pidfd", "uv_spawn", "floor"};
   int repeat = 3;
   creation spawn = creation::exec;
   std::string json_path;

@@ -10,7 +10,7 @@ import tempfile
 
 bench, child = sys.argv[1], sys.argv[2]
 extra = sys.argv[3:]
-strategies = ["own", "all", "uv_spawn", "floor"]
+strategies = ["own", "all", "pidfd", "uv_spawn", "floor"]
 failures = []
 
 
@@ -53,7 +53,7 @@ for r in results:
     check(order == sorted(order), f"{name}: percentiles out of order {lat}")
     check(r["children_per_s"] > 0, f"{name}: children_per_s {r['children_per_s']}")
     check(r["cpu_us_per_child"] >= 0, f"{name}: cpu_us_per_child")
-    if r["strategy"] in ("own", "all", "floor"):
+    if r["strategy"] in ("own", "all", "pidfd", "floor"):
         check(r["syscalls_per_exit"] is not None and r["syscalls_per_exit"] >= 1,
               f"{name}: syscalls_per_exit {r['syscalls_per_exit']}")
     else:

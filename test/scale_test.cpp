@@ -73,7 +73,7 @@ BOOST_AUTO_TEST_CASE(syscalls_per_exit_do_not_grow_with_live_children) {
   gate bg;
   for (std::size_t k : {0u, 1000u, 10000u}) {
     while (background.size() < k)
-      background.push_back(fork_gated(bg, 0));
+      background.push_back(spawn_gated(bg, 0));
     for (policy pol : {policy::own, policy::all, policy::pidfd}) {
       BOOST_TEST_CONTEXT("K=" << k << " policy " << pol) {
         const auto m = scale::exits_with_background(*this, pol, background);
@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(a_foreign_zombie_costs_own_at_most_one_scan_per_sweep) {
   gate bg;
   std::vector<pid_t> background;
   for (int i = 0; i < 1000; ++i)
-    background.push_back(fork_gated(bg, 0));
+    background.push_back(spawn_gated(bg, 0));
   const pid_t foreign = fork_exiting(0);  // nobody reaps it during the test
   wait_until_zombie(foreign);
   const auto m = scale::exits_with_background(*this, policy::own, background);
@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(a_1ms_timer_keeps_running_while_ten_thousand_zombies_are_re
       std::size_t delivered = 0;
       std::vector<pid_t> pids;
       for (std::size_t i = 0; i < kN; ++i) {
-        pids.push_back(fork_gated(g, 0));
+        pids.push_back(spawn_gated(g, 0));
         r.watch(pids.back(), [&](const exit_status&) { ++delivered; });
       }
       uv_run(&loop, UV_RUN_NOWAIT);

@@ -60,6 +60,9 @@ class gate {
 
 /// spawn_options for a helper that blocks until `g` opens, then exits with `code`.
 spawn_options gated_helper(const gate& g, int code);
+/// posix_spawn (not through a reaper) a small child that blocks on `g`, then exits with
+/// `code`. Cheap to keep thousands alive, unlike forks of this (possibly sanitized) binary.
+pid_t spawn_gated(const gate& g, int code);
 /// fork() a child that blocks on `g` and then _exit(code). Returns its pid.
 pid_t fork_gated(const gate& g, int code);
 /// fork() a child that _exit(code)s at once.
