@@ -118,6 +118,10 @@ BOOST_AUTO_TEST_CASE(watch_adopts_a_forked_child) {
 }
 
 BOOST_AUTO_TEST_CASE(watch_of_a_zombie_delivers_on_the_next_iteration_never_inside_watch) {
+  if (test_policy() == policy::all) {
+    BOOST_TEST_MESSAGE("skipped under policy all: its first sweep reaps the zombie as an orphan before watch (documented)");
+    return;
+  }
   reaper r{&loop, test_options()};
   recorder rec;
   const pid_t pid = fork_exiting(5);
@@ -480,6 +484,10 @@ BOOST_AUTO_TEST_CASE(policy_all_reaps_children_that_exited_before_it_started) {
 // ---- coexistence ----
 
 BOOST_AUTO_TEST_CASE(uv_spawn_on_the_same_loop_keeps_its_exit_cb_under_policy_own) {
+  if (test_policy() == policy::all) {
+    BOOST_TEST_MESSAGE("skipped under policy all: it takes uv_spawn's children (documented)");
+    return;
+  }
   reaper r{&loop, test_options()};
   recorder rec;
   struct uv_child {
@@ -523,6 +531,10 @@ BOOST_AUTO_TEST_CASE(uv_spawn_on_the_same_loop_keeps_its_exit_cb_under_policy_ow
 }
 
 BOOST_AUTO_TEST_CASE(two_reapers_on_two_loops_in_two_threads_see_only_their_own) {
+  if (test_policy() == policy::all) {
+    BOOST_TEST_MESSAGE("skipped under policy all: one per process");
+    return;
+  }
   constexpr int kEach = 300;
   struct result {
     std::set<pid_t> spawned;
