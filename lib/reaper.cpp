@@ -127,6 +127,13 @@ class reaper::impl {
     return retry(stats_.syscalls.epoll,
                  [&] { return ::epoll_ctl(epfd_, op, fd, ev) < 0 ? -errno : 0; });
   }
+  // Arms (EPOLL_CTL_ADD) or re-arms (EPOLL_CTL_MOD) a pidfd for one readiness report.
+  int arm_pidfd(int op, pid_t pid, int fd) noexcept {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.u64 = static_cast<std::uint64_t>(pid);
+    return sys_epoll_ctl(op, fd, &ev);
+  }
   void sys_close(int fd) noexcept {
     // Never retried: on Linux the fd is released even when close reports EINTR.
     ++stats_.syscalls.close;
@@ -403,12 +410,7 @@ bool reaper::impl::collect_pidfd() noexcept {
         parked_.push_back(pid);
       } catch (const std::bad_alloc&) {
         // Re-arm at once instead: it may fire again next iteration, but is not lost.
-        if (auto* e = table_.find(pid)) {
-          epoll_event ev{};
-          ev.events = EPOLLIN | EPOLLONESHOT;
-          ev.data.u64 = static_cast<std::uint64_t>(pid);
-          sys_epoll_ctl(EPOLL_CTL_MOD, e->pidfd, &ev);
-        }
+        if (auto* e = table_.find(pid)) arm_pidfd(EPOLL_CTL_MOD, pid, e->pidfd);
       }
       schedule_retry();
     } else if (state_ == state::closed) {
@@ -441,10 +443,7 @@ void reaper::impl::rearm_parked() noexcept {
   for (pid_t pid : parked_) {
     auto* e = table_.find(pid);
     if (e == nullptr || e->pidfd < 0) continue;
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLONESHOT;
-    ev.data.u64 = static_cast<std::uint64_t>(pid);
-    if (int r = sys_epoll_ctl(EPOLL_CTL_MOD, e->pidfd, &ev); r < 0) report_error(r, "epoll_ctl");
+    if (int r = arm_pidfd(EPOLL_CTL_MOD, pid, e->pidfd); r < 0) report_error(r, "epoll_ctl");
   }
   parked_.clear();
 }
@@ -617,14 +616,9 @@ void reaper::impl::adopt(pid_t pid, exit_callback cb) noexcept {
   int fd = -1;
   if (policy_ == policy::pidfd) {
     fd = sys_pidfd_open(pid);
-    if (fd >= 0) {
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLONESHOT;
-      ev.data.u64 = static_cast<std::uint64_t>(pid);
-      if (sys_epoll_ctl(EPOLL_CTL_ADD, fd, &ev) < 0) {
-        sys_close(fd);
-        fd = -1;
-      }
+    if (fd >= 0 && arm_pidfd(EPOLL_CTL_ADD, pid, fd) < 0) {
+      sys_close(fd);
+      fd = -1;
     }
     if (fd < 0) {
       // Out of fds (EMFILE, ENFILE) or kernel memory: the child is ours all the same,
