@@ -2,6 +2,7 @@
 // uvreap: the reaper — SIGCHLD watcher, sweeps, dispatch and close.
 #include "uvreap/reaper.hpp"
 
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -27,6 +28,20 @@ namespace {
 // Policy `all` takes every child of the process, so two of them would steal from each
 // other. The claim is process-wide, across loops and threads.
 std::atomic<bool> g_all_claimed{false};
+
+// Bumped in the child of every fork() (not of posix_spawn, whose children exec). A
+// reaper created before a fork sees a different value in the forked child, where none
+// of its children are children of the process any more.
+std::atomic<unsigned> g_fork_generation{0};
+
+unsigned fork_generation() noexcept {
+  static const bool registered = [] {
+    ::pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1); });
+    return true;
+  }();
+  (void)registered;
+  return g_fork_generation.load();
+}
 
 constexpr std::uint64_t kRetryDelayMs = 10;
 
@@ -84,6 +99,12 @@ class reaper::impl {
   bool close(const close_options& how, std::function<void()> on_closed) noexcept;
 
   [[nodiscard]] bool open() const noexcept { return state_ == state::open; }
+  // ESTALE once closed, ECHILD in a forked child of the process that created us.
+  [[nodiscard]] std::error_code unusable() const noexcept {
+    if (state_ != state::open) return errno_code(ESTALE);
+    if (fork_generation() != generation_) return errno_code(ECHILD);
+    return {};
+  }
   [[nodiscard]] bool watching(pid_t pid) const noexcept { return table_.contains(pid); }
   [[nodiscard]] std::size_t size() const noexcept { return table_.size(); }
   [[nodiscard]] const uvreap::stats& counters() const noexcept { return stats_; }
@@ -204,6 +225,7 @@ class reaper::impl {
   options opts_;
   sys::interface& os_;
   policy policy_;
+  unsigned generation_ = fork_generation();
   state state_ = state::open;
   bool claimed_all_ = false;
   bool referenced_ = false;
@@ -636,11 +658,7 @@ void reaper::impl::adopt(pid_t pid, exit_callback cb) noexcept {
 
 pid_t reaper::impl::spawn(const spawn_options& opts, exit_callback cb,
                           std::error_code& ec) noexcept {
-  ec.clear();
-  if (state_ != state::open) {
-    ec = errno_code(ESTALE);
-    return -1;
-  }
+  if (ec = unusable(); ec) return -1;
   if (!cb) {
     ec = errno_code(EINVAL);
     return -1;
@@ -664,11 +682,7 @@ pid_t reaper::impl::spawn(const spawn_options& opts, exit_callback cb,
 }
 
 void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
-  ec.clear();
-  if (state_ != state::open) {
-    ec = errno_code(ESTALE);
-    return;
-  }
+  if (ec = unusable(); ec) return;
   if (pid <= 0 || !cb) {
     ec = errno_code(EINVAL);
     return;
@@ -693,11 +707,7 @@ void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexc
 }
 
 void reaper::impl::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
-  ec.clear();
-  if (state_ != state::open) {
-    ec = errno_code(ESTALE);
-    return;
-  }
+  if (ec = unusable(); ec) return;
   if (sig < 0 || sig >= NSIG) {
     ec = errno_code(EINVAL);
     return;

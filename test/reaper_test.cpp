@@ -119,7 +119,9 @@ BOOST_AUTO_TEST_CASE(watch_adopts_a_forked_child) {
 
 BOOST_AUTO_TEST_CASE(watch_of_a_zombie_delivers_on_the_next_iteration_never_inside_watch) {
   if (test_policy() == policy::all) {
-    BOOST_TEST_MESSAGE("skipped under policy all: its first sweep reaps the zombie as an orphan before watch (documented)");
+    BOOST_TEST_MESSAGE(
+        "skipped under policy all: its first sweep reaps the zombie as an orphan before watch "
+        "(documented)");
     return;
   }
   reaper r{&loop, test_options()};
@@ -431,6 +433,40 @@ BOOST_AUTO_TEST_CASE(a_moved_from_reaper_is_closed_and_reports_estale) {
   bool again = false;
   b.spawn(helper_options({"exit", "0"}), [&](const exit_status&) { again = true; });
   run_until([&] { return again; });
+}
+
+BOOST_AUTO_TEST_CASE(in_a_forked_child_the_parents_reaper_refuses_with_echild) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  const pid_t mine = fork_gated(g, 0);
+  r.watch(mine, rec.cb());
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    // No Boost here: report through the exit code. Bits: 1 kill, 2 watch, 4 spawn.
+    int bad = 0;
+    std::error_code ec;
+    r.kill(mine, SIGKILL, ec);
+    if (ec != std::errc::no_child_process) bad |= 1;
+    r.watch(
+        mine, [](const exit_status&) {}, ec);
+    if (ec != std::errc::no_child_process) bad |= 2;
+    spawn_options o;
+    o.argv = {"/bin/true"};
+    r.spawn(
+        o, [](const exit_status&) {}, ec);
+    if (ec != std::errc::no_child_process) bad |= 4;
+    ::_exit(bad);
+  }
+  int st = 0;
+  BOOST_REQUIRE(::waitpid(child, &st, 0) == child);
+  BOOST_TEST(WIFEXITED(st));
+  BOOST_TEST(WEXITSTATUS(st) == 0, "bits of the calls that did not refuse: " << WEXITSTATUS(st));
+  BOOST_TEST(::kill(mine, 0) == 0);  // the forked child did not touch it
+  g.open();
+  run_until([&] { return rec.calls == 1; });
+  BOOST_TEST(rec.by_pid[mine].at(0).code() == 0);
 }
 
 // ---- policy all ----

@@ -143,7 +143,9 @@ struct options {
 ///
 /// Every fallible member has two forms: one that throws `std::system_error`, and a
 /// `noexcept` one that reports through a `std::error_code&`. Errors carry the errno that
-/// fits. After `close`, calls fail with ESTALE.
+/// fits. After `close`, calls fail with ESTALE; in a child made by `fork()` after the
+/// reaper was created (where its children are not the process's children), `spawn`,
+/// `watch` and `kill` fail with ECHILD and never signal the parent's children.
 class reaper {
  public:
   /// Starts watching SIGCHLD on `loop`. Throws std::system_error: EBUSY (a second
