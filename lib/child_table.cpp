@@ -92,10 +92,12 @@ exit_callback child_table::take_at(std::size_t i) noexcept {
   return cb;
 }
 
-exit_callback child_table::take(pid_t pid) noexcept {
+exit_callback child_table::take(pid_t pid, int* pidfd) noexcept {
   const std::size_t s = locate(pid);
   if (s == npos) return {};
-  return take_at(slots_[s] - 1);
+  const std::size_t i = slots_[s] - 1;
+  if (pidfd != nullptr) *pidfd = items_[i].pidfd;
+  return take_at(i);
 }
 
 void child_table::clear() noexcept {

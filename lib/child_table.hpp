@@ -46,8 +46,9 @@ class child_table {
   [[nodiscard]] entry* find(pid_t pid) noexcept;
   [[nodiscard]] bool contains(pid_t pid) const noexcept { return locate(pid) != npos; }
 
-  /// Removes `pid` and returns its callback (empty if absent).
-  exit_callback take(pid_t pid) noexcept;
+  /// Removes `pid` and returns its callback (empty if absent); with `pidfd`, also hands
+  /// back the entry's pidfd (-1 if it has none). One probe of the index.
+  exit_callback take(pid_t pid, int* pidfd = nullptr) noexcept;
 
   /// Dense access for scans: entries 0..size()-1, in no particular order.
   [[nodiscard]] entry& at(std::size_t i) noexcept { return items_[i]; }

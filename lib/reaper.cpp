@@ -6,8 +6,8 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-
 #include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -18,10 +18,13 @@
 #include <vector>
 
 #include "child_table.hpp"
+#include "errno_code.hpp"
 #include "spawner.hpp"
 #include "uvreap/sys.hpp"
 
 namespace uvreap {
+
+using detail::errno_code;
 
 namespace {
 
@@ -44,10 +47,6 @@ unsigned fork_generation() noexcept {
 }
 
 constexpr std::uint64_t kRetryDelayMs = 10;
-
-std::error_code errno_code(int e) noexcept {
-  return {e, std::generic_category()};
-}
 
 const char* what_of(std::exception_ptr e) noexcept {
   try {
@@ -228,7 +227,6 @@ class reaper::impl {
   unsigned generation_ = fork_generation();
   state state_ = state::open;
   bool claimed_all_ = false;
-  bool referenced_ = false;
   int open_handles_ = 0;
 
   uv_signal_t sigchld_{};
@@ -238,7 +236,6 @@ class reaper::impl {
   // Policy pidfd only.
   uv_poll_t poll_{};
   int epfd_ = -1;
-  bool sigchld_watching_ = false;
   std::vector<epoll_event> events_;
   std::vector<pid_t> fdless_;  // owned children that got no pidfd
   std::vector<pid_t> parked_;  // readable pidfds with nothing to reap, re-armed later
@@ -317,7 +314,6 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
     finish_close();
     return errno_code(-r);
   }
-  sigchld_watching_ = true;
   // Children may have exited before the watcher started, and their SIGCHLD is gone: look
   // once on the first loop iteration (never from inside the constructor). A scheduled
   // continuation is work owed, so it keeps the loop alive for that one iteration.
@@ -471,7 +467,8 @@ void reaper::impl::rearm_parked() noexcept {
 }
 
 void reaper::impl::set_sigchld_watch(bool on) noexcept {
-  if (on == sigchld_watching_ || state_ == state::closed) return;
+  const bool watching = uv_is_active(reinterpret_cast<uv_handle_t*>(&sigchld_)) != 0;
+  if (on == watching || state_ == state::closed) return;
   if (on) {
     if (int r = uv_signal_start(&sigchld_, on_sigchld, SIGCHLD); r != 0) {
       report_error(r, "uv_signal_start(SIGCHLD)");
@@ -481,14 +478,14 @@ void reaper::impl::set_sigchld_watch(bool on) noexcept {
   } else {
     uv_signal_stop(&sigchld_);
   }
-  sigchld_watching_ = on;
 }
 
 exit_callback reaper::impl::take_child(pid_t pid) noexcept {
-  auto* e = table_.find(pid);
-  if (e == nullptr) return {};
-  if (e->pidfd >= 0) {
-    sys_close(e->pidfd);  // also takes it out of the epoll set
+  int pidfd = -1;
+  exit_callback cb = table_.take(pid, &pidfd);
+  if (!cb) return cb;  // not ours: callbacks are never empty (EINVAL at the door)
+  if (pidfd >= 0) {
+    sys_close(pidfd);  // also takes it out of the epoll set
   } else if (!fdless_.empty()) {
     const auto it = std::find(fdless_.begin(), fdless_.end(), pid);
     if (it != fdless_.end()) {
@@ -497,7 +494,7 @@ exit_callback reaper::impl::take_child(pid_t pid) noexcept {
       if (fdless_.empty()) set_sigchld_watch(false);
     }
   }
-  return table_.take(pid);
+  return cb;
 }
 
 bool reaper::impl::scan() noexcept {
@@ -595,10 +592,8 @@ void reaper::impl::after_change() noexcept {
 
 void reaper::impl::update_ref() noexcept {
   if (state_ == state::closed) return;
-  const bool want = !table_.empty();
-  if (want == referenced_) return;
-  referenced_ = want;
-  want ? uv_ref(main_handle()) : uv_unref(main_handle());
+  // uv_ref/uv_unref are idempotent flag flips; the loop counts each handle once.
+  table_.empty() ? uv_unref(main_handle()) : uv_ref(main_handle());
 }
 
 void reaper::impl::schedule_continuation() noexcept {

@@ -10,6 +10,8 @@
 #include <new>
 #include <string_view>
 
+#include "errno_code.hpp"
+
 extern char** environ;
 
 namespace uvreap::detail {
@@ -18,10 +20,6 @@ namespace {
 
 bool has_nul(std::string_view s) noexcept {
   return s.find('\0') != std::string_view::npos;
-}
-
-std::error_code from_errno(int e) noexcept {
-  return {e, std::generic_category()};
 }
 
 char* mut(const std::string& s) noexcept {
@@ -41,24 +39,24 @@ std::error_code spawn_plan::prepare(const spawn_options& opts) noexcept {
   try {
     return build(opts);
   } catch (const std::bad_alloc&) {
-    return from_errno(ENOMEM);
+    return errno_code(ENOMEM);
   }
 }
 
 std::error_code spawn_plan::build(const spawn_options& opts) {
   // Reject what exec would silently truncate or misread, before any child exists.
   if (opts.argv.empty() || (opts.file.empty() && opts.argv[0].empty())) {
-    return from_errno(EINVAL);
+    return errno_code(EINVAL);
   }
-  if (opts.new_session && opts.new_process_group) return from_errno(EINVAL);
-  if (has_nul(opts.file) || has_nul(opts.cwd)) return from_errno(EINVAL);
+  if (opts.new_session && opts.new_process_group) return errno_code(EINVAL);
+  if (has_nul(opts.file) || has_nul(opts.cwd)) return errno_code(EINVAL);
   for (const auto& a : opts.argv) {
-    if (has_nul(a)) return from_errno(EINVAL);
+    if (has_nul(a)) return errno_code(EINVAL);
   }
   if (opts.env) {
     for (const auto& e : *opts.env) {
       const auto eq = e.find('=');
-      if (eq == std::string::npos || eq == 0 || has_nul(e)) return from_errno(EINVAL);
+      if (eq == std::string::npos || eq == 0 || has_nul(e)) return errno_code(EINVAL);
     }
   }
 
@@ -80,9 +78,9 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
     envp_ = environ;
   }
 
-  if (int e = posix_spawn_file_actions_init(&actions_); e != 0) return from_errno(e);
+  if (int e = posix_spawn_file_actions_init(&actions_); e != 0) return errno_code(e);
   actions_init_ = true;
-  if (int e = posix_spawnattr_init(&attr_); e != 0) return from_errno(e);
+  if (int e = posix_spawnattr_init(&attr_); e != 0) return errno_code(e);
   attr_init_ = true;
 
   // stdio. A source fd that is itself 0-2 but goes to another slot would be clobbered
@@ -99,28 +97,28 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
         e = posix_spawn_file_actions_addopen(&actions_, target, "/dev/null", O_RDWR, 0);
         break;
       case stdio::kind::fd: {
-        if (s.fd < 0 || ::fcntl(s.fd, F_GETFD) < 0) return from_errno(EBADF);
+        if (s.fd < 0 || ::fcntl(s.fd, F_GETFD) < 0) return errno_code(EBADF);
         int src = s.fd;
         if (src < 3 && src != target) {
           src = ::fcntl(s.fd, F_DUPFD_CLOEXEC, 3);
-          if (src < 0) return from_errno(errno);
+          if (src < 0) return errno_code(errno);
           temp_fds_.push_back(src);
         }
         e = posix_spawn_file_actions_adddup2(&actions_, src, target);
         break;
       }
     }
-    if (e != 0) return from_errno(e);
+    if (e != 0) return errno_code(e);
   }
   if (!opts.cwd.empty()) {
     if (int e = posix_spawn_file_actions_addchdir_np(&actions_, opts.cwd.c_str()); e != 0) {
-      return from_errno(e);
+      return errno_code(e);
     }
   }
   // Nothing of ours (the loop's epoll fd, libuv's signal pipe, other children's pipes)
   // may leak into the child, CLOEXEC or not.
   if (int e = posix_spawn_file_actions_addclosefrom_np(&actions_, 3); e != 0) {
-    return from_errno(e);
+    return errno_code(e);
   }
 
   // The child starts clean whatever the server did to its own signals: nothing blocked
@@ -146,11 +144,11 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   if (opts.new_session) flags |= POSIX_SPAWN_SETSID;
   if (opts.new_process_group) {
     flags |= POSIX_SPAWN_SETPGROUP;
-    if (int e = posix_spawnattr_setpgroup(&attr_, 0); e != 0) return from_errno(e);
+    if (int e = posix_spawnattr_setpgroup(&attr_, 0); e != 0) return errno_code(e);
   }
-  if (int e = posix_spawnattr_setsigmask(&attr_, &none); e != 0) return from_errno(e);
-  if (int e = posix_spawnattr_setsigdefault(&attr_, &all); e != 0) return from_errno(e);
-  if (int e = posix_spawnattr_setflags(&attr_, flags); e != 0) return from_errno(e);
+  if (int e = posix_spawnattr_setsigmask(&attr_, &none); e != 0) return errno_code(e);
+  if (int e = posix_spawnattr_setsigdefault(&attr_, &all); e != 0) return errno_code(e);
+  if (int e = posix_spawnattr_setflags(&attr_, flags); e != 0) return errno_code(e);
   return {};
 }
 
