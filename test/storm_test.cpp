@@ -23,6 +23,12 @@ struct ledger {
   std::size_t wrong = 0;
   std::size_t delivered = 0;
 
+  // Adopts `pid` into `r`, expecting it to exit with `code`.
+  void watch(reaper& r, pid_t pid, int code) {
+    expected[pid] = code;
+    r.watch(pid, cb());
+  }
+
   exit_callback cb() {
     return [this](const exit_status& s) {
       ++delivered;
@@ -82,9 +88,7 @@ BOOST_DATA_TEST_CASE_F(loop_fixture, ten_thousand_exits_with_a_thousand_others_a
     ledger led;
     gate background;
     for (int i = 0; i < 1000; ++i) {
-      const pid_t pid = spawn_gated(background, 200);
-      led.expected[pid] = 200;
-      r.watch(pid, led.cb());
+      led.watch(r, spawn_gated(background, 200), 200);
     }
     for (int i = 0; i < 10000; ++i) {
       // One in eight adopted forks, the rest spawned: both ways in. A fork is adopted
@@ -125,9 +129,7 @@ BOOST_AUTO_TEST_CASE(a_storm_is_swept_in_bounded_batches) {
   ledger led;
   gate g;
   for (int i = 0; i < 500; ++i) {
-    const pid_t pid = fork_gated(g, 1);
-    led.expected[pid] = 1;
-    r.watch(pid, led.cb());
+    led.watch(r, fork_gated(g, 1), 1);
   }
   g.open();
   for (pid_t p : children_census())
