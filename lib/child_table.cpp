@@ -52,7 +52,8 @@ void child_table::reserve(std::size_t n) {
 bool child_table::insert(pid_t pid, exit_callback callback, int pidfd) {
   if (locate(pid) != npos) return false;
   reserve(items_.size() + 1);
-  items_.push_back(entry{pid, std::move(callback), pidfd});  // cannot reallocate: reserved
+  items_.push_back(
+      entry{pid, std::move(callback), pidfd, 0, false});  // cannot reallocate: reserved
   std::size_t s = home(pid);
   while (slots_[s] != 0)
     s = (s + 1) & mask_;
@@ -92,11 +93,17 @@ exit_callback child_table::take_at(std::size_t i) noexcept {
   return cb;
 }
 
-exit_callback child_table::take(pid_t pid, int* pidfd) noexcept {
+exit_callback child_table::take(pid_t pid, entry* rest) noexcept {
   const std::size_t s = locate(pid);
   if (s == npos) return {};
   const std::size_t i = slots_[s] - 1;
-  if (pidfd != nullptr) *pidfd = items_[i].pidfd;
+  if (rest != nullptr) {
+    const entry& e = items_[i];
+    rest->pid = e.pid;
+    rest->pidfd = e.pidfd;
+    rest->deadline_serial = e.deadline_serial;
+    rest->deadline_fired = e.deadline_fired;
+  }
   return take_at(i);
 }
 

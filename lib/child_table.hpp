@@ -27,7 +27,9 @@ class child_table {
   struct entry {
     pid_t pid;
     exit_callback callback;
-    int pidfd = -1;  ///< policy pidfd: the child's pidfd, -1 when it has none
+    int pidfd = -1;                     ///< policy pidfd: the child's pidfd, -1 when it has none
+    std::uint32_t deadline_serial = 0;  ///< non-zero while a time limit is pending
+    bool deadline_fired = false;        ///< the time limit expired and a signal was sent
   };
 
   child_table();
@@ -46,9 +48,10 @@ class child_table {
   [[nodiscard]] entry* find(pid_t pid) noexcept;
   [[nodiscard]] bool contains(pid_t pid) const noexcept { return locate(pid) != npos; }
 
-  /// Removes `pid` and returns its callback (empty if absent); with `pidfd`, also hands
-  /// back the entry's pidfd (-1 if it has none). One probe of the index.
-  exit_callback take(pid_t pid, int* pidfd = nullptr) noexcept;
+  /// Removes `pid` and returns its callback (empty if absent); with `rest`, also hands
+  /// back the entry's other fields (`rest->callback` is left empty). One probe of the
+  /// index.
+  exit_callback take(pid_t pid, entry* rest = nullptr) noexcept;
 
   /// Dense access for scans: entries 0..size()-1, in no particular order.
   [[nodiscard]] entry& at(std::size_t i) noexcept { return items_[i]; }

@@ -84,14 +84,18 @@ std::string to_string(const exit_status& s) {
   std::string out = "pid " + std::to_string(s.pid());
   switch (s.kind()) {
     case exit_kind::exited:
-      return out + " exited with code " + std::to_string(s.code());
+      out += " exited with code " + std::to_string(s.code());
+      break;
     case exit_kind::signaled:
-      return out + " killed by signal " + std::to_string(s.signal()) +
+      out += " killed by signal " + std::to_string(s.signal()) +
              (s.core_dumped() ? " (core dumped)" : "");
+      break;
     case exit_kind::lost:
+      out += " lost (reaped elsewhere)";
       break;
   }
-  return out + " lost (reaped elsewhere)";
+  if (s.deadline_fired()) out += " after its deadline";
+  return out;
 }
 
 std::ostream& operator<<(std::ostream& os, exit_kind k) {

@@ -12,8 +12,11 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <mutex>
 #include <new>
+#include <optional>
 #include <ostream>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -47,6 +50,19 @@ unsigned fork_generation() noexcept {
 }
 
 constexpr std::uint64_t kRetryDelayMs = 10;
+constexpr std::chrono::milliseconds kAutoPollInterval{100};
+
+// Calls `call` until it returns something other than -EINTR, counting every attempt in
+// `counter` and every retry in `eintr`. The one place where EINTR is retried.
+template <class Call>
+auto retry_eintr(std::uint64_t& counter, std::uint64_t& eintr, Call&& call) noexcept {
+  for (;;) {
+    ++counter;
+    const auto r = call();
+    if (r != -EINTR) return r;
+    ++eintr;
+  }
+}
 
 const char* what_of(std::exception_ptr e) noexcept {
   try {
@@ -88,6 +104,7 @@ class reaper::impl {
 
   ~impl() {
     if (claimed_all_) g_all_claimed.store(false);
+    restore_subreaper();
     if (epfd_ >= 0) ::close(epfd_);
   }
 
@@ -110,6 +127,10 @@ class reaper::impl {
   [[nodiscard]] uv_loop_t* loop() const noexcept { return loop_; }
   [[nodiscard]] const options& opts() const noexcept { return opts_; }
   [[nodiscard]] policy effective_policy() const noexcept { return policy_; }
+  [[nodiscard]] std::chrono::milliseconds poll_interval() const noexcept { return poll_every_; }
+  [[nodiscard]] bool on_loop_thread() const noexcept {
+    return std::this_thread::get_id() == loop_thread_.load(std::memory_order_relaxed);
+  }
 
  private:
   enum class state { open, closing, closed };
@@ -121,15 +142,33 @@ class reaper::impl {
     bool orphan = false;
   };
 
-  // --- the OS seam; EINTR is retried here and nowhere else ---
+  // A child spawned or watched from another thread, on its way to the loop thread.
+  struct queued {
+    pid_t pid = 0;
+    exit_callback callback;
+    std::optional<uvreap::deadline> time_limit;
+    std::uint64_t spawned_ns = 0;  // uv_hrtime() at spawn, for the time limit
+    bool watched = false;          // watch (a duplicate is an error), not spawn
+  };
+
+  // One pending step of a time limit: the first signal, or the SIGKILL after the grace.
+  struct deadline_step {
+    std::uint64_t due_ms;  // on the loop's clock (uv_now)
+    pid_t pid;
+    std::uint32_t serial;  // matches the table entry while the step is still wanted
+    int signal;
+    std::uint32_t grace_ms;
+    bool group;
+    bool final;
+  };
+  static bool later(const deadline_step& a, const deadline_step& b) noexcept {
+    return a.due_ms > b.due_ms;
+  }
+
+  // --- the OS seam; EINTR is retried in retry_eintr and nowhere else ---
   template <class Call>
   auto retry(std::uint64_t& counter, Call&& call) noexcept {
-    for (;;) {
-      ++counter;
-      const auto r = call();
-      if (r != -EINTR) return r;
-      ++stats_.syscalls.eintr;
-    }
+    return retry_eintr(counter, stats_.syscalls.eintr, std::forward<Call>(call));
   }
   pid_t sys_wait4(pid_t pid, int* status, int flags, ::rusage* ru) noexcept {
     return retry(stats_.syscalls.wait4, [&] { return os_.wait4(pid, status, flags, ru); });
@@ -161,8 +200,15 @@ class reaper::impl {
   }
 
   // --- sweeping ---
-  static void on_sigchld(uv_signal_t* h, int /*signum*/) {
+  // Every libuv callback of ours enters here: it runs on the loop thread, by definition.
+  template <class Handle>
+  static impl* enter(Handle* h) noexcept {
     auto* self = static_cast<impl*>(h->data);
+    self->loop_thread_.store(std::this_thread::get_id(), std::memory_order_relaxed);
+    return self;
+  }
+  static void on_sigchld(uv_signal_t* h, int /*signum*/) {
+    auto* self = enter(h);
     // libuv calls this once per delivered signal, many times in a row after a storm. A
     // pending continuation already owes a sweep on the next iteration: sweeping again now
     // would run batch after batch inside one iteration and starve timers and sockets.
@@ -173,19 +219,29 @@ class reaper::impl {
     self->sweep();
   }
   static void on_idle(uv_idle_t* h) {
-    auto* self = static_cast<impl*>(h->data);
+    auto* self = enter(h);
     uv_idle_stop(h);
     self->sweep();
   }
   static void on_retry(uv_timer_t* h) {
-    auto* self = static_cast<impl*>(h->data);
+    auto* self = enter(h);
     self->rearm_parked();
+    self->drain_inbox();
     self->sweep();
   }
-  static void on_poll(uv_poll_t* h, int /*status*/, int /*events*/) {
-    static_cast<impl*>(h->data)->sweep();
+  static void on_poll(uv_poll_t* h, int /*status*/, int /*events*/) { enter(h)->sweep(); }
+  static void on_poll_timer(uv_timer_t* h) {
+    auto* self = enter(h);
+    ++self->stats_.poll_sweeps;
+    self->sweep();
   }
-  static void on_grace(uv_timer_t* h) { static_cast<impl*>(h->data)->signal_all(SIGKILL); }
+  static void on_inbox(uv_async_t* h) {
+    auto* self = enter(h);
+    self->drain_inbox();
+    self->after_change();
+  }
+  static void on_deadline(uv_timer_t* h) { enter(h)->run_deadlines(); }
+  static void on_grace(uv_timer_t* h) { enter(h)->signal_all(SIGKILL); }
   static void on_handle_closed(uv_handle_t* h);
 
   void sweep() noexcept;
@@ -196,7 +252,17 @@ class reaper::impl {
   void rearm_parked() noexcept;
   void set_sigchld_watch(bool on) noexcept;
   std::error_code start_pidfd() noexcept;
-  exit_callback take_child(pid_t pid) noexcept;
+  exit_callback take_child(pid_t pid, bool* deadline_fired = nullptr) noexcept;
+  void queue_exit(const exit_status& st) noexcept;
+  void drain_inbox() noexcept;
+  bool register_drained() noexcept;
+  pid_t spawn_queued(const spawn_options& opts, exit_callback cb, std::error_code& ec) noexcept;
+  void watch_queued(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
+  void arm_deadline(pid_t pid, const uvreap::deadline& d, std::uint64_t elapsed_ms) noexcept;
+  void run_deadlines() noexcept;
+  void end_deadline() noexcept;
+  void restart_deadline_timer() noexcept;
+  void restore_subreaper() noexcept;
   bool scan() noexcept;
   outcome reap_pid(pid_t pid) noexcept;
   void lose_all() noexcept;
@@ -206,7 +272,7 @@ class reaper::impl {
   void schedule_continuation() noexcept;
   void schedule_retry() noexcept;
   void adopt(pid_t pid, exit_callback cb) noexcept;
-  std::error_code reserve_for_one() noexcept;
+  std::error_code reserve_for_one(bool with_deadline) noexcept;
   uv_handle_t* main_handle() noexcept {
     return policy_ == policy::pidfd ? reinterpret_cast<uv_handle_t*>(&poll_)
                                     : reinterpret_cast<uv_handle_t*>(&sigchld_);
@@ -224,15 +290,35 @@ class reaper::impl {
   options opts_;
   sys::interface& os_;
   policy policy_;
-  unsigned generation_ = fork_generation();
+  const unsigned generation_ = fork_generation();
+  std::atomic<std::thread::id> loop_thread_{std::this_thread::get_id()};
   state state_ = state::open;
   bool claimed_all_ = false;
+  bool subreaper_set_ = false;  // we turned PR_SET_CHILD_SUBREAPER on; close turns it off
+  std::chrono::milliseconds poll_every_{0};
   int open_handles_ = 0;
 
   uv_signal_t sigchld_{};
   uv_idle_t continuation_{};
   uv_timer_t retry_timer_{};
   uv_timer_t grace_timer_{};
+  uv_timer_t poll_timer_{};
+  uv_timer_t deadline_timer_{};
+  uv_async_t inbox_async_{};
+
+  // Time limits: a min-heap of steps; a step whose serial no longer matches its pid's
+  // entry (the child was reaped) is stale and skipped.
+  std::vector<deadline_step> deadlines_;
+  std::uint32_t next_serial_ = 0;
+  std::size_t live_deadlines_ = 0;
+
+  // Registrations from other threads. Everything below the mutex is guarded by it.
+  std::mutex inbox_mu_;
+  std::atomic<bool> inbox_nonempty_{false};
+  bool inbox_open_ = true;
+  std::vector<queued> inbox_;
+  uvreap::stats::syscall_counts inbox_calls_{};
+  std::vector<queued> drained_;  // loop thread only: the batch taken from inbox_
   // Policy pidfd only.
   uv_poll_t poll_{};
   int epfd_ = -1;
@@ -250,7 +336,10 @@ class reaper::impl {
 };
 
 std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept {
-  if (loop_ == nullptr || opts_.max_batch == 0) return errno_code(EINVAL);
+  if (loop_ == nullptr || opts_.max_batch == 0 || opts_.poll_interval.count() < 0 ||
+      (opts_.subreaper && opts_.reap_policy != policy::all)) {
+    return errno_code(EINVAL);
+  }
 
   // With SIGCHLD ignored (or SA_NOCLDWAIT) the kernel reaps children by itself and every
   // status would be lost; libuv's handler would also silently replace that disposition.
@@ -262,6 +351,16 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
   }
   const bool ignored = (sa.sa_flags & SA_SIGINFO) == 0 && sa.sa_handler == SIG_IGN;
   if (ignored || (sa.sa_flags & SA_NOCLDWAIT) != 0) return errno_code(EBUSY);
+
+  // SIGCHLD blocked here may mean blocked in every thread (sd-event asks its users to do
+  // that): then no SIGCHLD would ever wake the loop. Poll instead of hanging silently.
+  sigset_t mask;
+  sigemptyset(&mask);
+  if (int r = retry(stats_.syscalls.other, [&] { return os_.get_sigmask(&mask); }); r < 0) {
+    return errno_code(-r);
+  }
+  poll_every_ = opts_.poll_interval;
+  if (poll_every_.count() == 0 && sigismember(&mask, SIGCHLD) == 1) poll_every_ = kAutoPollInterval;
 
   if (opts_.reap_policy == policy::all) {
     bool expected = false;
@@ -288,9 +387,38 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
   retry_timer_.data = this;
   uv_timer_init(loop_, &grace_timer_);
   grace_timer_.data = this;
-  open_handles_ = 4;
+  uv_timer_init(loop_, &poll_timer_);
+  poll_timer_.data = this;
+  uv_timer_init(loop_, &deadline_timer_);
+  deadline_timer_.data = this;
+  open_handles_ = 6;
+  // Owned children keep the loop alive through the main handle; these never do.
   uv_unref(reinterpret_cast<uv_handle_t*>(&retry_timer_));
   uv_unref(reinterpret_cast<uv_handle_t*>(&sigchld_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&poll_timer_));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&deadline_timer_));
+  if (int r = uv_async_init(loop_, &inbox_async_, on_inbox); r != 0) {
+    state_ = state::closing;
+    finish_close();
+    return errno_code(-r);
+  }
+  inbox_async_.data = this;
+  ++open_handles_;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&inbox_async_));
+
+  if (opts_.subreaper) {
+    int was = 0;
+    int r = retry(stats_.syscalls.other, [&] { return os_.get_child_subreaper(&was); });
+    if (r == 0 && was == 0) {
+      r = retry(stats_.syscalls.other, [&] { return os_.set_child_subreaper(1); });
+      subreaper_set_ = r == 0;
+    }
+    if (r < 0) {
+      state_ = state::closing;
+      finish_close();
+      return errno_code(-r);
+    }
+  }
 
   if (policy_ == policy::pidfd) {
     // No SIGCHLD: the epoll set of pidfds is the only source (the signal watcher starts
@@ -307,6 +435,7 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
       finish_close();
       return errno_code(-r);
     }
+    update_ref();
     return {};
   }
   if (int r = uv_signal_start(&sigchld_, on_sigchld, SIGCHLD); r != 0) {
@@ -318,7 +447,16 @@ std::error_code reaper::impl::start(const std::shared_ptr<impl>& self) noexcept 
   // once on the first loop iteration (never from inside the constructor). A scheduled
   // continuation is work owed, so it keeps the loop alive for that one iteration.
   schedule_continuation();
+  update_ref();
   return {};
+}
+
+void reaper::impl::restore_subreaper() noexcept {
+  if (!subreaper_set_) return;
+  subreaper_set_ = false;
+  if (int r = retry(stats_.syscalls.other, [&] { return os_.set_child_subreaper(0); }); r < 0) {
+    report_error(r, "prctl(PR_SET_CHILD_SUBREAPER, 0)");
+  }
 }
 
 std::error_code reaper::impl::start_pidfd() noexcept {
@@ -342,6 +480,7 @@ std::error_code reaper::impl::start_pidfd() noexcept {
 void reaper::impl::sweep() noexcept {
   if (state_ == state::closed) return;
   ++stats_.sweeps;
+  if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
   bool more = false;
   switch (policy_) {
     case policy::own:
@@ -480,12 +619,14 @@ void reaper::impl::set_sigchld_watch(bool on) noexcept {
   }
 }
 
-exit_callback reaper::impl::take_child(pid_t pid) noexcept {
-  int pidfd = -1;
-  exit_callback cb = table_.take(pid, &pidfd);
+exit_callback reaper::impl::take_child(pid_t pid, bool* deadline_fired) noexcept {
+  detail::child_table::entry rest{};
+  exit_callback cb = table_.take(pid, &rest);
   if (!cb) return cb;  // not ours: callbacks are never empty (EINVAL at the door)
-  if (pidfd >= 0) {
-    sys_close(pidfd);  // also takes it out of the epoll set
+  if (deadline_fired != nullptr) *deadline_fired = rest.deadline_fired;
+  if (rest.deadline_serial != 0) end_deadline();
+  if (rest.pidfd >= 0) {
+    sys_close(rest.pidfd);  // also takes it out of the epoll set
   } else if (!fdless_.empty()) {
     const auto it = std::find(fdless_.begin(), fdless_.end(), pid);
     if (it != fdless_.end()) {
@@ -528,10 +669,18 @@ bool reaper::impl::collect_all() noexcept {
       schedule_retry();
       return false;
     }
-    exit_callback cb = take_child(r);
+    bool fired = false;
+    exit_callback cb = take_child(r, &fired);
+    if (!cb) {
+      // Another thread may have spawned it and not queued it yet: it holds the inbox
+      // lock from before posix_spawn until the pid is queued, so draining settles it.
+      drain_inbox();
+      cb = take_child(r, &fired);
+    }
     const bool orphan = !cb;
     ++(orphan ? stats_.orphans_reaped : stats_.exits_reaped);
-    batch_.push_back(pending{exit_status::from_wait(r, status, &ru), std::move(cb), orphan});
+    batch_.push_back(pending{exit_status::from_wait(r, status, &ru).with_deadline_fired(fired),
+                             std::move(cb), orphan});
   }
   return true;
 }
@@ -542,7 +691,7 @@ reaper::impl::outcome reaper::impl::reap_pid(pid_t pid) noexcept {
   const pid_t r = sys_wait4(pid, &status, WNOHANG, &ru);
   if (r == pid) {
     ++stats_.exits_reaped;
-    batch_.push_back(pending{exit_status::from_wait(pid, status, &ru), take_child(pid)});
+    queue_exit(exit_status::from_wait(pid, status, &ru));
     return outcome::reaped;
   }
   if (r == 0) return outcome::running;
@@ -550,7 +699,7 @@ reaper::impl::outcome reaper::impl::reap_pid(pid_t pid) noexcept {
     // Not our child any more: a foreign waitpid(-1) or an auto-reaping disposition took
     // it. Its status is gone, but its callback must still run, once.
     ++stats_.lost;
-    batch_.push_back(pending{exit_status::make_lost(pid), take_child(pid)});
+    queue_exit(exit_status::make_lost(pid));
     return outcome::reaped;
   }
   report_error(r, "wait4(pid, WNOHANG)");
@@ -562,8 +711,14 @@ void reaper::impl::lose_all() noexcept {
   while (!table_.empty()) {
     const pid_t pid = table_.at(table_.size() - 1).pid;
     ++stats_.lost;
-    batch_.push_back(pending{exit_status::make_lost(pid), take_child(pid)});
+    queue_exit(exit_status::make_lost(pid));
   }
+}
+
+void reaper::impl::queue_exit(const exit_status& st) noexcept {
+  bool fired = false;
+  exit_callback cb = take_child(st.pid(), &fired);
+  batch_.push_back(pending{st.with_deadline_fired(fired), std::move(cb)});
 }
 
 void reaper::impl::dispatch() noexcept {
@@ -594,6 +749,16 @@ void reaper::impl::update_ref() noexcept {
   if (state_ == state::closed) return;
   // uv_ref/uv_unref are idempotent flag flips; the loop counts each handle once.
   table_.empty() ? uv_unref(main_handle()) : uv_ref(main_handle());
+  if (poll_every_.count() > 0) {
+    const bool want = state_ == state::open && (!table_.empty() || policy_ == policy::all);
+    auto* h = reinterpret_cast<uv_handle_t*>(&poll_timer_);
+    if (want && uv_is_active(h) == 0) {
+      const auto ms = static_cast<std::uint64_t>(poll_every_.count());
+      uv_timer_start(&poll_timer_, on_poll_timer, ms, ms);
+    } else if (!want && uv_is_active(h) != 0) {
+      uv_timer_stop(&poll_timer_);
+    }
+  }
 }
 
 void reaper::impl::schedule_continuation() noexcept {
@@ -610,11 +775,13 @@ void reaper::impl::schedule_retry() noexcept {
   }
 }
 
-std::error_code reaper::impl::reserve_for_one() noexcept {
+std::error_code reaper::impl::reserve_for_one(bool with_deadline) noexcept {
   try {
     table_.reserve(table_.size() + 1);
     batch_.reserve(batch_.size() + 1);
     if (policy_ == policy::pidfd) fdless_.reserve(fdless_.size() + 1);
+    // A step is replaced by at most one next step, so one slot per time limit suffices.
+    if (with_deadline) deadlines_.reserve(deadlines_.size() + 1);
   } catch (const std::bad_alloc&) {
     return errno_code(ENOMEM);
   }
@@ -627,7 +794,7 @@ void reaper::impl::adopt(pid_t pid, exit_callback cb) noexcept {
     // The kernel handed out this pid again, so the child we held under it was reaped by
     // someone else before we noticed: deliver that one as lost first.
     ++stats_.lost;
-    batch_.push_back(pending{exit_status::make_lost(pid), take_child(pid)});
+    queue_exit(exit_status::make_lost(pid));
     schedule_continuation();
   }
   int fd = -1;
@@ -653,6 +820,7 @@ void reaper::impl::adopt(pid_t pid, exit_callback cb) noexcept {
 
 pid_t reaper::impl::spawn(const spawn_options& opts, exit_callback cb,
                           std::error_code& ec) noexcept {
+  if (!on_loop_thread()) return spawn_queued(opts, std::move(cb), ec);
   if (ec = unusable(); ec) return -1;
   if (!cb) {
     ec = errno_code(EINVAL);
@@ -660,7 +828,7 @@ pid_t reaper::impl::spawn(const spawn_options& opts, exit_callback cb,
   }
   detail::spawn_plan plan;
   if (ec = plan.prepare(opts); ec) return -1;
-  if (ec = reserve_for_one(); ec) return -1;
+  if (ec = reserve_for_one(opts.time_limit.has_value()); ec) return -1;
   pid_t pid = -1;
   const int r = retry(stats_.syscalls.spawn, [&] {
     return os_.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
@@ -673,10 +841,89 @@ pid_t reaper::impl::spawn(const spawn_options& opts, exit_callback cb,
   // No sweep can run between posix_spawn returning and this insert (both are on the
   // loop thread), so even a child that exited at once is found by the next sweep.
   adopt(pid, std::move(cb));
+  if (opts.time_limit) arm_deadline(pid, *opts.time_limit, 0);
+  return pid;
+}
+
+pid_t reaper::impl::spawn_queued(const spawn_options& opts, exit_callback cb,
+                                 std::error_code& ec) noexcept {
+  if (!cb) {
+    ec = errno_code(EINVAL);
+    return -1;
+  }
+  if (fork_generation() != generation_) {
+    ec = errno_code(ECHILD);
+    return -1;
+  }
+  detail::spawn_plan plan;
+  if (ec = plan.prepare(opts); ec) return -1;
+  queued q{0, std::move(cb), opts.time_limit, 0, false};
+  std::uint64_t calls = 0;
+  std::uint64_t eintr = 0;
+  pid_t pid = -1;
+  auto do_spawn = [&] {
+    return retry_eintr(calls, eintr, [&] {
+      return os_.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
+                       plan.search_path());
+    });
+  };
+  // Under policy `all` the loop thread reaps every child, so the pid must be queued
+  // before the loop thread can meet its exit: the lock is held across posix_spawn, and
+  // the loop thread takes it before calling an exit an orphan. The other policies only
+  // reap registered pids, so an unregistered zombie just waits for the queue.
+  const bool hold_across_spawn = policy_ == policy::all;
+  std::unique_lock lock(inbox_mu_, std::defer_lock);
+  int r = 0;
+  try {
+    lock.lock();
+    if (!inbox_open_) {
+      ec = errno_code(ESTALE);
+      return -1;
+    }
+    inbox_.reserve(inbox_.size() + 1);
+    if (!hold_across_spawn) lock.unlock();
+    r = do_spawn();
+    if (!hold_across_spawn) lock.lock();
+  } catch (const std::bad_alloc&) {
+    ec = errno_code(ENOMEM);
+    return -1;
+  } catch (const std::system_error& e) {
+    ec = e.code();
+    return -1;
+  }
+  inbox_calls_.spawn += calls;
+  inbox_calls_.eintr += eintr;
+  if (r < 0) {
+    ec = errno_code(-r);
+    return -1;
+  }
+  q.pid = pid;
+  q.spawned_ns = uv_hrtime();
+  ec = inbox_open_ ? std::error_code{} : errno_code(ESTALE);  // closed while we spawned
+  if (!ec) {
+    try {
+      inbox_.push_back(std::move(q));  // reserved above, unless other threads used it up
+    } catch (const std::bad_alloc&) {
+      ec = errno_code(ENOMEM);
+    }
+  }
+  if (ec) {
+    // Nobody will ever reap it: no other reaper takes an unregistered pid. Honour "an
+    // error means no callback and no zombie" here, on the calling thread.
+    (void)retry_eintr(inbox_calls_.kill, inbox_calls_.eintr,
+                      [&] { return os_.kill(pid, SIGKILL); });
+    int status = 0;
+    (void)retry_eintr(inbox_calls_.wait4, inbox_calls_.eintr,
+                      [&] { return os_.wait4(pid, &status, 0, nullptr); });
+    return -1;
+  }
+  inbox_nonempty_.store(true, std::memory_order_release);
+  uv_async_send(&inbox_async_);  // under the lock: close cannot have closed the handle
   return pid;
 }
 
 void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
+  if (!on_loop_thread()) return watch_queued(pid, std::move(cb), ec);
   if (ec = unusable(); ec) return;
   if (pid <= 0 || !cb) {
     ec = errno_code(EINVAL);
@@ -693,7 +940,7 @@ void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexc
     ec = errno_code(-r);
     return;
   }
-  if (ec = reserve_for_one(); ec) return;
+  if (ec = reserve_for_one(false); ec) return;
   adopt(pid, std::move(cb));
   // Its SIGCHLD may have come and gone: sweep on the next iteration (never from here,
   // so that the callback cannot run inside watch()). A pidfd of a zombie is readable at
@@ -701,9 +948,165 @@ void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexc
   if (si.si_pid == pid) schedule_continuation();
 }
 
+void reaper::impl::watch_queued(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
+  if (pid <= 0 || !cb) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  if (fork_generation() != generation_) {
+    ec = errno_code(ECHILD);
+    return;
+  }
+  std::uint64_t calls = 0;
+  std::uint64_t eintr = 0;
+  siginfo_t si{};
+  const int r = retry_eintr(calls, eintr, [&] {
+    return os_.waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
+  });
+  try {
+    std::lock_guard lock(inbox_mu_);
+    inbox_calls_.waitid += calls;
+    inbox_calls_.eintr += eintr;
+    if (r < 0) {
+      ec = errno_code(-r);
+      return;
+    }
+    if (!inbox_open_) {
+      ec = errno_code(ESTALE);
+      return;
+    }
+    for (const auto& q : inbox_) {
+      if (q.pid == pid) {
+        ec = errno_code(EBUSY);
+        return;
+      }
+    }
+    inbox_.push_back(queued{pid, std::move(cb), std::nullopt, 0, true});
+    inbox_nonempty_.store(true, std::memory_order_release);
+    uv_async_send(&inbox_async_);
+  } catch (const std::bad_alloc&) {
+    ec = errno_code(ENOMEM);
+  } catch (const std::system_error& e) {
+    ec = e.code();
+  }
+}
+
+void reaper::impl::drain_inbox() noexcept {
+  if (!register_drained()) return;  // still out of memory for an earlier batch
+  {
+    std::lock_guard lock(inbox_mu_);
+    if (inbox_.empty()) return;
+    drained_.swap(inbox_);
+    inbox_nonempty_.store(false, std::memory_order_relaxed);
+    stats_.syscalls.spawn += inbox_calls_.spawn;
+    stats_.syscalls.waitid += inbox_calls_.waitid;
+    stats_.syscalls.kill += inbox_calls_.kill;
+    stats_.syscalls.wait4 += inbox_calls_.wait4;
+    stats_.syscalls.eintr += inbox_calls_.eintr;
+    inbox_calls_ = {};
+  }
+  register_drained();
+}
+
+bool reaper::impl::register_drained() noexcept {
+  std::size_t i = 0;
+  for (; i < drained_.size(); ++i) {
+    queued& q = drained_[i];
+    if (q.watched && table_.contains(q.pid)) {
+      report_error(-EBUSY, "watch from another thread: pid already watched");
+      continue;
+    }
+    if (auto ec = reserve_for_one(q.time_limit.has_value()); ec) {
+      // Keep it (and the rest) and try again on the retry timer; nothing is lost.
+      report_error(-ENOMEM, "registering a child from another thread");
+      schedule_retry();
+      break;
+    }
+    ++stats_.queued_registrations;
+    adopt(q.pid, std::move(q.callback));
+    if (q.time_limit) {
+      arm_deadline(q.pid, *q.time_limit, (uv_hrtime() - q.spawned_ns) / 1000000);
+    }
+    // It may have exited already, its SIGCHLD consumed by a sweep that did not know it.
+    schedule_continuation();
+  }
+  drained_.erase(drained_.begin(), drained_.begin() + static_cast<std::ptrdiff_t>(i));
+  return drained_.empty();
+}
+
+void reaper::impl::arm_deadline(pid_t pid, const uvreap::deadline& d,
+                                std::uint64_t elapsed_ms) noexcept {
+  auto* e = table_.find(pid);
+  if (e == nullptr) return;
+  if (++next_serial_ == 0) ++next_serial_;  // 0 means "no time limit"
+  e->deadline_serial = next_serial_;
+  const auto after = static_cast<std::uint64_t>(d.after.count());
+  const std::uint64_t wait = after > elapsed_ms ? after - elapsed_ms : 0;
+  // Room was reserved with the table entry (reserve_for_one).
+  deadlines_.push_back(deadline_step{uv_now(loop_) + wait, pid, next_serial_, d.signal,
+                                     static_cast<std::uint32_t>(d.grace.count()), d.process_group,
+                                     d.signal == SIGKILL});
+  std::push_heap(deadlines_.begin(), deadlines_.end(), later);
+  ++live_deadlines_;
+  restart_deadline_timer();
+}
+
+void reaper::impl::run_deadlines() noexcept {
+  const std::uint64_t now = uv_now(loop_);
+  while (!deadlines_.empty() && deadlines_.front().due_ms <= now) {
+    std::pop_heap(deadlines_.begin(), deadlines_.end(), later);
+    const deadline_step step = deadlines_.back();
+    deadlines_.pop_back();
+    auto* e = table_.find(step.pid);
+    if (e == nullptr || e->deadline_serial != step.serial) continue;  // reaped meanwhile
+    const bool first = !e->deadline_fired;
+    if (first) {
+      e->deadline_fired = true;
+      ++stats_.deadlines_fired;
+    }
+    const int sig = step.final && !first ? SIGKILL : step.signal;
+    // The pid is unreaped (it is in the table), so it and its group id are still ours.
+    if (int r = sys_kill(step.group ? -step.pid : step.pid, sig); r < 0 && r != -ESRCH) {
+      report_error(r, "kill (time limit)");
+    }
+    if (step.final) {
+      e->deadline_serial = 0;
+      --live_deadlines_;
+    } else {
+      // Replaces the step just popped, so the reserved room suffices.
+      deadlines_.push_back(
+          deadline_step{now + step.grace_ms, step.pid, step.serial, SIGKILL, 0, step.group, true});
+      std::push_heap(deadlines_.begin(), deadlines_.end(), later);
+    }
+  }
+  if (live_deadlines_ == 0) deadlines_.clear();
+  restart_deadline_timer();
+}
+
+void reaper::impl::end_deadline() noexcept {
+  // A child with a pending time limit was reaped: once none is left, drop the stale
+  // steps and stop the timer, so no signal and no wake-up outlives them.
+  if (--live_deadlines_ == 0) {
+    deadlines_.clear();
+    uv_timer_stop(&deadline_timer_);
+  }
+}
+
+void reaper::impl::restart_deadline_timer() noexcept {
+  if (state_ == state::closed) return;
+  if (deadlines_.empty()) {
+    uv_timer_stop(&deadline_timer_);
+    return;
+  }
+  const std::uint64_t now = uv_now(loop_);
+  const std::uint64_t due = deadlines_.front().due_ms;
+  uv_timer_start(&deadline_timer_, on_deadline, due > now ? due - now : 0, 0);
+}
+
 void reaper::impl::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
   if (ec = unusable(); ec) return;
-  if (sig < 0 || sig >= NSIG) {
+  // kill(0) and kill(-n) signal whole process groups, kill(-1) everything we may.
+  if (pid <= 0 || sig < 0 || sig >= NSIG) {
     ec = errno_code(EINVAL);
     return;
   }
@@ -726,7 +1129,18 @@ void reaper::impl::signal_all(int sig) noexcept {
 
 bool reaper::impl::close(const close_options& how, std::function<void()> on_closed) noexcept {
   if (state_ != state::open) return false;
+  // Children queued by other threads become ordinary children first; then the queue
+  // closes, and later calls from other threads get ESTALE.
+  drain_inbox();
+  try {
+    std::lock_guard lock(inbox_mu_);
+    inbox_open_ = false;
+  } catch (const std::system_error&) {
+    inbox_open_ = false;  // a mutex that cannot lock here is already unusable
+  }
+  drain_inbox();
   state_ = state::closing;
+  restore_subreaper();
   on_closed_ = std::move(on_closed);
   if (claimed_all_) {
     g_all_claimed.store(false);
@@ -752,11 +1166,16 @@ void reaper::impl::finish_close() noexcept {
   table_.clear();
   fdless_.clear();
   parked_.clear();
+  deadlines_.clear();
+  live_deadlines_ = 0;
   for (auto* h :
        {reinterpret_cast<uv_handle_t*>(&sigchld_), reinterpret_cast<uv_handle_t*>(&continuation_),
         reinterpret_cast<uv_handle_t*>(&retry_timer_),
-        reinterpret_cast<uv_handle_t*>(&grace_timer_), reinterpret_cast<uv_handle_t*>(&poll_)}) {
-    // poll_ exists only under policy pidfd (a zeroed handle has no loop).
+        reinterpret_cast<uv_handle_t*>(&grace_timer_), reinterpret_cast<uv_handle_t*>(&poll_timer_),
+        reinterpret_cast<uv_handle_t*>(&deadline_timer_),
+        reinterpret_cast<uv_handle_t*>(&inbox_async_), reinterpret_cast<uv_handle_t*>(&poll_)}) {
+    // poll_ exists only under policy pidfd, inbox_async_ only once initialised (a
+    // zeroed handle has no loop).
     if (h->loop != nullptr && uv_is_closing(h) == 0) uv_close(h, on_handle_closed);
   }
 }
@@ -933,6 +1352,9 @@ uv_loop_t* reaper::loop() const noexcept {
 }
 policy reaper::reap_policy() const noexcept {
   return impl_ ? impl_->effective_policy() : policy::own;
+}
+std::chrono::milliseconds reaper::poll_interval() const noexcept {
+  return impl_ ? impl_->poll_interval() : std::chrono::milliseconds{0};
 }
 
 }  // namespace uvreap

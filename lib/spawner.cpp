@@ -49,6 +49,15 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
     return errno_code(EINVAL);
   }
   if (opts.new_session && opts.new_process_group) return errno_code(EINVAL);
+  if (const auto& t = opts.time_limit) {
+    if (t->after.count() <= 0 || t->grace.count() < 0 || t->signal <= 0 || t->signal >= NSIG) {
+      return errno_code(EINVAL);
+    }
+    // A group signal needs a group of the child's own, or it would hit ours.
+    if (t->process_group && !opts.new_session && !opts.new_process_group) {
+      return errno_code(EINVAL);
+    }
+  }
   if (has_nul(opts.file) || has_nul(opts.cwd)) return errno_code(EINVAL);
   for (const auto& a : opts.argv) {
     if (has_nul(a)) return errno_code(EINVAL);

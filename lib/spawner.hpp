@@ -23,8 +23,9 @@ class spawn_plan {
   ~spawn_plan();
 
   /// Validates `opts` and fills the plan. Errors: EINVAL (empty argv, NUL bytes, an env
-  /// entry without '=', new_session with new_process_group), EBADF (a negative stdio
-  /// fd), ENOMEM, or what fcntl/posix_spawn_* setup reported.
+  /// entry without '=', new_session with new_process_group, a time_limit that is not
+  /// positive, has a bad signal or asks for a group the child will not have), EBADF (a negative
+  /// stdio fd), ENOMEM, or what fcntl/posix_spawn_* setup reported.
   [[nodiscard]] std::error_code prepare(const spawn_options& opts) noexcept;
 
   [[nodiscard]] const char* file() const noexcept { return file_; }

@@ -2,6 +2,8 @@
 // uvreap: the OS seam's kernel implementation; the only file that calls these syscalls.
 #include "uvreap/sys.hpp"
 
+#include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -36,6 +38,19 @@ int interface::spawn(pid_t* pid, const char* file, const posix_spawn_file_action
 
 int interface::get_sigaction(int sig, struct sigaction* old) noexcept {
   return ::sigaction(sig, nullptr, old) < 0 ? -errno : 0;
+}
+
+int interface::get_sigmask(sigset_t* mask) noexcept {
+  // pthread_sigmask returns the error number instead of setting errno.
+  return -::pthread_sigmask(SIG_BLOCK, nullptr, mask);
+}
+
+int interface::get_child_subreaper(int* on) noexcept {
+  return ::prctl(PR_GET_CHILD_SUBREAPER, on, 0, 0, 0) < 0 ? -errno : 0;
+}
+
+int interface::set_child_subreaper(int on) noexcept {
+  return ::prctl(PR_SET_CHILD_SUBREAPER, static_cast<unsigned long>(on), 0, 0, 0) < 0 ? -errno : 0;
 }
 
 int interface::pidfd_open(pid_t pid, unsigned flags) noexcept {

@@ -240,6 +240,13 @@ bool loop_fixture::run_until(const std::function<bool()>& done,
   return !w.fired;
 }
 
+void loop_fixture::run_for(std::chrono::milliseconds window) {
+  uv_update_time(&loop);
+  watchdog w(&loop, window, true);
+  while (!w.fired)
+    uv_run(&loop, UV_RUN_ONCE);
+}
+
 bool loop_fixture::run_to_completion(std::chrono::milliseconds deadline) {
   uv_update_time(&loop);
   bool fired;

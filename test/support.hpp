@@ -88,6 +88,8 @@ struct loop_fixture {
   /// Runs the loop until `done()` or the deadline; false (and a failed check) on timeout.
   bool run_until(const std::function<bool()>& done,
                  std::chrono::milliseconds deadline = std::chrono::seconds{60});
+  /// Runs the loop for `window` (to show that something does *not* happen in it).
+  void run_for(std::chrono::milliseconds window);
   /// Runs the loop until it has nothing left to do, with a deadline.
   bool run_to_completion(std::chrono::milliseconds deadline = std::chrono::seconds{60});
 

@@ -68,11 +68,21 @@ class exit_status {
   [[nodiscard]] int raw_status() const noexcept { return raw_; }
   /// CPU time and peak RSS of the child (zero when lost).
   [[nodiscard]] const resource_usage& usage() const noexcept { return usage_; }
+  /// True when the child's `spawn_options::time_limit` expired and the reaper signalled
+  /// it (whatever it then died of: it may have exited on its own after the signal).
+  [[nodiscard]] bool deadline_fired() const noexcept { return deadline_fired_; }
+  /// This record with `deadline_fired()` set to `fired`.
+  [[nodiscard]] exit_status with_deadline_fired(bool fired = true) const noexcept {
+    exit_status s = *this;
+    s.deadline_fired_ = fired;
+    return s;
+  }
 
  private:
   pid_t pid_ = 0;
   exit_kind kind_ = exit_kind::lost;
   bool core_dumped_ = false;
+  bool deadline_fired_ = false;
   int code_ = 0;
   int signal_ = 0;
   int raw_ = 0;
@@ -82,7 +92,8 @@ class exit_status {
 /// "exited", "signaled" or "lost".
 [[nodiscard]] std::string_view to_string(exit_kind k) noexcept;
 /// One line for logs: "pid 42 exited with code 3", "pid 42 killed by signal 9 (core
-/// dumped)", "pid 42 lost (reaped elsewhere)".
+/// dumped)", "pid 42 lost (reaped elsewhere)"; " after its deadline" is appended when
+/// `deadline_fired()`.
 [[nodiscard]] std::string to_string(const exit_status& s);
 
 std::ostream& operator<<(std::ostream& os, exit_kind k);

@@ -110,6 +110,21 @@ struct options {
   /// What the destructor does if `close` was not called.
   close_options on_destroy = close_options::kill_children();
 
+  /// Policy `all` only (EINVAL otherwise): make the process a child subreaper
+  /// (`prctl(PR_SET_CHILD_SUBREAPER)`), so that descendants orphaned by their parents
+  /// are re-parented to it and reach `on_orphan` instead of init — what an init or a
+  /// supervisor wants. The previous setting is restored by `close`. Children started
+  /// before and after both count; the setting is process-wide.
+  bool subreaper = false;
+
+  /// A sweep every `poll_interval` while the reaper owns children (always, under
+  /// `all`), in addition to SIGCHLD: a bound on latency when SIGCHLD may not arrive.
+  /// Zero means automatic: 100 ms when SIGCHLD is blocked in the constructing thread
+  /// (the embedder may have blocked it in every thread, and then no SIGCHLD would ever
+  /// wake the loop), none otherwise. Also useful when other code may replace libuv's
+  /// SIGCHLD handler. Negative: EINVAL.
+  std::chrono::milliseconds poll_interval{0};
+
   /// The OS seam; null means the kernel (`sys::os()`). Must outlive the reaper.
   sys::interface* os = nullptr;
 };
@@ -129,9 +144,10 @@ struct options {
 /// - Once a child's callback runs, the child is reaped: no zombie is left.
 /// - `close` stops all callbacks. A callback may call `spawn`, `watch`, `kill` and
 ///   `close` on its own reaper, and may destroy it.
-/// - Threads: every member is loop-thread only (the thread that runs `uv_run` on
-///   `loop()`), like libuv's own handles. Several reapers on several loops in several
-///   threads each see only their own children (policy `own`).
+/// - Threads: `spawn` and `watch` may be called from any thread (see below); every other
+///   member is loop-thread only, like libuv's own handles. Callbacks always run on the
+///   loop thread. Several reapers on several loops in several threads each see only
+///   their own children (policy `own`).
 /// - Loop reference: a reaper with no children does not keep `uv_run` alive; one with
 ///   children (or a terminating close in progress) does.
 /// - Memory: libuv handles are freed in their close callbacks, so after `close` (or the
@@ -141,6 +157,18 @@ struct options {
 ///   libuv owns the SIGCHLD handler while any SIGCHLD watcher exists, and resets it to
 ///   SIG_DFL when the last one stops.
 ///
+/// Calls from other threads: the loop thread is the one that constructed the reaper
+/// until the loop first runs one of the reaper's callbacks, and the one running the loop
+/// from then on. `spawn` and `watch` called from any other thread validate their input,
+/// make the child (spawn) or check it (watch) on the calling thread, and hand it to the
+/// loop thread through a mutex-protected queue and a `uv_async_t`; they return the same
+/// errors as on the loop thread, except that watching a pid that the loop thread already
+/// watches is reported to `options::on_error` (EBUSY) instead of returned, since only the
+/// loop thread can tell. The child's callback is owed from the moment the call returns
+/// successfully. The queue's `uv_async_t` does not keep the loop alive: keep `uv_run`
+/// going (any referenced handle does) until such calls have returned and their children
+/// are registered. The reaper object must outlive every call made on it.
+///
 /// Every fallible member has two forms: one that throws `std::system_error`, and a
 /// `noexcept` one that reports through a `std::error_code&`. Errors carry the errno that
 /// fits. After `close`, calls fail with ESTALE; in a child made by `fork()` after the
@@ -149,8 +177,8 @@ struct options {
 class reaper {
  public:
   /// Starts watching SIGCHLD on `loop`. Throws std::system_error: EBUSY (a second
-  /// `all` reaper, or SIGCHLD ignored), EINVAL (null loop, max_batch 0), or what libuv
-  /// reported.
+  /// `all` reaper, or SIGCHLD ignored), EINVAL (null loop, max_batch 0, negative
+  /// poll_interval, subreaper without policy `all`), what prctl or libuv reported.
   explicit reaper(uv_loop_t* loop, options opts = {});
 
   /// The non-throwing form of the constructor: nullopt and `ec` set on failure.
@@ -167,10 +195,11 @@ class reaper {
   ~reaper();
 
   /// Starts a child with posix_spawn and owns it. The pid is registered before this
-  /// returns, so its exit cannot be missed. Exec failures (ENOENT, EACCES, ENOEXEC),
-  /// a bad cwd, and resource limits (EAGAIN, EMFILE, ENOMEM) are returned here; then no
-  /// callback will ever run and no zombie is left. Also EINVAL for an empty callback or
-  /// invalid options, ESTALE after close.
+  /// returns (queued for the loop thread when called from another thread), so its exit
+  /// cannot be missed. With `opts.time_limit`, the child is signalled when it expires. Exec
+  /// failures (ENOENT, EACCES, ENOEXEC), a bad cwd, and resource limits (EAGAIN, EMFILE, ENOMEM)
+  /// are returned here; then no callback will ever run and no zombie is left. Also EINVAL for an
+  /// empty callback or invalid options, ESTALE after close.
   pid_t spawn(const spawn_options& opts, exit_callback on_exit);
   pid_t spawn(const spawn_options& opts, exit_callback on_exit, std::error_code& ec) noexcept;
 
@@ -183,20 +212,22 @@ class reaper {
   void watch(pid_t pid, exit_callback on_exit);
   void watch(pid_t pid, exit_callback on_exit, std::error_code& ec) noexcept;
 
-  /// Sends `sig` (0 to probe) to a child this reaper owns and has not reaped yet. A pid
-  /// already reaped may belong to another process now, so it gets ESRCH without any
-  /// syscall; so does a pid this reaper never owned. EINVAL for a bad signal number,
-  /// EPERM as kill(2) reports it, ESTALE after close.
+  /// Loop thread only. Sends `sig` (0 to probe) to a child this reaper owns and has not reaped yet.
+  /// A pid already reaped may belong to another process now, so it gets ESRCH without any syscall;
+  /// so does a pid this reaper never owned. EINVAL for pid <= 0 (a group or every process, never a
+  /// child) and a bad signal number, EPERM as kill(2) reports it, ESTALE after close.
   void kill(pid_t pid, int sig);
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
 
-  /// Stops all callbacks and releases the libuv handles; asynchronous and idempotent.
+  /// Loop thread only. Stops all callbacks and releases the libuv handles; asynchronous
+  /// and idempotent. Children queued by other threads are registered first, so they are
+  /// terminated or left running like the others.
   /// `on_closed` runs on the loop thread once everything is released (and, with
   /// `terminate`, every child is reaped); the loop must be run for that. Returns false
   /// (and never calls `on_closed`) when the reaper was already closing or closed.
   bool close(close_options how = {}, std::function<void()> on_closed = {}) noexcept;
 
-  /// True while `pid` is owned and not yet reaped.
+  /// The queries below are loop thread only. True while `pid` is owned and not yet reaped.
   [[nodiscard]] bool watching(pid_t pid) const noexcept;
   /// Children owned and not yet reaped.
   [[nodiscard]] std::size_t size() const noexcept;
@@ -208,6 +239,8 @@ class reaper {
   /// The policy in effect: the one asked for, except `pidfd` on a kernel without
   /// pidfd_open, which runs as `own`.
   [[nodiscard]] policy reap_policy() const noexcept;
+  /// The safety poll's interval in effect (zero: none); see `options::poll_interval`.
+  [[nodiscard]] std::chrono::milliseconds poll_interval() const noexcept;
 
   class impl;
 

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <optional>
 #include <string>
 #include <vector>
@@ -22,6 +24,24 @@ struct stdio {
   [[nodiscard]] static stdio inherit() noexcept { return {}; }
   [[nodiscard]] static stdio null() noexcept { return {kind::dev_null, -1}; }
   [[nodiscard]] static stdio from_fd(int fd) noexcept { return {kind::fd, fd}; }
+};
+
+/// A time limit for a spawned child, counted from `spawn` on the loop's clock.
+///
+/// When it expires the child gets `signal`; if it is still running `grace` later it gets
+/// SIGKILL. Its exit record then says `deadline_fired()`. An exit before the deadline
+/// cancels it: no signal is sent and no timer keeps the loop alive. Signals go only to a
+/// child that is not reaped yet, so never to a recycled pid.
+struct deadline {
+  /// From spawn to the first signal. Must be positive.
+  std::chrono::milliseconds after{0};
+  /// The first signal; SIGKILL skips the grace period.
+  int signal = SIGTERM;
+  /// From the first signal to SIGKILL. Zero sends SIGKILL on the next loop iteration.
+  std::chrono::milliseconds grace{2000};
+  /// Signal the child's process group (`kill(-pid, sig)`) instead of the child alone, so
+  /// that its own children go too. Requires `new_session` or `new_process_group`.
+  bool process_group = false;
 };
 
 /// How to start a child. Every string must be free of NUL bytes.
@@ -46,6 +66,8 @@ struct spawn_options {
   bool new_session = false;
   /// setpgid(0, 0) in the child: a new process group (exclusive with new_session).
   bool new_process_group = false;
+  /// A time limit (see `deadline`); nullopt for none.
+  std::optional<uvreap::deadline> time_limit;
 };
 
 }  // namespace uvreap

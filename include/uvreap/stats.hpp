@@ -39,6 +39,14 @@ struct stats {
   /// instance); each is re-armed on a timer, never waited for with a blocking call.
   std::uint64_t pidfd_not_reapable = 0;
 
+  /// Sweeps started by the safety poll timer (`options::poll_interval`).
+  std::uint64_t poll_sweeps = 0;
+  /// Children whose `spawn_options::time_limit` expired (first signal sent).
+  std::uint64_t deadlines_fired = 0;
+  /// Children registered by `spawn` or `watch` called from another thread, handed to the
+  /// loop thread through the reaper's queue.
+  std::uint64_t queued_registrations = 0;
+
   /// Syscalls made through the OS seam, by kind. EINTR retries count as calls.
   struct syscall_counts {
     std::uint64_t wait4 = 0;
@@ -49,9 +57,10 @@ struct stats {
     std::uint64_t pidfd_open = 0;
     std::uint64_t epoll = 0;  ///< epoll_wait and epoll_ctl (policy pidfd)
     std::uint64_t close = 0;  ///< closing pidfds (policy pidfd)
+    std::uint64_t other = 0;  ///< sigprocmask and prctl at construction and close
     std::uint64_t eintr = 0;  ///< calls that returned EINTR and were retried
     [[nodiscard]] std::uint64_t total() const noexcept {
-      return wait4 + waitid + kill + spawn + sigaction + pidfd_open + epoll + close;
+      return wait4 + waitid + kill + spawn + sigaction + pidfd_open + epoll + close + other;
     }
   } syscalls;
 };

@@ -49,6 +49,15 @@ class interface {
   /// `sigaction(sig, nullptr, old)`: 0 or -errno. Used to inspect SIGCHLD's disposition.
   virtual int get_sigaction(int sig, struct sigaction* old) noexcept;
 
+  /// `pthread_sigmask(SIG_BLOCK, nullptr, mask)` of the calling thread: 0 or -errno.
+  virtual int get_sigmask(sigset_t* mask) noexcept;
+
+  /// `prctl(PR_GET_CHILD_SUBREAPER)`: 0 or -errno; `*on` is set to 0 or 1.
+  virtual int get_child_subreaper(int* on) noexcept;
+
+  /// `prctl(PR_SET_CHILD_SUBREAPER, on)`: 0 or -errno.
+  virtual int set_child_subreaper(int on) noexcept;
+
   /// `pidfd_open(pid, flags)` (Linux >= 5.3): a new CLOEXEC fd, or -errno (ENOSYS on an
   /// older kernel, EMFILE/ENFILE when out of fds, ESRCH when there is no such process).
   virtual int pidfd_open(pid_t pid, unsigned flags) noexcept;

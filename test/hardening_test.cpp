@@ -1,0 +1,572 @@
+// SPDX-License-Identifier: MIT
+// uvreap tests: the reliability catalogue (test/RELIABILITY.md) — time limits, subreaper
+// mode, SIGCHLD blocked, clobbered, spurious or coalesced, stopped children, a full
+// self-pipe, and the other scenarios that bit event-loop reapers before.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <csignal>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support.hpp"
+#include "uvreap/reaper.hpp"
+
+using namespace uvreap;
+using namespace uvreap::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct recorder {
+  std::map<pid_t, std::vector<exit_status>> by_pid;
+  std::size_t calls = 0;
+  exit_callback cb() {
+    return [this](const exit_status& s) {
+      by_pid[s.pid()].push_back(s);
+      ++calls;
+    };
+  }
+};
+
+// A CLOEXEC pipe closed on scope exit.
+struct pipe_pair {
+  int rd = -1;
+  int wr = -1;
+  pipe_pair() {
+    int fds[2];
+    BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+    rd = fds[0];
+    wr = fds[1];
+  }
+  ~pipe_pair() {
+    close_write();
+    if (rd >= 0) ::close(rd);
+  }
+  void close_write() {
+    if (wr >= 0) ::close(wr);
+    wr = -1;
+  }
+  pipe_pair(const pipe_pair&) = delete;
+  pipe_pair& operator=(const pipe_pair&) = delete;
+};
+
+// Reads what `fd` has until EOF; fails the test after `deadline` instead of hanging.
+std::string read_to_eof(int fd, std::chrono::milliseconds deadline = 30s) {
+  std::string out;
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    BOOST_REQUIRE_MESSAGE(left.count() > 0, "no EOF before the deadline");
+    pollfd p{fd, POLLIN, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    BOOST_REQUIRE(n >= 0);
+    if (n == 0) continue;
+    char buf[256];
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    BOOST_REQUIRE(r >= 0);
+    if (r == 0) return out;
+    out.append(buf, static_cast<std::size_t>(r));
+  }
+}
+
+// Reads one line (without its newline) from a blocking fd.
+std::string read_line(int fd) {
+  std::string out;
+  char c;
+  for (;;) {
+    const ssize_t r = ::read(fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    BOOST_REQUIRE(r == 1);
+    if (c == '\n') return out;
+    out += c;
+  }
+}
+
+bool readable_now(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
+spawn_options shell(const std::string& script) {
+  spawn_options o;
+  o.argv = {"/bin/sh", "-c", script};
+  return o;
+}
+
+// Blocks SIGCHLD in the calling thread for the lifetime of the object.
+struct sigchld_blocked {
+  sigset_t old{};
+  sigchld_blocked() {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGCHLD);
+    BOOST_REQUIRE(::pthread_sigmask(SIG_BLOCK, &s, &old) == 0);
+  }
+  ~sigchld_blocked() { ::pthread_sigmask(SIG_SETMASK, &old, nullptr); }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(hardening_suite, loop_fixture)
+
+// --- time limits -------------------------------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_child_ignoring_sigterm_is_sigkilled_after_the_grace_period) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  pipe_pair ready;
+  auto o = helper_options({"ignore-term"});
+  o.stdio_map[0] = stdio::from_fd(g.read_fd());
+  o.stdio_map[1] = stdio::from_fd(ready.wr);
+  o.time_limit = deadline{1ms, SIGTERM, 100ms, false};
+  const pid_t pid = r.spawn(o, rec.cb());
+  ready.close_write();
+  // The loop is not running, so the time limit cannot expire before SIGTERM is ignored.
+  char c = 0;
+  BOOST_REQUIRE(::read(ready.rd, &c, 1) == 1);
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  const exit_status& st = rec.by_pid[pid].at(0);
+  BOOST_TEST(st.signaled());
+  BOOST_TEST(st.signal() == SIGKILL);
+  BOOST_TEST(st.deadline_fired());
+  BOOST_TEST(r.stats().deadlines_fired == 1u);
+  BOOST_TEST(r.stats().syscalls.kill == 2u);  // SIGTERM, then SIGKILL
+}
+
+BOOST_AUTO_TEST_CASE(a_child_that_exits_in_time_cancels_its_deadline) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  auto o = helper_options({"exit", "5"});
+  o.time_limit = deadline{300ms, SIGTERM, 100ms, false};
+  const pid_t pid = r.spawn(o, rec.cb());
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).code() == 5);
+  BOOST_TEST(!rec.by_pid[pid].at(0).deadline_fired());
+  // Nothing of the time limit keeps the loop alive or fires later.
+  BOOST_TEST(uv_loop_alive(&loop) == 0);
+  run_for(500ms);
+  BOOST_TEST(r.stats().syscalls.kill == 0u);
+  BOOST_TEST(r.stats().deadlines_fired == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_deadline_can_signal_the_whole_process_group) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  pipe_pair out;
+  // The shell starts a grandchild that holds the pipe too, says so, and waits for it.
+  auto o = shell("sleep 120 & echo r; wait");
+  o.stdio_map[1] = stdio::from_fd(out.wr);
+  o.new_process_group = true;
+  o.time_limit = deadline{1ms, SIGTERM, 10s, true};
+  const pid_t pid = r.spawn(o, rec.cb());
+  out.close_write();
+  BOOST_REQUIRE(read_line(out.rd) == "r");
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).signal() == SIGTERM);
+  BOOST_TEST(rec.by_pid[pid].at(0).deadline_fired());
+  // EOF: the grandchild died with its group, or it would still hold the write end.
+  BOOST_TEST(read_to_eof(out.rd).empty());
+}
+
+BOOST_AUTO_TEST_CASE(invalid_time_limits_are_rejected_before_any_child_exists) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  std::error_code ec;
+  auto o = helper_options({"exit", "0"});
+  for (const auto& d : {deadline{0ms}, deadline{-5ms}, deadline{1s, 0}, deadline{1s, NSIG},
+                        deadline{1s, SIGTERM, -1ms}, deadline{1s, SIGTERM, 1s, true}}) {
+    o.time_limit = d;
+    BOOST_TEST(r.spawn(o, rec.cb(), ec) == -1);
+    BOOST_TEST(ec == std::errc::invalid_argument);
+  }
+  BOOST_TEST(r.stats().syscalls.spawn == 0u);
+  BOOST_TEST(r.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_sigkill_deadline_skips_the_grace_period) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  auto o = gated_helper(g, 0);
+  o.time_limit = deadline{20ms, SIGKILL, 1h, false};
+  const pid_t pid = r.spawn(o, rec.cb());
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).signal() == SIGKILL);
+  BOOST_TEST(rec.by_pid[pid].at(0).deadline_fired());
+  BOOST_TEST(r.stats().syscalls.kill == 1u);
+  BOOST_TEST(uv_loop_alive(&loop) == 0);  // the hour-long grace left no timer behind
+}
+
+// --- SIGCHLD: spurious, coalesced, blocked, clobbered, shared ----------------------
+
+BOOST_AUTO_TEST_CASE(spurious_sigchld_makes_no_callback) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  for (int i = 0; i < 5; ++i)
+    r.spawn(gated_helper(g, i), rec.cb());
+  for (int i = 0; i < 10000; ++i)
+    ::kill(::getpid(), SIGCHLD);
+  run_for(200ms);
+  BOOST_TEST(rec.calls == 0u);
+  BOOST_TEST(r.size() == 5u);
+  g.open();
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 5; }));
+}
+
+BOOST_AUTO_TEST_CASE(many_exits_behind_one_sigchld_are_all_delivered) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  std::vector<pid_t> pids;
+  {
+    sigchld_blocked blocked;  // every exit below raises the same, single pending SIGCHLD
+    gate g;
+    for (int i = 0; i < 200; ++i)
+      pids.push_back(r.spawn(gated_helper(g, i), rec.cb()));
+    g.open();
+    for (pid_t p : pids)
+      wait_until_zombie(p);
+  }
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 200; }));
+  for (std::size_t i = 0; i < pids.size(); ++i) {
+    BOOST_TEST(rec.by_pid[pids[i]].size() == 1u);
+    BOOST_TEST(rec.by_pid[pids[i]].at(0).code() == static_cast<int>(i));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sigchld_blocked_at_construction_falls_back_to_polling) {
+  sigchld_blocked blocked;  // the only thread of the test: no SIGCHLD reaches the loop
+  reaper r{&loop, test_options()};
+  BOOST_TEST(r.poll_interval() == 100ms);
+  recorder rec;
+  const pid_t pid = r.spawn(helper_options({"exit", "3"}), rec.cb());
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).code() == 3);
+  if (r.reap_policy() != policy::pidfd) BOOST_TEST(r.stats().poll_sweeps >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(without_blocked_sigchld_there_is_no_poll_unless_asked) {
+  reaper quiet{&loop, test_options()};
+  BOOST_TEST(quiet.poll_interval() == 0ms);
+  auto o = test_options();
+  o.poll_interval = -1ms;
+  std::error_code ec;
+  BOOST_TEST(!reaper::create(&loop, o, ec));
+  BOOST_TEST(ec == std::errc::invalid_argument);
+}
+
+BOOST_AUTO_TEST_CASE(a_replaced_sigchld_handler_is_survived_with_a_poll_interval) {
+  auto o = test_options();
+  o.poll_interval = 20ms;
+  reaper r{&loop, o};
+  struct sigaction libuv_handler {};
+  BOOST_REQUIRE(::sigaction(SIGCHLD, nullptr, &libuv_handler) == 0);
+  ::signal(SIGCHLD, SIG_DFL);  // what an embedder's stray signal() call does
+  recorder rec;
+  const pid_t pid = r.spawn(helper_options({"exit", "4"}), rec.cb());
+  const bool ok = run_until([&] { return rec.calls == 1; });
+  ::sigaction(SIGCHLD, &libuv_handler, nullptr);
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(rec.by_pid[pid].at(0).code() == 4);
+  if (r.reap_policy() != policy::pidfd) BOOST_TEST(r.stats().poll_sweeps >= 1u);
+}
+
+BOOST_AUTO_TEST_CASE(libuv_installs_its_handler_with_sa_restart_and_resets_it_to_default) {
+  struct sigaction mine {};
+  mine.sa_handler = [](int) {};
+  struct sigaction before {};
+  BOOST_REQUIRE(::sigaction(SIGCHLD, &mine, &before) == 0);
+  {
+    reaper r{&loop, test_options()};
+    r.spawn(helper_options({"exit", "0"}), [](const exit_status&) {});
+    struct sigaction now {};
+    BOOST_REQUIRE(::sigaction(SIGCHLD, nullptr, &now) == 0);
+    if (r.reap_policy() != policy::pidfd) {
+      // Restartable calls in other threads are not interrupted by SIGCHLD.
+      BOOST_TEST((now.sa_flags & SA_RESTART) != 0);
+      BOOST_TEST(now.sa_handler != mine.sa_handler);
+    }
+    r.close(close_options::kill_children());
+    run_to_completion();
+  }
+  struct sigaction after {};
+  BOOST_REQUIRE(::sigaction(SIGCHLD, nullptr, &after) == 0);
+  ::sigaction(SIGCHLD, &before, nullptr);
+  // The documented behaviour: libuv resets SIGCHLD to SIG_DFL when its last watcher
+  // stops; what was there before is not restored. Only `own`/`all` start a watcher.
+  if (test_policy() != policy::pidfd) BOOST_TEST((after.sa_handler == SIG_DFL));
+}
+
+BOOST_AUTO_TEST_CASE(another_sigchld_watcher_one_shot_included_keeps_working) {
+  uv_signal_t oneshot;
+  int oneshot_calls = 0;
+  uv_signal_init(&loop, &oneshot);
+  oneshot.data = &oneshot_calls;
+  BOOST_REQUIRE(
+      uv_signal_start_oneshot(
+          &oneshot, [](uv_signal_t* h, int) { ++*static_cast<int*>(h->data); }, SIGCHLD) == 0);
+  reaper r{&loop, test_options()};
+  recorder rec;
+  const pid_t a = r.spawn(helper_options({"exit", "1"}), rec.cb());
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  const pid_t b = r.spawn(helper_options({"exit", "2"}), rec.cb());
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 2; }));
+  BOOST_TEST(rec.by_pid[a].at(0).code() == 1);
+  BOOST_TEST(rec.by_pid[b].at(0).code() == 2);
+  BOOST_TEST(oneshot_calls == 1);
+  uv_close(reinterpret_cast<uv_handle_t*>(&oneshot), nullptr);
+  run_to_completion();  // the handle lives on this stack
+}
+
+BOOST_AUTO_TEST_CASE(sigchld_taken_by_another_thread_still_reaches_the_loop) {
+  // The loop runs in a thread that blocks SIGCHLD, so the kernel delivers it to this
+  // one, which sits in a blocking read(): libuv's handler writes its pipe and returns,
+  // the loop thread reaps, and the read is restarted, never failed with EINTR.
+  pipe_pair done;
+  std::atomic<int> callbacks{0};
+  std::atomic<bool> on_loop_thread{true};
+  std::thread worker([&] {
+    sigchld_blocked blocked;
+    uv_loop_t l;
+    uv_loop_init(&l);
+    {
+      auto o = test_options();
+      o.poll_interval = std::chrono::hours{1};  // prove the signal path, not the poll
+      reaper r{&l, o};
+      const auto me = std::this_thread::get_id();
+      for (int i = 0; i < 20; ++i) {
+        r.spawn(helper_options({"exit", std::to_string(i)}), [&](const exit_status& s) {
+          if (std::this_thread::get_id() != me || !s.exited()) on_loop_thread = false;
+          ++callbacks;
+        });
+      }
+      uv_timer_t guard;
+      uv_timer_init(&l, &guard);
+      uv_timer_start(
+          &guard, [](uv_timer_t* t) { uv_stop(t->loop); }, 60000, 0);
+      while (callbacks < 20 && uv_run(&l, UV_RUN_ONCE) != 0) {
+        if (uv_is_active(reinterpret_cast<uv_handle_t*>(&guard)) == 0) break;
+      }
+      uv_close(reinterpret_cast<uv_handle_t*>(&guard), nullptr);
+    }
+    uv_run(&l, UV_RUN_DEFAULT);
+    uv_loop_close(&l);
+    (void)!::write(done.wr, "x", 1);
+  });
+  int eintr = 0;
+  char c;
+  ssize_t n;
+  while ((n = ::read(done.rd, &c, 1)) < 0 && errno == EINTR)
+    ++eintr;
+  worker.join();
+  BOOST_TEST(n == 1);
+  BOOST_TEST(eintr == 0);
+  BOOST_TEST(callbacks == 20);
+  BOOST_TEST(on_loop_thread.load());
+}
+
+BOOST_AUTO_TEST_CASE(a_full_signal_pipe_while_the_loop_is_blocked_loses_no_exit) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 200; ++i)
+    pids.push_back(r.spawn(gated_helper(g, i % 7), rec.cb()));
+  // A timer callback blocks the loop thread while another thread floods SIGCHLD (far
+  // more than libuv's signal pipe holds) and the 200 children exit.
+  uv_timer_t block;
+  uv_timer_init(&loop, &block);
+  struct ctx {
+    gate* g;
+    std::vector<pid_t>* pids;
+  } c{&g, &pids};
+  block.data = &c;
+  uv_timer_start(
+      &block,
+      [](uv_timer_t* t) {
+        auto* c = static_cast<ctx*>(t->data);
+        std::thread flood([] {
+          for (int i = 0; i < 100000; ++i)
+            ::kill(::getpid(), SIGCHLD);
+        });
+        c->g->open();
+        flood.join();
+        for (pid_t p : *c->pids)
+          wait_until_zombie(p);
+      },
+      0, 0);
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 200; }));
+  for (std::size_t i = 0; i < pids.size(); ++i)
+    BOOST_TEST(rec.by_pid[pids[i]].at(0).code() == static_cast<int>(i % 7));
+  uv_close(reinterpret_cast<uv_handle_t*>(&block), nullptr);
+  run_to_completion();  // the handle lives on this stack
+}
+
+// --- children: stopped, exiting between runs, holding pipes -------------------------
+
+BOOST_AUTO_TEST_CASE(stopped_and_continued_children_make_no_callback) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  const pid_t pid = r.spawn(gated_helper(g, 0), rec.cb());
+  siginfo_t si{};
+  r.kill(pid, SIGSTOP);
+  BOOST_REQUIRE(::waitid(P_PID, static_cast<id_t>(pid), &si, WSTOPPED | WNOWAIT) == 0);
+  run_for(100ms);
+  BOOST_TEST(rec.calls == 0u);
+  r.kill(pid, SIGCONT);
+  BOOST_REQUIRE(::waitid(P_PID, static_cast<id_t>(pid), &si, WCONTINUED | WNOWAIT) == 0);
+  run_for(100ms);
+  BOOST_TEST(rec.calls == 0u);
+  // SIGTERM to a stopped child stays pending until SIGCONT.
+  r.kill(pid, SIGSTOP);
+  BOOST_REQUIRE(::waitid(P_PID, static_cast<id_t>(pid), &si, WSTOPPED | WNOWAIT) == 0);
+  r.kill(pid, SIGTERM);
+  run_for(100ms);
+  BOOST_TEST(rec.calls == 0u);
+  r.kill(pid, SIGCONT);
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).signal() == SIGTERM);
+}
+
+BOOST_AUTO_TEST_CASE(exits_while_the_loop_is_not_running_are_delivered_on_the_next_run) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 10; ++i)
+    pids.push_back(r.spawn(helper_options({"exit", std::to_string(i)}), rec.cb()));
+  for (pid_t p : pids)
+    wait_until_zombie(p);
+  BOOST_TEST(rec.calls == 0u);
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 10; }));
+  for (int i = 0; i < 10; ++i)
+    BOOST_TEST(rec.by_pid[pids[static_cast<std::size_t>(i)]].at(0).code() == i);
+}
+
+BOOST_AUTO_TEST_CASE(the_exit_callback_does_not_wait_for_a_grandchild_holding_stdout) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  pipe_pair out;
+  // The grandchild keeps stdout open until the gate opens; the child exits at once.
+  auto o = shell("exec 3<&0; (read _ <&3) & exit 0");
+  o.stdio_map[0] = stdio::from_fd(g.read_fd());
+  o.stdio_map[1] = stdio::from_fd(out.wr);
+  const pid_t pid = r.spawn(o, rec.cb());
+  out.close_write();
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).code() == 0);
+  BOOST_TEST(!readable_now(out.rd));  // no EOF yet: the pipe still has a writer
+  g.open();
+  BOOST_TEST(read_to_eof(out.rd).empty());
+}
+
+BOOST_AUTO_TEST_CASE(an_exec_failure_storm_does_not_hide_a_real_exit) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  const pid_t real = r.spawn(gated_helper(g, 9), rec.cb());
+  spawn_options missing;
+  missing.argv = {"/nonexistent/uvreap-no-such-program"};
+  std::error_code ec;
+  for (int i = 0; i < 100; ++i) {
+    BOOST_TEST(r.spawn(missing, rec.cb(), ec) == -1);
+    BOOST_TEST(ec == std::errc::no_such_file_or_directory);
+    if (i == 50) g.open();
+  }
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  run_for(50ms);
+  BOOST_TEST(rec.calls == 1u);
+  BOOST_TEST(rec.by_pid[real].at(0).code() == 9);
+}
+
+BOOST_AUTO_TEST_CASE(kill_and_watch_refuse_groups_init_and_ourselves) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  std::error_code ec;
+  for (pid_t p : {0, -1, -1234}) {
+    r.kill(p, SIGTERM, ec);
+    BOOST_TEST(ec == std::errc::invalid_argument);
+    r.watch(p, rec.cb(), ec);
+    BOOST_TEST(ec == std::errc::invalid_argument);
+  }
+  for (pid_t p : {1, ::getpid()}) {
+    r.kill(p, SIGTERM, ec);
+    BOOST_TEST(ec == std::errc::no_such_process);  // never owned: no syscall
+    r.watch(p, rec.cb(), ec);
+    BOOST_TEST(ec == std::errc::no_child_process);
+  }
+  BOOST_TEST(r.stats().syscalls.kill == 0u);
+  BOOST_TEST(r.size() == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// --- subreaper mode (policy all only) ---------------------------------------------
+
+BOOST_FIXTURE_TEST_SUITE(subreaper_suite, loop_fixture)
+
+BOOST_AUTO_TEST_CASE(an_orphaned_grandchild_reaches_on_orphan_and_leaves_no_zombie) {
+  int before = -1;
+  BOOST_REQUIRE(::prctl(PR_GET_CHILD_SUBREAPER, &before) == 0);
+  BOOST_REQUIRE(before == 0);
+  std::vector<exit_status> orphans;
+  options o;
+  o.reap_policy = policy::all;
+  o.subreaper = true;
+  o.on_orphan = [&](const exit_status& s) { orphans.push_back(s); };
+  recorder rec;
+  {
+    reaper r{&loop, o};
+    int now = -1;
+    BOOST_REQUIRE(::prctl(PR_GET_CHILD_SUBREAPER, &now) == 0);
+    BOOST_TEST(now == 1);
+    gate g;
+    pipe_pair out;
+    // The child double-forks: its own child waits on the gate, and it exits at once.
+    auto so = shell("exec 3<&0; (read _ <&3; exit 7) & echo $!; exit 0");
+    so.stdio_map[0] = stdio::from_fd(g.read_fd());
+    so.stdio_map[1] = stdio::from_fd(out.wr);
+    const pid_t child = r.spawn(so, rec.cb());
+    out.close_write();
+    const pid_t grandchild = std::stoi(read_line(out.rd));
+    BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+    BOOST_TEST(rec.by_pid[child].at(0).code() == 0);
+    g.open();
+    BOOST_REQUIRE(run_until([&] { return orphans.size() == 1; }));
+    BOOST_TEST(orphans.at(0).pid() == grandchild);
+    BOOST_TEST(orphans.at(0).code() == 7);
+    BOOST_TEST(r.stats().orphans_reaped == 1u);
+    BOOST_TEST(no_zombies());
+    r.close();
+    BOOST_REQUIRE(::prctl(PR_GET_CHILD_SUBREAPER, &now) == 0);
+    BOOST_TEST(now == 0);  // restored by close
+  }
+}
+
+BOOST_AUTO_TEST_CASE(subreaper_needs_policy_all) {
+  options o;
+  o.reap_policy = policy::own;
+  o.subreaper = true;
+  std::error_code ec;
+  BOOST_TEST(!reaper::create(&loop, o, ec));
+  BOOST_TEST(ec == std::errc::invalid_argument);
+  int now = -1;
+  BOOST_REQUIRE(::prctl(PR_GET_CHILD_SUBREAPER, &now) == 0);
+  BOOST_TEST(now == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
