@@ -960,11 +960,20 @@ void reaper::impl::watch_queued(pid_t pid, exit_callback cb, std::error_code& ec
   std::uint64_t calls = 0;
   std::uint64_t eintr = 0;
   siginfo_t si{};
-  const int r = retry_eintr(calls, eintr, [&] {
-    return os_.waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
-  });
+  auto peek = [&] {
+    return retry_eintr(calls, eintr, [&] {
+      return os_.waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
+    });
+  };
+  // Under policy `all` the loop thread may reap this pid as an orphan at any moment. With
+  // the peek made under the lock, either it finds the child gone (ECHILD, returned), or
+  // the loop thread, which takes the lock before calling an exit an orphan, finds it
+  // queued.
+  const bool peek_under_lock = policy_ == policy::all;
+  int r = peek_under_lock ? 0 : peek();
   try {
     std::lock_guard lock(inbox_mu_);
+    if (peek_under_lock) r = peek();
     inbox_calls_.waitid += calls;
     inbox_calls_.eintr += eintr;
     if (r < 0) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Builds uvreap and runs its test suite twice: a normal build, then one under
-# AddressSanitizer + UndefinedBehaviorSanitizer. Installs missing Debian packages first.
+# AddressSanitizer + UndefinedBehaviorSanitizer; then the threads suite (spawn/watch from
+# other threads) under ThreadSanitizer. Installs missing Debian packages first.
 #
 #   scripts/test.sh            # both builds
 #   SUITES="unit reaper" scripts/test.sh   # only these meson suites
@@ -17,12 +18,18 @@ for s in ${SUITES:-}; do suite_args+=(--suite "$s"); done
 # UBSan reports are failures, not warnings.
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+# No suppressions: the threads suite is clean under TSan as it is.
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 
 passed=0
 failed=0
 run_build() {
-  local dir=$1 mult=$2
+  local dir=$1 mult=$2 suites=("${suite_args[@]}")
   shift 2
+  if [ "${1:-}" = "--only" ]; then
+    suites=(--suite "$2")
+    shift 2
+  fi
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@"
   else
@@ -30,7 +37,7 @@ run_build() {
   fi
   ninja -C "$dir"
   local rc=0
-  meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" "${suite_args[@]}" || rc=$?
+  meson test -C "$dir" --print-errorlogs --timeout-multiplier "$mult" "${suites[@]}" || rc=$?
   local log="$dir/meson-logs/testlog.json"
   local ok bad
   ok=$(grep -c '"result": "OK"' "$log" || true)
@@ -45,6 +52,11 @@ echo "== build: debugoptimized"
 run_build build 1 -Dtests=enabled || status=1
 echo "== build: address,undefined sanitizers"
 run_build build-sanitize 3 -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false || status=1
+if [ -z "${SUITES:-}" ] || [[ " ${SUITES} " == *" threads "* ]]; then
+  echo "== build: thread sanitizer (suite threads)"
+  run_build build-tsan 3 --only threads -Dtests=enabled -Dbench=disabled -Db_sanitize=thread \
+    -Db_lundef=false || status=1
+fi
 
 echo "tests: ${passed} passed, ${failed} failed"
 exit "$status"

@@ -2,6 +2,7 @@
 // uvreap tests: failures injected through the OS seam, and syscall counts from stats.
 #include "uvreap/sys.hpp"
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,7 +13,9 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
+#include <cstring>
 #include <deque>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -28,7 +31,18 @@ namespace {
 // a test queued for it, and every call is counted.
 class scripted_os : public sys::interface {
  public:
-  enum kind { k_wait4, k_waitid, k_kill, k_spawn, k_sigaction, k_pidfd, k_count };
+  enum kind {
+    k_wait4,
+    k_waitid,
+    k_kill,
+    k_spawn,
+    k_sigaction,
+    k_pidfd,
+    k_sigmask,
+    k_subreaper_get,
+    k_subreaper_set,
+    k_count
+  };
   std::array<std::deque<int>, k_count> queued;
   std::array<int, k_count> calls{};
 
@@ -62,6 +76,18 @@ class scripted_os : public sys::interface {
   int pidfd_open(pid_t pid, unsigned flags) noexcept override {
     if (auto r = next(k_pidfd)) return *r;
     return interface::pidfd_open(pid, flags);
+  }
+  int get_sigmask(sigset_t* mask) noexcept override {
+    if (auto r = next(k_sigmask)) return *r;
+    return interface::get_sigmask(mask);
+  }
+  int get_child_subreaper(int* on) noexcept override {
+    if (auto r = next(k_subreaper_get)) return *r;
+    return interface::get_child_subreaper(on);
+  }
+  int set_child_subreaper(int on) noexcept override {
+    if (auto r = next(k_subreaper_set)) return *r;
+    return interface::set_child_subreaper(on);
   }
 
  private:
@@ -437,6 +463,193 @@ BOOST_AUTO_TEST_CASE(policy_own_never_makes_a_call_that_could_take_a_foreign_chi
   BOOST_TEST(audit.calls[scripted_os::k_wait4] > 0);
   for (pid_t p : foreign)
     BOOST_TEST(::waitpid(p, nullptr, 0) == p);  // all still there
+}
+
+// --- fault matrix: every seam call, each errno its man page lists for our use ---------
+
+namespace {
+
+struct fault {
+  scripted_os::kind call;
+  int err;
+};
+std::ostream& operator<<(std::ostream& os, const fault& f) {
+  static const char* const names[] = {"wait4",   "waitid",        "kill",
+                                      "spawn",   "sigaction",     "pidfd_open",
+                                      "sigmask", "get_subreaper", "set_subreaper"};
+  return os << names[f.call] << "/" << ::strerrordesc_np(f.err);
+}
+
+int subreaper_now() {
+  int on = -1;
+  BOOST_REQUIRE(::prctl(PR_GET_CHILD_SUBREAPER, &on) == 0);
+  return on;
+}
+
+using k = scripted_os::kind;
+
+// Calls made while constructing: the reaper is not created and nothing is left behind.
+const std::vector<fault> construction_faults = {
+    {k::k_sigaction, EINVAL},     {k::k_sigaction, EFAULT},     {k::k_sigmask, EINVAL},
+    {k::k_sigmask, EFAULT},       {k::k_subreaper_get, EINVAL}, {k::k_subreaper_get, EFAULT},
+    {k::k_subreaper_set, EINVAL}, {k::k_subreaper_set, EPERM},  {k::k_pidfd, EINVAL},
+    {k::k_pidfd, EMFILE},         {k::k_pidfd, ENFILE},         {k::k_pidfd, ENODEV},
+    {k::k_pidfd, ENOMEM},
+};
+
+// posix_spawn's errors (fork/clone and execve): returned, no child, no callback.
+const std::vector<int> spawn_errnos = {E2BIG,  EACCES,       EAGAIN, EINVAL, ELOOP,
+                                       EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOEXEC,
+                                       ENOMEM, ENOTDIR,      EPERM,  ETXTBSY};
+
+// pidfd_open for one child: it falls back to SIGCHLD and per-pid wait4, still delivered.
+const std::vector<int> pidfd_child_errnos = {EINVAL, EMFILE, ENFILE, ENODEV, ENOMEM, ESRCH};
+
+}  // namespace
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, a_failure_during_construction_is_returned_and_leaks_nothing,
+                       boost::unit_test::data::make(construction_faults), f) {
+  options o = opts();
+  if (f.call == k::k_subreaper_get || f.call == k::k_subreaper_set) {
+    o.reap_policy = policy::all;
+    o.subreaper = true;
+  } else if (f.call == k::k_pidfd) {
+    o.reap_policy = policy::pidfd;
+  }
+  os.fail_next(f.call, f.err);
+  const int fds = open_fd_count();
+  std::error_code ec;
+  BOOST_TEST(!reaper::create(&loop, o, ec).has_value());
+  BOOST_TEST(ec.value() == f.err);
+  run_to_completion();
+  BOOST_TEST(open_fd_count() == fds);
+  BOOST_TEST(subreaper_now() == 0);
+  // The process-wide `all` claim was released too: the next one may start.
+  o.os = nullptr;
+  BOOST_TEST(reaper::create(&loop, o, ec).has_value());
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, every_spawn_errno_is_returned_with_no_child,
+                       boost::unit_test::data::make(spawn_errnos), err) {
+  reaper r{&loop, opts()};
+  os.fail_next(k::k_spawn, err);
+  int calls = 0;
+  std::error_code ec;
+  BOOST_TEST(r.spawn(
+                 helper_options({"exit", "0"}), [&](const exit_status&) { ++calls; }, ec) == -1);
+  BOOST_TEST(ec.value() == err);
+  BOOST_TEST(r.size() == 0u);
+  run_to_completion();
+  BOOST_TEST(calls == 0);
+  BOOST_TEST(children_census().empty());
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, every_watch_peek_errno_is_returned,
+                       boost::unit_test::data::make({ECHILD, EINVAL}), err) {
+  reaper r{&loop, opts()};
+  gate g;
+  const pid_t pid = fork_gated(g, 0);
+  os.fail_next(k::k_waitid, err);
+  std::error_code ec;
+  r.watch(
+      pid, [](const exit_status&) {}, ec);
+  BOOST_TEST(ec.value() == err);
+  BOOST_TEST(!r.watching(pid));
+  g.open();
+  BOOST_TEST(::waitpid(pid, nullptr, 0) == pid);
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, every_kill_errno_is_returned_and_the_child_stays_owned,
+                       boost::unit_test::data::make({EINVAL, EPERM, ESRCH}), err) {
+  reaper r{&loop, opts()};
+  gate g;
+  std::vector<exit_status> got;
+  const pid_t pid = r.spawn(gated_helper(g, 4), [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(k::k_kill, err);
+  std::error_code ec;
+  r.kill(pid, SIGTERM, ec);
+  BOOST_TEST(ec.value() == err);
+  BOOST_TEST(r.watching(pid));
+  g.open();
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).code() == 4);
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, an_einval_in_a_sweep_is_reported_and_the_exit_still_arrives,
+                       boost::unit_test::data::make({0, 1}), which) {
+  reaper r{&loop, opts()};
+  gate g;
+  std::vector<exit_status> got;
+  const pid_t pid = r.spawn(gated_helper(g, 2), [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(which == 0 ? k::k_waitid : k::k_wait4, EINVAL);
+  g.open();
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).pid() == pid);
+  BOOST_TEST(got.at(0).code() == 2);
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0].first == std::errc::invalid_argument);
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, every_pidfd_open_errno_for_a_child_falls_back_per_child,
+                       boost::unit_test::data::make(pidfd_child_errnos), err) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  if (r.reap_policy() != policy::pidfd) return;  // kernel without pidfd_open
+  const int fds = open_fd_count();
+  os.fail_next(k::k_pidfd, err);
+  std::vector<exit_status> got;
+  r.spawn(helper_options({"exit", "12"}), [&](const exit_status& s) { got.push_back(s); });
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).code() == 12);
+  BOOST_TEST(r.stats().pidfd_fallbacks == 1u);
+  BOOST_TEST(errors.empty());
+  BOOST_TEST(open_fd_count() == fds);
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, a_kill_failure_while_closing_is_reported_and_sigkill_follows,
+                       boost::unit_test::data::make({EINVAL, EPERM}), err) {
+  reaper r{&loop, opts()};
+  gate g;
+  r.spawn(gated_helper(g, 0), [](const exit_status&) {});
+  os.fail_next(k::k_kill, err);  // the SIGTERM of close
+  bool closed = false;
+  r.close(close_options::kill_children(std::chrono::milliseconds{50}), [&] { closed = true; });
+  run_until([&] { return closed; });
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0].first.value() == err);
+  BOOST_TEST(children_census().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_kill_failure_at_a_deadline_is_reported_and_sigkill_follows) {
+  reaper r{&loop, opts()};
+  gate g;
+  auto o = gated_helper(g, 0);
+  o.time_limit = deadline{std::chrono::milliseconds{5}, SIGTERM, std::chrono::milliseconds{50}};
+  std::vector<exit_status> got;
+  r.spawn(o, [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(k::k_kill, EPERM);
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).signal() == SIGKILL);
+  BOOST_TEST(got.at(0).deadline_fired());
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0].first == std::errc::operation_not_permitted);
+}
+
+BOOST_AUTO_TEST_CASE(a_failure_to_restore_the_subreaper_flag_is_reported) {
+  options o = opts();
+  o.reap_policy = policy::all;
+  o.subreaper = true;
+  {
+    reaper r{&loop, o};
+    BOOST_TEST(subreaper_now() == 1);
+    os.fail_next(k::k_subreaper_set, EPERM);
+    r.close();
+    run_to_completion();
+  }
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0].first == std::errc::operation_not_permitted);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);  // what the reaper could not do
 }
 
 BOOST_AUTO_TEST_SUITE_END()

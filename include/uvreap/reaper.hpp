@@ -44,7 +44,9 @@ enum class policy {
   /// init/subreaper pattern run on the loop thread. **It takes children that are not its
   /// own**: `uv_spawn`'s `exit_cb` never fires (libuv's `waitpid` then finds nothing),
   /// `system()`, `popen()`/`pclose()` and any library that waits for its own pid get
-  /// ECHILD. Exits of children nobody watches go to `options::on_orphan`. At most one
+  /// ECHILD. Exits of children nobody watches go to `options::on_orphan` — including a
+  /// child the program started itself and watches only after the loop has run (or from
+  /// another thread): start children with `spawn` under this policy. At most one
   /// reaper of this policy may exist in a process at a time (the next gets EBUSY).
   all,
   /// Only the pids given to this reaper, like `own`, but without SIGCHLD: each child's

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: MIT
+// uvreap tests: spawn and watch called from other threads (also run under TSan).
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/test/unit_test.hpp>
+#include <cerrno>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "support.hpp"
+#include "uvreap/reaper.hpp"
+
+extern char** environ;
+
+using namespace uvreap;
+using namespace uvreap::test;
+
+namespace {
+
+spawn_options program(const char* path) {
+  spawn_options o;
+  o.argv = {path};
+  return o;
+}
+
+// posix_spawn outside any reaper, as a program that then calls watch() would. -1 on
+// failure (Boost.Test's macros are not for other threads).
+pid_t raw_spawn(const char* path) {
+  char* argv[] = {const_cast<char*>(path), nullptr};
+  pid_t pid = -1;
+  return ::posix_spawn(&pid, path, nullptr, nullptr, argv, environ) == 0 ? pid : -1;
+}
+
+using record = std::pair<pid_t, int>;  // pid, exit code (pids recycle: compare multisets)
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(threads_suite, loop_fixture)
+
+BOOST_AUTO_TEST_CASE(four_threads_submit_ten_thousand_children_each_exit_arrives_once) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 2500;
+  reaper r{&loop, test_options()};  // constructed here: this thread is the loop thread
+  const auto loop_thread = std::this_thread::get_id();
+
+  std::vector<record> delivered;
+  bool all_on_loop_thread = true;
+  auto on_exit = [&](const exit_status& s) {
+    if (std::this_thread::get_id() != loop_thread || !s.exited()) all_on_loop_thread = false;
+    delivered.emplace_back(s.pid(), s.code());
+  };
+
+  std::mutex mu;
+  std::vector<record> submitted;
+  std::atomic<int> failures{0};
+  std::atomic<int> finished{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Threads 0 and 1 spawn through the reaper, 2 and 3 spawn themselves and watch
+      // (not under policy `all`, which may take such a child as an orphan before the
+      // watch: documented); odd threads run /bin/false (exit 1), even ones /bin/true.
+      const char* path = t % 2 == 0 ? "/bin/true" : "/bin/false";
+      const int code = t % 2;
+      for (int i = 0; i < kPerThread; ++i) {
+        std::error_code ec;
+        pid_t pid = -1;
+        if (t < 2 || r.reap_policy() == policy::all) {
+          pid = r.spawn(program(path), on_exit, ec);
+        } else {
+          pid = raw_spawn(path);
+          if (pid < 0) {
+            ++failures;
+            continue;
+          }
+          r.watch(pid, on_exit, ec);
+        }
+        if (ec) {
+          ++failures;
+          continue;
+        }
+        std::lock_guard lock(mu);
+        submitted.emplace_back(pid, code);
+      }
+      ++finished;
+    });
+  }
+  const bool ok =
+      run_until([&] { return finished == kThreads && delivered.size() == kThreads * kPerThread; },
+                std::chrono::seconds{300});
+  for (auto& th : threads)
+    th.join();
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(failures == 0);
+  BOOST_TEST(all_on_loop_thread);
+  std::sort(submitted.begin(), submitted.end());
+  std::sort(delivered.begin(), delivered.end());
+  BOOST_TEST(submitted.size() == static_cast<std::size_t>(kThreads * kPerThread));
+  BOOST_TEST((delivered == submitted));  // each exit once, with its own code
+  BOOST_TEST(r.stats().queued_registrations == static_cast<std::uint64_t>(kThreads * kPerThread));
+  BOOST_TEST(r.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(calls_from_a_thread_after_close_get_estale_and_leave_no_child) {
+  reaper r{&loop, test_options()};
+  r.close();
+  std::error_code spawn_ec;
+  std::error_code watch_ec;
+  pid_t pid = 0;
+  std::thread([&] {
+    pid = r.spawn(
+        program("/bin/true"), [](const exit_status&) {}, spawn_ec);
+    r.watch(
+        ::getpid(), [](const exit_status&) {}, watch_ec);
+  }).join();
+  BOOST_TEST(pid == -1);
+  BOOST_TEST(spawn_ec == estale);
+  BOOST_TEST(bool(watch_ec));
+  BOOST_TEST(children_census().empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_thread_gets_the_same_argument_errors_as_the_loop_thread) {
+  reaper r{&loop, test_options()};
+  std::error_code empty_cb;
+  std::error_code bad_pid;
+  std::error_code not_child;
+  std::error_code bad_opts;
+  std::thread([&] {
+    r.spawn(program("/bin/true"), exit_callback{}, empty_cb);
+    r.watch(
+        0, [](const exit_status&) {}, bad_pid);
+    r.watch(
+        1, [](const exit_status&) {}, not_child);
+    r.spawn(
+        spawn_options{}, [](const exit_status&) {}, bad_opts);
+  }).join();
+  BOOST_TEST(empty_cb == std::errc::invalid_argument);
+  BOOST_TEST(bad_pid == std::errc::invalid_argument);
+  BOOST_TEST(not_child == std::errc::no_child_process);
+  BOOST_TEST(bad_opts == std::errc::invalid_argument);
+  BOOST_TEST(r.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_time_limit_set_from_a_thread_is_honoured) {
+  reaper r{&loop, test_options()};
+  gate g;
+  std::optional<exit_status> got;
+  std::thread([&] {
+    auto o = gated_helper(g, 0);
+    o.time_limit = deadline{std::chrono::milliseconds{20}, SIGTERM};
+    r.spawn(o, [&](const exit_status& s) { got = s; });
+  }).join();
+  BOOST_REQUIRE(run_until([&] { return got.has_value(); }));
+  BOOST_TEST(got->signal() == SIGTERM);
+  BOOST_TEST(got->deadline_fired());
+}
+
+BOOST_AUTO_TEST_CASE(close_registers_what_threads_queued_and_terminates_it) {
+  reaper r{&loop, test_options()};
+  gate g;
+  int calls = 0;
+  pid_t pid = -1;
+  std::thread([&] {
+    pid = r.spawn(gated_helper(g, 0), [&](const exit_status&) { ++calls; });
+  }).join();
+  // Nothing ran the loop yet: the child is only queued. close() must still own it.
+  bool closed = false;
+  r.close(close_options::kill_children(std::chrono::milliseconds{100}), [&] { closed = true; });
+  BOOST_REQUIRE(run_until([&] { return closed; }));
+  BOOST_TEST(calls == 0);  // no callback after close, but reaped
+  BOOST_TEST(::kill(pid, 0) == -1);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
