@@ -233,7 +233,11 @@ class reaper::impl {
   static void on_poll_timer(uv_timer_t* h) {
     auto* self = enter(h);
     ++self->stats_.poll_sweeps;
+    // A poll also asks for each owned pid by number (O(owned)): the only way to notice,
+    // while other children are alive, that someone else reaped one of ours.
+    self->probe_each_ = self->policy_ != policy::pidfd;
     self->sweep();
+    self->probe_each_ = false;
   }
   static void on_inbox(uv_async_t* h) {
     auto* self = enter(h);
@@ -294,7 +298,9 @@ class reaper::impl {
   std::atomic<std::thread::id> loop_thread_{std::this_thread::get_id()};
   state state_ = state::open;
   bool claimed_all_ = false;
-  bool subreaper_set_ = false;  // we turned PR_SET_CHILD_SUBREAPER on; close turns it off
+  bool subreaper_set_ = false;
+  bool probe_each_ = false;  // this sweep (a safety poll) also asks for each owned pid  // we
+                             // turned PR_SET_CHILD_SUBREAPER on; close turns it off
   std::chrono::milliseconds poll_every_{0};
   int open_handles_ = 0;
 
@@ -508,6 +514,11 @@ void reaper::impl::sweep() noexcept {
 // Returns true when the batch filled up and more exits may be waiting.
 bool reaper::impl::collect_own() noexcept {
   if (table_.empty()) return false;
+  if (probe_each_) {
+    probe_each_ = false;
+    ++stats_.fallback_scans;
+    if (scan()) return true;
+  }
   bool scanned = false;
   while (batch_.size() < opts_.max_batch) {
     // Peek at the oldest waitable child without reaping it: if it is ours we take it by
@@ -659,7 +670,12 @@ bool reaper::impl::collect_all() noexcept {
     int status = 0;
     ::rusage ru{};
     const pid_t r = sys_wait4(-1, &status, WNOHANG, &ru);
-    if (r == 0) return false;
+    if (r == 0) {
+      if (!probe_each_) return false;
+      probe_each_ = false;
+      ++stats_.fallback_scans;
+      return scan();
+    }
     if (r == -ECHILD) {
       lose_all();
       return false;

@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <grp.h>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <csignal>
+#include <fstream>
 #include <map>
 #include <string>
 #include <thread>
@@ -116,6 +119,14 @@ struct sigchld_blocked {
   }
   ~sigchld_blocked() { ::pthread_sigmask(SIG_SETMASK, &old, nullptr); }
 };
+
+// Makes the kernel hand out `pid` next (root only; false when not allowed).
+bool next_pid_will_be(pid_t pid) {
+  std::ofstream f("/proc/sys/kernel/ns_last_pid");
+  f << pid - 1;
+  f.flush();
+  return static_cast<bool>(f);
+}
 
 }  // namespace
 
@@ -251,6 +262,7 @@ BOOST_AUTO_TEST_CASE(sigchld_blocked_at_construction_falls_back_to_polling) {
   sigchld_blocked blocked;  // the only thread of the test: no SIGCHLD reaches the loop
   reaper r{&loop, test_options()};
   BOOST_TEST(r.poll_interval() == 100ms);
+  uv_run(&loop, UV_RUN_NOWAIT);  // the start-up sweep, so only the poll can find the exit
   recorder rec;
   const pid_t pid = r.spawn(helper_options({"exit", "3"}), rec.cb());
   BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
@@ -274,7 +286,8 @@ BOOST_AUTO_TEST_CASE(a_replaced_sigchld_handler_is_survived_with_a_poll_interval
   reaper r{&loop, o};
   struct sigaction libuv_handler {};
   BOOST_REQUIRE(::sigaction(SIGCHLD, nullptr, &libuv_handler) == 0);
-  ::signal(SIGCHLD, SIG_DFL);  // what an embedder's stray signal() call does
+  ::signal(SIGCHLD, SIG_DFL);    // what an embedder's stray signal() call does
+  uv_run(&loop, UV_RUN_NOWAIT);  // the start-up sweep, so only the poll can find the exit
   recorder rec;
   const pid_t pid = r.spawn(helper_options({"exit", "4"}), rec.cb());
   const bool ok = run_until([&] { return rec.calls == 1; });
@@ -511,6 +524,154 @@ BOOST_AUTO_TEST_CASE(kill_and_watch_refuse_groups_init_and_ourselves) {
   }
   BOOST_TEST(r.stats().syscalls.kill == 0u);
   BOOST_TEST(r.size() == 0u);
+}
+
+// --- ownership, pid identity, lifecycle ---------------------------------------------
+
+BOOST_AUTO_TEST_CASE(a_child_reaped_by_someone_else_is_reported_lost_once) {
+  auto o = test_options();
+  o.poll_interval = 20ms;  // own/all notice a stolen pid at the next poll
+  reaper r{&loop, o};
+  recorder rec;
+  gate g;
+  const pid_t alive = r.spawn(gated_helper(g, 1), rec.cb());  // the process keeps a child
+  const pid_t stolen = r.spawn(helper_options({"exit", "0"}), rec.cb());
+  wait_until_zombie(stolen);
+  BOOST_REQUIRE(::waitpid(stolen, nullptr, 0) == stolen);  // the thief
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[stolen].size() == 1u);
+  BOOST_TEST(rec.by_pid[stolen].at(0).lost());
+  BOOST_TEST(r.stats().lost == 1u);
+  BOOST_TEST(r.watching(alive));
+  g.open();
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 2; }));
+  BOOST_TEST(rec.by_pid[alive].at(0).code() == 1);
+}
+
+BOOST_AUTO_TEST_CASE(kill_of_a_zombie_does_not_reap_it_or_lose_its_status) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  const pid_t pid = r.spawn(helper_options({"exit", "6"}), rec.cb());
+  wait_until_zombie(pid);
+  r.kill(pid, SIGTERM);  // a zombie accepts signals; kill never waits
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).exited());
+  BOOST_TEST(rec.by_pid[pid].at(0).code() == 6);
+}
+
+BOOST_AUTO_TEST_CASE(a_recycled_pid_is_never_signalled_and_never_aliased) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  // A is reaped; the kernel is told to hand A's number out again.
+  const pid_t a = r.spawn(helper_options({"exit", "0"}), rec.cb());
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  if (!next_pid_will_be(a)) {
+    BOOST_TEST_MESSAGE("skipped: /proc/sys/kernel/ns_last_pid is not writable");
+    return;
+  }
+  const pid_t b = fork_gated(g, 5);  // not the reaper's
+  if (b == a) {
+    std::error_code ec;
+    r.kill(a, SIGKILL, ec);
+    BOOST_TEST(ec == std::errc::no_such_process);
+    BOOST_TEST(r.stats().syscalls.kill == 0u);
+    BOOST_TEST(::kill(b, 0) == 0);  // B is alive
+  } else {
+    BOOST_TEST_MESSAGE("pid " << a << " was not reused (another process took it)");
+  }
+  // Inside A2's callback, spawn C onto A2's number: C's exit reaches C's callback, once.
+  pid_t c = -1;
+  const pid_t a2 = r.spawn(helper_options({"exit", "0"}), [&](const exit_status& s) {
+    rec.cb()(s);
+    if (next_pid_will_be(s.pid())) c = r.spawn(gated_helper(g, 8), rec.cb());
+  });
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 2 && c > 0; }));
+  g.open();
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 3; }));
+  if (c == a2) {
+    BOOST_TEST(rec.by_pid[a2].size() == 2u);  // A2's record, then C's
+    BOOST_TEST(rec.by_pid[a2].at(1).code() == 8);
+  } else {
+    BOOST_TEST(rec.by_pid[c].at(0).code() == 8);
+  }
+  // Policy `all` took B as an orphan once it exited; the others left it to us.
+  if (r.reap_policy() == policy::all) {
+    BOOST_TEST(run_until([&] { return r.stats().orphans_reaped == 1; }));
+  } else {
+    BOOST_TEST(::waitpid(b, nullptr, 0) == b);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_pending_exit_at_close_makes_no_callback_but_is_reaped) {
+  reaper r{&loop, test_options()};
+  recorder rec;
+  const pid_t pid = r.spawn(helper_options({"exit", "0"}), rec.cb());
+  wait_until_zombie(pid);  // its SIGCHLD is queued in libuv's pipe
+  bool closed = false;
+  r.close(close_options::kill_children(), [&] { closed = true; });
+  BOOST_REQUIRE(run_until([&] { return closed; }));
+  BOOST_TEST(rec.calls == 0u);
+  BOOST_TEST(no_zombies());
+}
+
+BOOST_AUTO_TEST_CASE(a_traced_child_is_reaped_once_its_tracer_lets_go) {
+  if (::access("/usr/bin/strace", X_OK) != 0) {
+    BOOST_TEST_MESSAGE("skipped: strace is not installed");
+    return;
+  }
+  reaper r{&loop, test_options()};
+  recorder rec;
+  gate g;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 10; ++i) {
+    // -D: the tracer is a grandchild; our child is the traced shell.
+    spawn_options o;
+    o.argv = {"strace", "-f", "-o", "/dev/null", "-D", "/bin/sh", "-c", "read _; exit 3"};
+    o.stdio_map[0] = stdio::from_fd(g.read_fd());
+    pids.push_back(r.spawn(o, rec.cb()));
+  }
+  g.open();
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 10; }));
+  for (pid_t p : pids) {
+    BOOST_TEST(rec.by_pid[p].size() == 1u);
+    BOOST_TEST(rec.by_pid[p].at(0).code() == 3);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(eagain_from_a_real_process_limit_is_returned_with_no_child) {
+  // In a forked child that drops root (root ignores RLIMIT_NPROC) and may own only
+  // itself, a new reaper's spawn must fail with EAGAIN and leave nothing behind.
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) _exit(77);
+    rlimit one{1, 1};
+    if (::setrlimit(RLIMIT_NPROC, &one) != 0) _exit(78);
+    uv_loop_t l;
+    uv_loop_init(&l);
+    int rc = 0;
+    {
+      reaper r{&l};
+      std::error_code ec;
+      spawn_options o;
+      o.argv = {"/bin/true"};
+      const pid_t c = r.spawn(
+          o, [](const exit_status&) {}, ec);
+      if (c != -1 || ec != std::errc::resource_unavailable_try_again) rc = 1;
+      if (r.size() != 0) rc = 2;
+    }
+    uv_run(&l, UV_RUN_DEFAULT);
+    _exit(uv_loop_close(&l) == 0 ? rc : 3);
+  }
+  int st = 0;
+  BOOST_REQUIRE(::waitpid(pid, &st, 0) == pid);
+  BOOST_REQUIRE(WIFEXITED(st));
+  if (WEXITSTATUS(st) == 77 || WEXITSTATUS(st) == 78) {
+    BOOST_TEST_MESSAGE("skipped: cannot drop privileges here, RLIMIT_NPROC would not apply");
+    return;
+  }
+  BOOST_TEST(WEXITSTATUS(st) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -177,4 +177,31 @@ BOOST_AUTO_TEST_CASE(close_registers_what_threads_queued_and_terminates_it) {
   BOOST_TEST(::kill(pid, 0) == -1);
 }
 
+BOOST_AUTO_TEST_CASE(fds_opened_without_cloexec_by_other_threads_never_reach_a_child) {
+  reaper r{&loop, test_options()};
+  std::atomic<bool> stop{false};
+  std::thread leaker([&] {
+    while (!stop) {
+      int fds[2];
+      if (::pipe(fds) == 0) {  // no O_CLOEXEC, on purpose
+        ::close(fds[0]);
+        ::close(fds[1]);
+      }
+    }
+  });
+  int done = 0;
+  int clean = 0;
+  for (int i = 0; i < 50; ++i) {
+    r.spawn(helper_options({"fds"}), [&](const exit_status& s) {
+      ++done;
+      if (s.exited() && s.code() == 0) ++clean;  // the helper exits with its fd count above 2
+    });
+  }
+  const bool ok = run_until([&] { return done == 50; });
+  stop = true;
+  leaker.join();
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(clean == 50);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

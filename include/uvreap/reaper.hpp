@@ -124,7 +124,9 @@ struct options {
   /// Zero means automatic: 100 ms when SIGCHLD is blocked in the constructing thread
   /// (the embedder may have blocked it in every thread, and then no SIGCHLD would ever
   /// wake the loop), none otherwise. Also useful when other code may replace libuv's
-  /// SIGCHLD handler. Negative: EINVAL.
+  /// SIGCHLD handler. Under `own` and `all` each poll also asks for every owned pid by
+  /// number (O(owned children)), which is how a child reaped by someone else is noticed
+  /// (reported as `exit_kind::lost`) while other children are alive. Negative: EINVAL.
   std::chrono::milliseconds poll_interval{0};
 
   /// The OS seam; null means the kernel (`sys::os()`). Must outlive the reaper.
@@ -144,6 +146,11 @@ struct options {
 ///   with its pid and status — or the call that would have given it returned an error
 ///   and no callback will ever run. Never both, never neither (until `close`).
 /// - Once a child's callback runs, the child is reaped: no zombie is left.
+/// - A child that someone else reaps (a foreign `waitpid(-1)`, `wait()`) gets its
+///   callback once with `exit_kind::lost`. `pidfd` notices at once; `own` and `all`
+///   notice when the process has no children left, when the pid is handed out again,
+///   or at the next safety poll (`options::poll_interval`) — set one if code you do not
+///   control may reap children.
 /// - `close` stops all callbacks. A callback may call `spawn`, `watch`, `kill` and
 ///   `close` on its own reaper, and may destroy it.
 /// - Threads: `spawn` and `watch` may be called from any thread (see below); every other

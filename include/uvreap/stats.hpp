@@ -20,7 +20,8 @@ struct stats {
   std::uint64_t lost = 0;
   /// Policy `own`: peeks whose oldest zombie was ours (reaped without a scan).
   std::uint64_t fast_path_hits = 0;
-  /// Policy `own`: sweeps that saw a foreign zombie first and fell back to a per-pid scan.
+  /// Per-pid scans: policy `own` sweeps that saw a foreign zombie first, policy `pidfd`
+  /// sweeps over children without a pidfd, and safety polls (`own`, `all`).
   std::uint64_t fallback_scans = 0;
   /// Largest number of exits one sweep collected before dispatching them.
   std::uint64_t largest_batch = 0;
