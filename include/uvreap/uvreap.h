@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file uvreap.h
+ * @brief The C API of uvreap, in libuv's idiom.
+ *
+ * An opaque reaper on a libuv loop; children are spawned or adopted, and each gets one
+ * exit callback on the loop thread. Every function that can fail returns 0 or a negative
+ * errno, which on Unix is the same number as libuv's `UV_E*` code (`UV_EINVAL`,
+ * `UV_EBUSY`, ...). Two errors uvreap returns have no libuv name; they are defined here
+ * the same way: UVREAP_ECHILD and UVREAP_ESTALE. `uvreap_strerror` describes them all.
+ *
+ * The contracts are those of `uvreap::reaper` (reaper.hpp): each child's callback runs
+ * exactly once unless the call that gave it returned an error; no zombie is left; with
+ * policy own or pidfd no other code's child is ever reaped. `uvreap_spawn` and
+ * `uvreap_watch` may be called from any thread; everything else only from the loop
+ * thread.
+ */
+#ifndef UVREAP_UVREAP_H
+#define UVREAP_UVREAP_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Not an unreaped child of this process (-ECHILD; libuv has no UV_ECHILD). */
+#define UVREAP_ECHILD (-ECHILD)
+/** The reaper is closed (-ESTALE; libuv has no UV_ESTALE). */
+#define UVREAP_ESTALE (-ESTALE)
+
+/** An opaque reaper. Created by uvreap_init, freed after uvreap_close's callback. */
+typedef struct uvreap_s uvreap_t;
+
+/** Which children a reaper takes (see reaper.hpp, `uvreap::policy`). */
+typedef enum {
+  UVREAP_POLICY_OWN = 0,   /**< only children given to it; SIGCHLD + WNOWAIT peek */
+  UVREAP_POLICY_ALL = 1,   /**< every child of the process, orphans to on_orphan */
+  UVREAP_POLICY_PIDFD = 2  /**< only its own, through pidfds in one epoll set */
+} uvreap_policy_t;
+
+/** How a child ended. */
+typedef enum {
+  UVREAP_EXITED = 0,   /**< exit_status is valid */
+  UVREAP_SIGNALED = 1, /**< term_signal and core_dumped are valid */
+  UVREAP_LOST = 2      /**< someone else reaped it: the status is gone */
+} uvreap_exit_kind_t;
+
+/** One reaped child, as passed to an exit callback. */
+typedef struct {
+  pid_t pid;                /**< the child's pid (may already belong to another process) */
+  uvreap_exit_kind_t kind;  /**< how it ended */
+  int exit_status;          /**< exit code 0-255 when UVREAP_EXITED, else 0 */
+  int term_signal;          /**< the signal when UVREAP_SIGNALED, else 0 */
+  int core_dumped;          /**< 1 when UVREAP_SIGNALED and a core was written */
+  int deadline_fired;       /**< 1 when its time limit expired and it was signalled */
+  int64_t user_cpu_usec;    /**< user CPU time of the child, microseconds */
+  int64_t system_cpu_usec;  /**< system CPU time of the child, microseconds */
+  long max_rss_kib;         /**< peak resident set size, KiB */
+} uvreap_exit_t;
+
+/** Called once per child, on the loop thread, after it was reaped. */
+typedef void (*uvreap_exit_cb)(uvreap_t* reaper, const uvreap_exit_t* status, void* data);
+
+/** Called once the reaper is closed; the reaper is freed when it returns. */
+typedef void (*uvreap_close_cb)(uvreap_t* reaper);
+
+/** Construction settings; fill with uvreap_options_init first. */
+typedef struct {
+  uvreap_policy_t policy;      /**< default UVREAP_POLICY_OWN */
+  size_t max_batch;            /**< exits per sweep before yielding to the loop; 512 */
+  int subreaper;               /**< policy ALL: PR_SET_CHILD_SUBREAPER while open */
+  unsigned poll_interval_ms;   /**< safety poll; 0 = automatic (see reaper.hpp) */
+  uvreap_exit_cb on_orphan;    /**< policy ALL: children nobody watched; may be NULL */
+  void* orphan_data;           /**< passed to on_orphan */
+} uvreap_options_t;
+
+/** Where one of the child's fds 0-2 comes from: an fd >= 0, or one of these. */
+enum {
+  UVREAP_STDIO_INHERIT = -1, /**< the parent's fd of the same number */
+  UVREAP_STDIO_NULL = -2     /**< /dev/null */
+};
+
+/** Flags of uvreap_spawn_options_t. */
+enum {
+  UVREAP_SEARCH_PATH = 1u << 0,       /**< look the program up in PATH when it has no '/' */
+  UVREAP_NEW_SESSION = 1u << 1,       /**< setsid() in the child */
+  UVREAP_NEW_PROCESS_GROUP = 1u << 2, /**< setpgid(0, 0) in the child */
+  UVREAP_KILL_PROCESS_GROUP = 1u << 3 /**< the time limit signals the child's group */
+};
+
+/** What to start; fill with uvreap_spawn_options_init first. */
+typedef struct {
+  const char* file;         /**< program to execute; NULL = args[0] */
+  char* const* args;        /**< argv, NULL-terminated, at least one entry */
+  char* const* env;         /**< "KEY=value" list, NULL-terminated; NULL = inherit */
+  const char* cwd;          /**< working directory; NULL = inherit */
+  int stdio[3];             /**< fds 0-2: UVREAP_STDIO_INHERIT, UVREAP_STDIO_NULL or an fd */
+  unsigned flags;           /**< UVREAP_SEARCH_PATH (default), UVREAP_NEW_SESSION, ... */
+  uint64_t timeout_ms;      /**< time limit; 0 = none */
+  int timeout_signal;       /**< signal when it expires; default SIGTERM */
+  uint64_t kill_grace_ms;   /**< then SIGKILL this much later; default 2000 */
+} uvreap_spawn_options_t;
+
+/** Fills `opts` with the defaults. */
+void uvreap_options_init(uvreap_options_t* opts);
+
+/** Fills `opts` with the defaults (inherit stdio, search PATH, no time limit). */
+void uvreap_spawn_options_init(uvreap_spawn_options_t* opts);
+
+/**
+ * Creates a reaper on `loop` and stores it in `*reaper`. `opts` may be NULL (defaults).
+ * Returns 0, UV_EINVAL (NULL loop or reaper, bad option), UV_EBUSY (SIGCHLD ignored, or a
+ * second ALL reaper), UV_ENOMEM, or what libuv or the kernel reported.
+ */
+int uvreap_init(uv_loop_t* loop, const uvreap_options_t* opts, uvreap_t** reaper);
+
+/**
+ * Starts a child and owns it; `cb(reaper, status, data)` runs once when it has exited.
+ * The pid is stored in `*pid` when `pid` is not NULL. Returns 0, or UV_ENOENT, UV_EACCES,
+ * UV_ENOEXEC (exec failed), UV_EAGAIN, UV_EMFILE, UV_ENOMEM, UV_EBADF, UV_EINVAL (NULL or
+ * empty args, NULL cb, bad options), UVREAP_ESTALE (closed); then no callback will run.
+ */
+int uvreap_spawn(uvreap_t* reaper, const uvreap_spawn_options_t* opts, uvreap_exit_cb cb,
+                 void* data, pid_t* pid);
+
+/**
+ * Adopts a child the program started itself. Returns 0, UV_EINVAL (pid <= 0, NULL cb),
+ * UV_EBUSY (already watched), UVREAP_ECHILD (not an unreaped child), UVREAP_ESTALE.
+ */
+int uvreap_watch(uvreap_t* reaper, pid_t pid, uvreap_exit_cb cb, void* data);
+
+/**
+ * Signals an owned, unreaped child. Returns 0, UV_ESRCH (not owned or already reaped: no
+ * signal is sent), UV_EINVAL (pid <= 0, bad signal), UV_EPERM, UVREAP_ESTALE.
+ */
+int uvreap_kill(uvreap_t* reaper, pid_t pid, int signum);
+
+/**
+ * Closes the reaper: no callback runs after this. Children still running get SIGTERM,
+ * SIGKILL 2 s later, and are reaped; then `cb` runs (may be NULL) and the reaper is
+ * freed. The loop must run for that. Returns 0, or UV_EINVAL when already closing.
+ */
+int uvreap_close(uvreap_t* reaper, uvreap_close_cb cb);
+
+/**
+ * uvreap_close with a choice: `kill_children` 0 leaves running children alone (they are
+ * no longer reaped by this reaper), else they get SIGTERM and SIGKILL after `grace_ms`.
+ */
+int uvreap_close_ex(uvreap_t* reaper, int kill_children, uint64_t grace_ms, uvreap_close_cb cb);
+
+/** Children owned and not yet reaped. */
+size_t uvreap_size(const uvreap_t* reaper);
+
+/** The loop the reaper runs on. */
+uv_loop_t* uvreap_loop(const uvreap_t* reaper);
+
+/** The policy in effect (PIDFD runs as OWN on kernels without pidfd_open). */
+uvreap_policy_t uvreap_policy(const uvreap_t* reaper);
+
+/** A user pointer kept with the reaper, like libuv's `handle->data`. */
+void* uvreap_get_data(const uvreap_t* reaper);
+/** Sets the user pointer returned by uvreap_get_data. */
+void uvreap_set_data(uvreap_t* reaper, void* data);
+
+/** A description of an error returned by this API (a negative errno / UV_E* code), in
+ *  the C library's words; a static string, safe from any thread. */
+const char* uvreap_strerror(int err);
+
+/** The library's version, "MAJOR.MINOR.PATCH". */
+const char* uvreap_version_string(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UVREAP_UVREAP_H */

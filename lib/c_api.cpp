@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: MIT
+// uvreap: the C API (uvreap.h) over uvreap::reaper. No exception crosses it.
+#include "uvreap/uvreap.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <new>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "uvreap/reaper.hpp"
+#include "uvreap/version.hpp"
+
+struct uvreap_s {
+  std::optional<uvreap::reaper> reaper;  // engaged from uvreap_init's success on
+  void* data = nullptr;
+  bool closing = false;
+};
+
+namespace {
+
+int to_c(const std::error_code& ec) noexcept {
+  return ec ? -ec.value() : 0;
+}
+
+uvreap_exit_t to_c(const uvreap::exit_status& s) noexcept {
+  uvreap_exit_t e{};
+  e.pid = s.pid();
+  e.kind = s.exited() ? UVREAP_EXITED : s.signaled() ? UVREAP_SIGNALED : UVREAP_LOST;
+  e.exit_status = s.code();
+  e.term_signal = s.signal();
+  e.core_dumped = s.core_dumped() ? 1 : 0;
+  e.deadline_fired = s.deadline_fired() ? 1 : 0;
+  e.user_cpu_usec = s.usage().user_cpu.count();
+  e.system_cpu_usec = s.usage().system_cpu.count();
+  e.max_rss_kib = s.usage().max_rss_kib;
+  return e;
+}
+
+uvreap::exit_callback bind(uvreap_t* r, uvreap_exit_cb cb, void* data) {
+  return [r, cb, data](const uvreap::exit_status& s) {
+    const uvreap_exit_t e = to_c(s);
+    cb(r, &e, data);
+  };
+}
+
+// Builds the C++ options; EINVAL for what the C form cannot express.
+int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
+  if (in.args == nullptr || in.args[0] == nullptr) return -EINVAL;
+  for (char* const* a = in.args; *a != nullptr; ++a)
+    out.argv.emplace_back(*a);
+  if (in.file != nullptr) out.file = in.file;
+  out.search_path = (in.flags & UVREAP_SEARCH_PATH) != 0;
+  if (in.env != nullptr) {
+    out.env.emplace();
+    for (char* const* e = in.env; *e != nullptr; ++e)
+      out.env->emplace_back(*e);
+  }
+  if (in.cwd != nullptr) out.cwd = in.cwd;
+  for (int i = 0; i < 3; ++i) {
+    const int fd = in.stdio[i];
+    if (fd == UVREAP_STDIO_INHERIT) {
+      out.stdio_map[static_cast<std::size_t>(i)] = uvreap::stdio::inherit();
+    } else if (fd == UVREAP_STDIO_NULL) {
+      out.stdio_map[static_cast<std::size_t>(i)] = uvreap::stdio::null();
+    } else if (fd >= 0) {
+      out.stdio_map[static_cast<std::size_t>(i)] = uvreap::stdio::from_fd(fd);
+    } else {
+      return -EBADF;
+    }
+  }
+  out.new_session = (in.flags & UVREAP_NEW_SESSION) != 0;
+  out.new_process_group = (in.flags & UVREAP_NEW_PROCESS_GROUP) != 0;
+  if (in.timeout_ms > 0) {
+    uvreap::deadline d;
+    d.after = std::chrono::milliseconds{static_cast<std::int64_t>(in.timeout_ms)};
+    d.signal = in.timeout_signal;
+    d.grace = std::chrono::milliseconds{static_cast<std::int64_t>(in.kill_grace_ms)};
+    d.process_group = (in.flags & UVREAP_KILL_PROCESS_GROUP) != 0;
+    out.time_limit = d;
+  } else if ((in.flags & UVREAP_KILL_PROCESS_GROUP) != 0) {
+    return -EINVAL;  // a group kill without a time limit means nothing
+  }
+  return 0;
+}
+
+int close_with(uvreap_t* r, uvreap::close_options how, uvreap_close_cb cb) noexcept {
+  if (r == nullptr || r->closing) return -EINVAL;
+  r->closing = true;
+  // The reaper object is destroyed inside its own on_closed callback: allowed (the
+  // library keeps its state alive until the callback returns).
+  r->reaper->close(how, [r, cb] {
+    if (cb != nullptr) cb(r);
+    delete r;
+  });
+  return 0;
+}
+
+}  // namespace
+
+extern "C" {
+
+void uvreap_options_init(uvreap_options_t* opts) {
+  if (opts == nullptr) return;
+  *opts = uvreap_options_t{};
+  opts->policy = UVREAP_POLICY_OWN;
+  opts->max_batch = uvreap::options{}.max_batch;
+}
+
+void uvreap_spawn_options_init(uvreap_spawn_options_t* opts) {
+  if (opts == nullptr) return;
+  *opts = uvreap_spawn_options_t{};
+  opts->stdio[0] = opts->stdio[1] = opts->stdio[2] = UVREAP_STDIO_INHERIT;
+  opts->flags = UVREAP_SEARCH_PATH;
+  opts->timeout_signal = SIGTERM;
+  opts->kill_grace_ms = 2000;
+}
+
+int uvreap_init(uv_loop_t* loop, const uvreap_options_t* opts, uvreap_t** reaper) {
+  if (reaper == nullptr) return -EINVAL;
+  *reaper = nullptr;
+  uvreap_options_t c{};
+  uvreap_options_init(&c);
+  if (opts != nullptr) c = *opts;
+  if (c.policy != UVREAP_POLICY_OWN && c.policy != UVREAP_POLICY_ALL &&
+      c.policy != UVREAP_POLICY_PIDFD) {
+    return -EINVAL;
+  }
+  try {
+    uvreap::options o;
+    o.reap_policy = c.policy == UVREAP_POLICY_ALL     ? uvreap::policy::all
+                    : c.policy == UVREAP_POLICY_PIDFD ? uvreap::policy::pidfd
+                                                      : uvreap::policy::own;
+    o.max_batch = c.max_batch;
+    o.subreaper = c.subreaper != 0;
+    o.poll_interval = std::chrono::milliseconds{c.poll_interval_ms};
+    auto* r = new uvreap_t{};
+    if (c.on_orphan != nullptr) {
+      o.on_orphan = [r, cb = c.on_orphan, data = c.orphan_data](const uvreap::exit_status& s) {
+        const uvreap_exit_t e = to_c(s);
+        cb(r, &e, data);
+      };
+    }
+    std::error_code ec;
+    auto made = uvreap::reaper::create(loop, std::move(o), ec);
+    if (!made) {
+      delete r;
+      return to_c(ec);
+    }
+    r->reaper.emplace(std::move(*made));
+    *reaper = r;
+    return 0;
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+}
+
+int uvreap_spawn(uvreap_t* reaper, const uvreap_spawn_options_t* opts, uvreap_exit_cb cb,
+                 void* data, pid_t* pid) {
+  if (reaper == nullptr || opts == nullptr || cb == nullptr) return -EINVAL;
+  try {
+    uvreap::spawn_options o;
+    if (int r = convert(*opts, o); r != 0) return r;
+    std::error_code ec;
+    const pid_t p = reaper->reaper->spawn(o, bind(reaper, cb, data), ec);
+    if (ec) return to_c(ec);
+    if (pid != nullptr) *pid = p;
+    return 0;
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+}
+
+int uvreap_watch(uvreap_t* reaper, pid_t pid, uvreap_exit_cb cb, void* data) {
+  if (reaper == nullptr || cb == nullptr) return -EINVAL;
+  try {
+    std::error_code ec;
+    reaper->reaper->watch(pid, bind(reaper, cb, data), ec);
+    return to_c(ec);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+}
+
+int uvreap_kill(uvreap_t* reaper, pid_t pid, int signum) {
+  if (reaper == nullptr) return -EINVAL;
+  std::error_code ec;
+  reaper->reaper->kill(pid, signum, ec);
+  return to_c(ec);
+}
+
+int uvreap_close(uvreap_t* reaper, uvreap_close_cb cb) {
+  return close_with(reaper, uvreap::close_options::kill_children(), cb);
+}
+
+int uvreap_close_ex(uvreap_t* reaper, int kill_children, uint64_t grace_ms, uvreap_close_cb cb) {
+  const auto how = kill_children != 0
+                       ? uvreap::close_options::kill_children(
+                             std::chrono::milliseconds{static_cast<std::int64_t>(grace_ms)})
+                       : uvreap::close_options::leave_running();
+  return close_with(reaper, how, cb);
+}
+
+size_t uvreap_size(const uvreap_t* reaper) {
+  return reaper == nullptr ? 0 : reaper->reaper->size();
+}
+
+uv_loop_t* uvreap_loop(const uvreap_t* reaper) {
+  return reaper == nullptr ? nullptr : reaper->reaper->loop();
+}
+
+uvreap_policy_t uvreap_policy(const uvreap_t* reaper) {
+  if (reaper == nullptr) return UVREAP_POLICY_OWN;
+  switch (reaper->reaper->reap_policy()) {
+    case uvreap::policy::all:
+      return UVREAP_POLICY_ALL;
+    case uvreap::policy::pidfd:
+      return UVREAP_POLICY_PIDFD;
+    case uvreap::policy::own:
+      break;
+  }
+  return UVREAP_POLICY_OWN;
+}
+
+void* uvreap_get_data(const uvreap_t* reaper) {
+  return reaper == nullptr ? nullptr : reaper->data;
+}
+
+void uvreap_set_data(uvreap_t* reaper, void* data) {
+  if (reaper != nullptr) reaper->data = data;
+}
+
+const char* uvreap_strerror(int err) {
+  // Our codes are negative errnos (= UV_E* on Unix), ECHILD and ESTALE included, which
+  // libuv cannot describe without allocating; the C library's table can, statically.
+  if (err < 0 && err > -4096) {
+    if (const char* d = ::strerrordesc_np(-err)) return d;
+  }
+  return err == 0 ? "success" : uv_strerror(err);  // libuv's own codes (UV_EOF, UV_EAI_*)
+}
+
+const char* uvreap_version_string(void) {
+  return UVREAP_VERSION_STRING;
+}
+
+}  // extern "C"
