@@ -24,4 +24,4 @@ ensure_packages() {
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libboost-test-dev)
+BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libboost-test-dev python3 cmake doxygen)
