@@ -93,7 +93,7 @@ static void test_bad_arguments(uv_loop_t* loop) {
   CHECK(uvreap_init(loop, NULL, NULL) == UV_EINVAL);
   uvreap_options_t o;
   uvreap_options_init(&o);
-  o.policy = (uvreap_policy_t)42;
+  o.policy = 42;
   CHECK(uvreap_init(loop, &o, &r) == UV_EINVAL);
   uvreap_options_init(&o);
   o.subreaper = 1; /* needs policy ALL */

@@ -71,7 +71,7 @@ typedef void (*uvreap_close_cb)(uvreap_t* reaper);
 
 /** Construction settings; fill with uvreap_options_init first. */
 typedef struct {
-  uvreap_policy_t policy;      /**< default UVREAP_POLICY_OWN */
+  int policy;                  /**< a uvreap_policy_t; default UVREAP_POLICY_OWN */
   size_t max_batch;            /**< exits per sweep before yielding to the loop; 512 */
   int subreaper;               /**< policy ALL: PR_SET_CHILD_SUBREAPER while open */
   unsigned poll_interval_ms;   /**< safety poll; 0 = automatic (see reaper.hpp) */
