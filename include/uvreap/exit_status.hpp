@@ -51,10 +51,15 @@ class exit_status {
   /// A `signaled` record; mostly for tests and for callers building their own records.
   [[nodiscard]] static exit_status make_signaled(pid_t pid, int signal, bool core_dumped) noexcept;
 
+  /// The child's pid (by the time the callback runs, it may belong to another process).
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
+  /// How the child ended.
   [[nodiscard]] exit_kind kind() const noexcept { return kind_; }
+  /// True when the child exited (see `code()`).
   [[nodiscard]] bool exited() const noexcept { return kind_ == exit_kind::exited; }
+  /// True when a signal ended the child (see `signal()`).
   [[nodiscard]] bool signaled() const noexcept { return kind_ == exit_kind::signaled; }
+  /// True when someone else took the status (see exit_kind::lost).
   [[nodiscard]] bool lost() const noexcept { return kind_ == exit_kind::lost; }
   /// Exit code 0-255 when `exited()`, else 0.
   [[nodiscard]] int code() const noexcept { return code_; }

@@ -73,10 +73,14 @@ struct close_options {
   /// `uv_process_t` would). true: send `signal`, wait up to `grace`, then SIGKILL what is
   /// left; reap all of them (without callbacks) before `on_closed` runs.
   bool terminate = false;
+  /// With `terminate`: the first signal.
   int signal = SIGTERM;
+  /// With `terminate`: how long after `signal` the survivors get SIGKILL.
   std::chrono::milliseconds grace{2000};
 
+  /// Leave running children alone.
   [[nodiscard]] static close_options leave_running() noexcept { return {}; }
+  /// Send `first_signal`, then SIGKILL after `grace`, and reap every child.
   [[nodiscard]] static close_options kill_children(
       std::chrono::milliseconds grace = std::chrono::milliseconds{2000},
       int first_signal = SIGTERM) noexcept {
@@ -86,6 +90,7 @@ struct close_options {
 
 /// Construction-time settings.
 struct options {
+  /// Which children the reaper takes (see `policy`).
   policy reap_policy = policy::own;
 
   /// Policy `all` only: children reaped that nobody watched. May be empty (then they
@@ -194,7 +199,9 @@ class reaper {
   [[nodiscard]] static std::optional<reaper> create(uv_loop_t* loop, options opts,
                                                     std::error_code& ec) noexcept;
 
+  /// Takes over `other`'s children and handles; `other` is left closed.
   reaper(reaper&& other) noexcept;
+  /// Closes this reaper (with `options::on_destroy`), then takes over `other`.
   reaper& operator=(reaper&& other) noexcept;
   reaper(const reaper&) = delete;
   reaper& operator=(const reaper&) = delete;
@@ -210,6 +217,7 @@ class reaper {
   /// are returned here; then no callback will ever run and no zombie is left. Also EINVAL for an
   /// empty callback or invalid options, ESTALE after close.
   pid_t spawn(const spawn_options& opts, exit_callback on_exit);
+  /// The non-throwing form of `spawn`: -1 and `ec` set on failure.
   pid_t spawn(const spawn_options& opts, exit_callback on_exit, std::error_code& ec) noexcept;
 
   /// Adopts a child the program started itself (fork, another spawner). It must be an
@@ -219,6 +227,7 @@ class reaper {
   /// ESTALE after close. Do not watch a pid that a `uv_process_t` owns: whichever of the
   /// two reaps it first wins, and this reaper reports the other as `exit_kind::lost`.
   void watch(pid_t pid, exit_callback on_exit);
+  /// The non-throwing form of `watch`: `ec` set on failure.
   void watch(pid_t pid, exit_callback on_exit, std::error_code& ec) noexcept;
 
   /// Loop thread only. Sends `sig` (0 to probe) to a child this reaper owns and has not reaped yet.
@@ -226,6 +235,7 @@ class reaper {
   /// so does a pid this reaper never owned. EINVAL for pid <= 0 (a group or every process, never a
   /// child) and a bad signal number, EPERM as kill(2) reports it, ESTALE after close.
   void kill(pid_t pid, int sig);
+  /// The non-throwing form of `kill`: `ec` set on failure.
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
 
   /// Loop thread only. Stops all callbacks and releases the libuv handles; asynchronous
@@ -244,6 +254,7 @@ class reaper {
   [[nodiscard]] bool closed() const noexcept;
   /// Counters since construction (still readable after close).
   [[nodiscard]] uvreap::stats stats() const noexcept;
+  /// The loop the reaper runs on (null for a moved-from reaper).
   [[nodiscard]] uv_loop_t* loop() const noexcept;
   /// The policy in effect: the one asked for, except `pidfd` on a kernel without
   /// pidfd_open, which runs as `own`.

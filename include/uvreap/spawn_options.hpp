@@ -13,16 +13,20 @@ namespace uvreap {
 
 /// Where one of the child's standard fds (0, 1, 2) comes from.
 struct stdio {
+  /// The source of the fd.
   enum class kind : unsigned char {
     inherit,   ///< the parent's fd of the same number
     dev_null,  ///< /dev/null, opened read-write
     fd,        ///< a given open fd of the parent (dup2'ed; the parent keeps its copy)
   };
-  kind how = kind::inherit;
-  int fd = -1;  ///< with kind::fd
+  kind how = kind::inherit;  ///< where it comes from
+  int fd = -1;               ///< with kind::fd
 
+  /// The parent's fd of the same number.
   [[nodiscard]] static stdio inherit() noexcept { return {}; }
+  /// /dev/null.
   [[nodiscard]] static stdio null() noexcept { return {kind::dev_null, -1}; }
+  /// A copy of the parent's `fd`.
   [[nodiscard]] static stdio from_fd(int fd) noexcept { return {kind::fd, fd}; }
 };
 

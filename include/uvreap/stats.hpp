@@ -50,20 +50,21 @@ struct stats {
 
   /// Syscalls made through the OS seam, by kind. EINTR retries count as calls.
   struct syscall_counts {
-    std::uint64_t wait4 = 0;
-    std::uint64_t waitid = 0;
-    std::uint64_t kill = 0;
-    std::uint64_t spawn = 0;
-    std::uint64_t sigaction = 0;
-    std::uint64_t pidfd_open = 0;
-    std::uint64_t epoll = 0;  ///< epoll_wait and epoll_ctl (policy pidfd)
-    std::uint64_t close = 0;  ///< closing pidfds (policy pidfd)
-    std::uint64_t other = 0;  ///< sigprocmask and prctl at construction and close
-    std::uint64_t eintr = 0;  ///< calls that returned EINTR and were retried
+    std::uint64_t wait4 = 0;       ///< reaping by pid, or any child (policy all)
+    std::uint64_t waitid = 0;      ///< WNOWAIT peeks (sweeps of policy own, watch)
+    std::uint64_t kill = 0;        ///< signals sent
+    std::uint64_t spawn = 0;       ///< posix_spawn calls
+    std::uint64_t sigaction = 0;   ///< SIGCHLD disposition checks
+    std::uint64_t pidfd_open = 0;  ///< pidfds opened (policy pidfd)
+    std::uint64_t epoll = 0;       ///< epoll_wait and epoll_ctl (policy pidfd)
+    std::uint64_t close = 0;       ///< closing pidfds (policy pidfd)
+    std::uint64_t other = 0;       ///< sigprocmask and prctl at construction and close
+    std::uint64_t eintr = 0;       ///< calls that returned EINTR and were retried
+    /// Every call above except the EINTR count (retries are already counted as calls).
     [[nodiscard]] std::uint64_t total() const noexcept {
       return wait4 + waitid + kill + spawn + sigaction + pidfd_open + epoll + close + other;
     }
-  } syscalls;
+  } syscalls;  ///< syscalls by kind
 };
 
 }  // namespace uvreap
