@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
   opts.reap_policy = uvreap::policy::all;
   opts.subreaper = true;  // orphans below us come to us even when we are not pid 1
   opts.on_orphan = [&st](const uvreap::exit_status& s) {
-    if (st.verbose) std::fprintf(stderr, "uvreap-init: reaped orphan %s\n", uvreap::to_string(s).c_str());
+    if (st.verbose)
+      std::fprintf(stderr, "uvreap-init: reaped orphan %s\n", uvreap::to_string(s).c_str());
   };
   std::error_code ec;
   auto reaper = uvreap::reaper::create(loop, std::move(opts), ec);

@@ -1,0 +1,422 @@
+// SPDX-License-Identifier: MIT
+// uvreap-jobd: a libuv TCP job server. Each request line becomes extra arguments for one
+// fixed worker program (no shell; nothing else can be run); each finished job gets one
+// JSON line back.
+//
+//   uvreap-jobd [--listen HOST:PORT] [--max-jobs N] [--timeout-ms T] [--grace-ms G]
+//               [--max-line BYTES] [--allow-remote] -- /path/to/worker [fixed args...]
+//
+// Replies, one line per request, in completion order (`id` counts the connection's
+// requests from 1):
+//   {"id":1,"pid":4242,"exited":true,"code":0,"deadline":false,"cpu_ms":1.2,"max_rss_kib":900}
+//   {"id":2,"pid":4243,"signaled":true,"signal":9,"core":false,"deadline":true,...}
+//   {"id":3,"error":"busy","max_jobs":64}          (and "line too long", "invalid bytes",
+//                                                   "spawn: <reason>")
+// It prints "listening on HOST:PORT" once bound (PORT 0 picks a free port). SIGTERM or
+// SIGINT: stop accepting, kill running jobs, exit 0.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "uvreap/uvreap.hpp"
+
+namespace {
+
+struct config {
+  std::string host = "127.0.0.1";
+  int port = 0;
+  std::size_t max_jobs = 64;
+  std::uint64_t timeout_ms = 10000;
+  std::uint64_t grace_ms = 1000;
+  std::size_t max_line = 4096;
+  bool allow_remote = false;
+  std::vector<std::string> worker;  // program and fixed arguments
+};
+
+struct server;
+
+// One client connection. Jobs hold a reference, so a connection whose client vanished
+// lives until its last job is reaped (its reply is then dropped).
+struct connection : std::enable_shared_from_this<connection> {
+  server* srv = nullptr;
+  uv_tcp_t tcp{};
+  std::string pending;      // bytes of the current, unfinished line
+  bool discarding = false;  // inside an overlong line: drop bytes until its newline
+  bool read_eof = false;    // the client half-closed (or vanished)
+  bool closed = false;
+  std::uint64_t next_id = 1;
+  std::size_t running = 0;           // jobs of this connection not yet replied to
+  std::shared_ptr<connection> self;  // kept until libuv's close callback
+
+  void on_line(std::string_view line);
+  void reply(std::string text);
+  void close();
+  void maybe_finish();
+};
+
+struct server {
+  config cfg;
+  uv_loop_t* loop = nullptr;
+  uv_tcp_t listener{};
+  uv_signal_t sigterm{};
+  uv_signal_t sigint{};
+  std::unique_ptr<uvreap::reaper> reaper;
+  std::size_t running = 0;
+  std::vector<std::weak_ptr<connection>> conns;
+  bool stopping = false;
+};
+
+std::string json_escape(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string status_json(std::uint64_t id, const uvreap::exit_status& s) {
+  char buf[256];
+  const double cpu_ms =
+      static_cast<double>((s.usage().user_cpu + s.usage().system_cpu).count()) / 1000.0;
+  const char* deadline = s.deadline_fired() ? "true" : "false";
+  if (s.exited()) {
+    std::snprintf(buf, sizeof buf,
+                  "{\"id\":%llu,\"pid\":%d,\"exited\":true,\"code\":%d,\"deadline\":%s,"
+                  "\"cpu_ms\":%.3f,\"max_rss_kib\":%ld}",
+                  static_cast<unsigned long long>(id), s.pid(), s.code(), deadline, cpu_ms,
+                  s.usage().max_rss_kib);
+  } else if (s.signaled()) {
+    std::snprintf(buf, sizeof buf,
+                  "{\"id\":%llu,\"pid\":%d,\"signaled\":true,\"signal\":%d,\"core\":%s,"
+                  "\"deadline\":%s,\"cpu_ms\":%.3f,\"max_rss_kib\":%ld}",
+                  static_cast<unsigned long long>(id), s.pid(), s.signal(),
+                  s.core_dumped() ? "true" : "false", deadline, cpu_ms, s.usage().max_rss_kib);
+  } else {
+    std::snprintf(buf, sizeof buf, "{\"id\":%llu,\"pid\":%d,\"lost\":true}",
+                  static_cast<unsigned long long>(id), s.pid());
+  }
+  return buf;
+}
+
+std::string error_json(std::uint64_t id, std::string_view what) {
+  return "{\"id\":" + std::to_string(id) + ",\"error\":\"" + json_escape(what) + "\"}";
+}
+
+void connection::reply(std::string text) {
+  if (closed) return;  // the client is gone: the job was still reaped
+  text += '\n';
+  struct write_req {
+    uv_write_t req{};
+    std::string data;
+  };
+  auto* w = new write_req;
+  w->data = std::move(text);
+  w->req.data = w;
+  uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
+  const int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1,
+                         [](uv_write_t* req, int status) {
+                           auto* w = static_cast<write_req*>(req->data);
+                           auto* c = static_cast<connection*>(req->handle->data);
+                           delete w;
+                           if (status < 0 && c != nullptr) c->close();
+                         });
+  if (r < 0) {
+    delete w;
+    close();
+  }
+}
+
+void connection::close() {
+  if (closed) return;
+  closed = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) {
+    auto* c = static_cast<connection*>(h->data);
+    c->self.reset();  // may destroy *c
+  });
+}
+
+// A half-closed connection is closed once every job it asked for has been answered.
+void connection::maybe_finish() {
+  if (read_eof && running == 0) close();
+}
+
+void connection::on_line(std::string_view line) {
+  const std::uint64_t id = next_id++;
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  // Arguments are whitespace-separated printable text: no control bytes, no NUL.
+  for (unsigned char c : line) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      reply(error_json(id, "invalid bytes"));
+      return;
+    }
+  }
+  if (srv->stopping) {
+    reply(error_json(id, "shutting down"));
+    return;
+  }
+  if (srv->running >= srv->cfg.max_jobs) {
+    reply("{\"id\":" + std::to_string(id) +
+          ",\"error\":\"busy\",\"max_jobs\":" + std::to_string(srv->cfg.max_jobs) + "}");
+    return;
+  }
+  uvreap::spawn_options o;
+  o.argv = srv->cfg.worker;
+  o.search_path = false;
+  std::size_t i = 0;
+  while (i < line.size()) {
+    while (i < line.size() && (line[i] == ' ' || line[i] == '\t'))
+      ++i;
+    std::size_t j = i;
+    while (j < line.size() && line[j] != ' ' && line[j] != '\t')
+      ++j;
+    if (j > i) o.argv.emplace_back(line.substr(i, j - i));
+    i = j;
+  }
+  for (auto& s : o.stdio_map)
+    s = uvreap::stdio::null();
+  o.new_process_group = true;  // so the time limit takes the worker's own children too
+  o.time_limit = uvreap::deadline{std::chrono::milliseconds{srv->cfg.timeout_ms}, SIGTERM,
+                                  std::chrono::milliseconds{srv->cfg.grace_ms}, true};
+  std::error_code ec;
+  auto keep = shared_from_this();
+  srv->reaper->spawn(
+      o,
+      [keep, id](const uvreap::exit_status& s) {
+        --keep->srv->running;
+        --keep->running;
+        keep->reply(status_json(id, s));
+        keep->maybe_finish();
+      },
+      ec);
+  if (ec) {
+    reply(error_json(id, "spawn: " + ec.message()));
+    return;
+  }
+  ++srv->running;
+  ++running;
+}
+
+void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+  auto* c = static_cast<connection*>(stream->data);
+  std::unique_ptr<char[]> owned(buf->base);
+  if (nread < 0) {
+    // EOF (a half-close, or the client vanished) or an error: no more requests. Jobs
+    // already running are still reaped; their replies are sent if the socket allows.
+    c->read_eof = true;
+    uv_read_stop(stream);
+    if (nread != UV_EOF) {
+      c->close();
+      return;
+    }
+    c->maybe_finish();
+    return;
+  }
+  std::string_view data(buf->base, static_cast<std::size_t>(nread));
+  const std::size_t cap = c->srv->cfg.max_line;
+  while (!data.empty() && !c->closed) {
+    const std::size_t nl = data.find('\n');
+    const std::string_view chunk = data.substr(0, nl);
+    if (c->discarding) {
+      if (nl != std::string_view::npos) c->discarding = false;
+    } else if (c->pending.size() + chunk.size() > cap) {
+      c->reply(error_json(c->next_id++, "line too long"));
+      c->pending.clear();
+      c->discarding = nl == std::string_view::npos;
+    } else if (nl == std::string_view::npos) {
+      c->pending.append(chunk);
+    } else {
+      c->pending.append(chunk);
+      std::string line = std::move(c->pending);
+      c->pending.clear();
+      c->on_line(line);
+    }
+    if (nl == std::string_view::npos) break;
+    data.remove_prefix(nl + 1);
+  }
+}
+
+void on_connection(uv_stream_t* listener, int status) {
+  auto* srv = static_cast<server*>(listener->data);
+  if (status < 0) {
+    std::fprintf(stderr, "uvreap-jobd: accept: %s\n", uv_strerror(status));
+    return;
+  }
+  auto c = std::make_shared<connection>();
+  c->srv = srv;
+  uv_tcp_init(srv->loop, &c->tcp);
+  c->tcp.data = c.get();
+  c->self = c;
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
+    c->close();
+    return;
+  }
+  srv->conns.erase(std::remove_if(srv->conns.begin(), srv->conns.end(),
+                                  [](const auto& w) { return w.expired(); }),
+                   srv->conns.end());
+  srv->conns.push_back(c);
+  uv_read_start(
+      reinterpret_cast<uv_stream_t*>(&c->tcp),
+      [](uv_handle_t*, std::size_t suggested, uv_buf_t* buf) {
+        *buf = uv_buf_init(new char[suggested], static_cast<unsigned>(suggested));
+      },
+      on_read);
+}
+
+void on_stop_signal(uv_signal_t* h, int) {
+  auto* srv = static_cast<server*>(h->data);
+  if (srv->stopping) return;
+  srv->stopping = true;
+  uv_close(reinterpret_cast<uv_handle_t*>(&srv->listener), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&srv->sigterm), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&srv->sigint), nullptr);
+  srv->reaper->close(uvreap::close_options::kill_children(std::chrono::milliseconds{1000}));
+  for (auto& w : srv->conns) {
+    if (auto c = w.lock()) c->close();
+  }
+}
+
+bool is_loopback(const sockaddr_storage& a) {
+  if (a.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a);
+  return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
+
+int usage(const char* why) {
+  std::fprintf(stderr,
+               "uvreap-jobd: %s\nusage: uvreap-jobd [--listen HOST:PORT] [--max-jobs N] "
+               "[--timeout-ms T] [--grace-ms G] [--max-line BYTES] [--allow-remote] -- "
+               "/path/to/worker [fixed args...]\n",
+               why);
+  return 2;
+}
+
+bool parse_number(const char* s, std::uint64_t min, std::uint64_t& out) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min) return false;
+  out = v;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  server srv;
+  config& cfg = srv.cfg;
+  std::string listen = "127.0.0.1:0";
+  int i = 1;
+  for (; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    std::uint64_t n = 0;
+    if (a == "--") {
+      ++i;
+      break;
+    }
+    if (a == "--allow-remote") {
+      cfg.allow_remote = true;
+      continue;
+    }
+    if (i + 1 >= argc) return usage("missing value");
+    const char* v = argv[++i];
+    if (a == "--listen") {
+      listen = v;
+    } else if (a == "--max-jobs" && parse_number(v, 1, n)) {
+      cfg.max_jobs = n;
+    } else if (a == "--timeout-ms" && parse_number(v, 1, n)) {
+      cfg.timeout_ms = n;
+    } else if (a == "--grace-ms" && parse_number(v, 0, n)) {
+      cfg.grace_ms = n;
+    } else if (a == "--max-line" && parse_number(v, 1, n)) {
+      cfg.max_line = n;
+    } else {
+      return usage("bad option or value");
+    }
+  }
+  if (i >= argc) return usage("no worker given");
+  if (argv[i][0] != '/') return usage("the worker must be an absolute path");
+  for (; i < argc; ++i)
+    cfg.worker.emplace_back(argv[i]);
+
+  // HOST:PORT, HOST may be [v6].
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return usage("--listen wants HOST:PORT");
+  cfg.host = listen.substr(0, colon);
+  if (cfg.host.size() > 2 && cfg.host.front() == '[' && cfg.host.back() == ']') {
+    cfg.host = cfg.host.substr(1, cfg.host.size() - 2);
+  }
+  std::uint64_t port = 0;
+  if (!parse_number(listen.c_str() + colon + 1, 0, port) || port > 65535) {
+    return usage("bad port");
+  }
+  sockaddr_storage addr{};
+  if (uv_ip4_addr(cfg.host.c_str(), static_cast<int>(port),
+                  reinterpret_cast<sockaddr_in*>(&addr)) != 0 &&
+      uv_ip6_addr(cfg.host.c_str(), static_cast<int>(port),
+                  reinterpret_cast<sockaddr_in6*>(&addr)) != 0) {
+    return usage("bad address");
+  }
+  if (!is_loopback(addr) && !cfg.allow_remote) {
+    return usage("refusing a non-loopback address without --allow-remote");
+  }
+
+  srv.loop = uv_default_loop();
+  ::signal(SIGPIPE, SIG_IGN);  // a vanished client must not kill the server
+  try {
+    srv.reaper = std::make_unique<uvreap::reaper>(srv.loop);
+  } catch (const std::system_error& e) {
+    std::fprintf(stderr, "uvreap-jobd: %s\n", e.what());
+    return 1;
+  }
+  uv_tcp_init(srv.loop, &srv.listener);
+  srv.listener.data = &srv;
+  int r = uv_tcp_bind(&srv.listener, reinterpret_cast<const sockaddr*>(&addr), 0);
+  if (r == 0) r = uv_listen(reinterpret_cast<uv_stream_t*>(&srv.listener), 128, on_connection);
+  if (r != 0) {
+    std::fprintf(stderr, "uvreap-jobd: listen on %s: %s\n", listen.c_str(), uv_strerror(r));
+    return 1;
+  }
+  sockaddr_storage bound{};
+  int len = sizeof bound;
+  uv_tcp_getsockname(&srv.listener, reinterpret_cast<sockaddr*>(&bound), &len);
+  const int bound_port =
+      ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                       : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  std::printf("listening on %s:%d\n", cfg.host.c_str(), bound_port);
+  std::fflush(stdout);
+
+  for (auto* s : {&srv.sigterm, &srv.sigint}) {
+    uv_signal_init(srv.loop, s);
+    s->data = &srv;
+  }
+  uv_signal_start(&srv.sigterm, on_stop_signal, SIGTERM);
+  uv_signal_start(&srv.sigint, on_stop_signal, SIGINT);
+
+  uv_run(srv.loop, UV_RUN_DEFAULT);
+  srv.reaper.reset();
+  uv_run(srv.loop, UV_RUN_DEFAULT);
+  return uv_loop_close(srv.loop) == 0 ? 0 : 1;
+}
