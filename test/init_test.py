@@ -56,6 +56,16 @@ r = run(["-v", "--", sys.executable, "-c", ORPHANS])
 check(r.returncode == 3, f"all orphans reaped before the command ended (rc {r.returncode})")
 check(r.stderr.count("reaped orphan") == 10, f"10 orphans reported ({r.stderr.count('reaped orphan')})")
 
+# As pid 1 of a new pid namespace (where the privileges allow one), the same orphans.
+probe = subprocess.run(["unshare", "-fp", "--mount-proc", "true"], capture_output=True)
+if probe.returncode != 0:
+    print("skip pid-namespace run: unshare -fp --mount-proc is not permitted here")
+else:
+    r = subprocess.run(["unshare", "-fp", "--mount-proc", INIT, "-v", "--", sys.executable,
+                        "-c", ORPHANS], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 3, f"as pid 1: all orphans reaped (rc {r.returncode})")
+    check(r.stderr.count("reaped orphan") == 10, "as pid 1: 10 orphans reported")
+
 # A forwarded SIGTERM reaches the command, whose own exit code comes back.
 TERM = r"""
 import signal, sys
