@@ -29,17 +29,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct recorder {
-  std::map<pid_t, std::vector<exit_status>> by_pid;
-  std::size_t calls = 0;
-  exit_callback cb() {
-    return [this](const exit_status& s) {
-      by_pid[s.pid()].push_back(s);
-      ++calls;
-    };
-  }
-};
-
 // A CLOEXEC pipe closed on scope exit.
 struct pipe_pair {
   int rd = -1;
@@ -105,6 +94,14 @@ bool readable_now(int fd) {
 spawn_options shell(const std::string& script) {
   spawn_options o;
   o.argv = {"/bin/sh", "-c", script};
+  return o;
+}
+
+// A shell whose stdin is `g`'s read end and whose stdout is `out`'s write end.
+spawn_options gated_shell(const std::string& script, const gate& g, const pipe_pair& out) {
+  spawn_options o = shell(script);
+  o.stdio_map[0] = stdio::from_fd(g.read_fd());
+  o.stdio_map[1] = stdio::from_fd(out.wr);
   return o;
 }
 
@@ -475,10 +472,7 @@ BOOST_AUTO_TEST_CASE(the_exit_callback_does_not_wait_for_a_grandchild_holding_st
   gate g;
   pipe_pair out;
   // The grandchild keeps stdout open until the gate opens; the child exits at once.
-  auto o = shell("exec 3<&0; (read _ <&3) & exit 0");
-  o.stdio_map[0] = stdio::from_fd(g.read_fd());
-  o.stdio_map[1] = stdio::from_fd(out.wr);
-  const pid_t pid = r.spawn(o, rec.cb());
+  const pid_t pid = r.spawn(gated_shell("exec 3<&0; (read _ <&3) & exit 0", g, out), rec.cb());
   out.close_write();
   BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
   BOOST_TEST(rec.by_pid[pid].at(0).code() == 0);
@@ -698,10 +692,8 @@ BOOST_AUTO_TEST_CASE(an_orphaned_grandchild_reaches_on_orphan_and_leaves_no_zomb
     gate g;
     pipe_pair out;
     // The child double-forks: its own child waits on the gate, and it exits at once.
-    auto so = shell("exec 3<&0; (read _ <&3; exit 7) & echo $!; exit 0");
-    so.stdio_map[0] = stdio::from_fd(g.read_fd());
-    so.stdio_map[1] = stdio::from_fd(out.wr);
-    const pid_t child = r.spawn(so, rec.cb());
+    const pid_t child =
+        r.spawn(gated_shell("exec 3<&0; (read _ <&3; exit 7) & echo $!; exit 0", g, out), rec.cb());
     out.close_write();
     const pid_t grandchild = std::stoi(read_line(out.rd));
     BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));

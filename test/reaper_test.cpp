@@ -24,17 +24,6 @@ using namespace uvreap::test;
 
 namespace {
 
-struct recorder {
-  std::map<pid_t, std::vector<exit_status>> by_pid;
-  std::size_t calls = 0;
-  exit_callback cb() {
-    return [this](const exit_status& s) {
-      by_pid[s.pid()].push_back(s);
-      ++calls;
-    };
-  }
-};
-
 // A forked child that ignores SIGTERM and says so through a pipe before blocking on `g`,
 // so the test knows SIGTERM will not end it.
 pid_t fork_term_ignoring(const gate& g) {

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -31,6 +32,18 @@ uvreap::policy test_policy();
 void set_test_policy(uvreap::policy p);
 /// Default options with `test_policy()`.
 uvreap::options test_options();
+
+/// Every exit callback it hands out records the status by pid and counts the call.
+struct recorder {
+  std::map<pid_t, std::vector<exit_status>> by_pid;
+  std::size_t calls = 0;
+  exit_callback cb() {
+    return [this](const exit_status& s) {
+      by_pid[s.pid()].push_back(s);
+      ++calls;
+    };
+  }
+};
 
 /// argv that re-executes this test binary in a helper mode (see child_main in main.cpp).
 std::vector<std::string> helper(std::vector<std::string> args);

@@ -191,21 +191,6 @@ BOOST_AUTO_TEST_CASE(echild_from_the_peek_means_every_owned_child_was_taken) {
     BOOST_TEST(::waitpid(p, nullptr, 0) == p);
 }
 
-BOOST_DATA_TEST_CASE_F(seam_fixture, spawn_failures_are_returned_with_no_callback,
-                       boost::unit_test::data::make({EAGAIN, EMFILE, ENOMEM, ENFILE}), err) {
-  reaper r{&loop, opts()};
-  os.fail_next(scripted_os::k_spawn, err);
-  int calls = 0;
-  std::error_code ec;
-  BOOST_TEST(r.spawn(
-                 helper_options({"exit", "0"}), [&](const exit_status&) { ++calls; }, ec) == -1);
-  BOOST_TEST(ec.value() == err);
-  BOOST_TEST(r.size() == 0u);
-  run_to_completion();
-  BOOST_TEST(calls == 0);
-  BOOST_TEST(children_census().empty());
-}
-
 BOOST_DATA_TEST_CASE_F(seam_fixture, an_unexpected_sweep_error_is_reported_and_retried,
                        boost::unit_test::data::make({0, 1}), which) {
   reaper r{&loop, opts()};
