@@ -24,4 +24,7 @@ ensure_packages() {
   "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libboost-test-dev python3 cmake doxygen)
+BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libboost-test-dev)
+# The test run also drives the example programs (python3), builds the consumers (cmake)
+# and the API reference (doxygen).
+TEST_PACKAGES=(python3 cmake doxygen)
