@@ -17,7 +17,6 @@
 struct uvreap_s {
   std::optional<uvreap::reaper> reaper;  // engaged from uvreap_init's success on
   void* data = nullptr;
-  bool closing = false;
 };
 
 namespace {
@@ -88,8 +87,7 @@ int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
 }
 
 int close_with(uvreap_t* r, uvreap::close_options how, uvreap_close_cb cb) noexcept {
-  if (r == nullptr || r->closing) return -EINVAL;
-  r->closing = true;
+  if (r == nullptr || r->reaper->closed()) return -EINVAL;
   // The reaper object is destroyed inside its own on_closed callback: allowed (the
   // library keeps its state alive until the callback returns).
   r->reaper->close(how, [r, cb] {

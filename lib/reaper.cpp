@@ -1154,9 +1154,8 @@ void reaper::impl::signal_all(int sig) noexcept {
 
 bool reaper::impl::close(const close_options& how, std::function<void()> on_closed) noexcept {
   if (state_ != state::open) return false;
-  // Children queued by other threads become ordinary children first; then the queue
-  // closes, and later calls from other threads get ESTALE.
-  drain_inbox();
+  // The queue closes (later calls from other threads get ESTALE); what it holds becomes
+  // ordinary children, terminated or left running like the others.
   try {
     std::lock_guard lock(inbox_mu_);
     inbox_open_ = false;
