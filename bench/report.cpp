@@ -67,14 +67,14 @@ struct column {
 };
 
 const column kColumns[] = {
-    {"p50 us", 15, 1, 0, [](const run_result& r) { return r.latency.p50; }},
-    {"p90 us", 15, 1, 0, [](const run_result& r) { return r.latency.p90; }},
-    {"p99 us", 15, 1, 0, [](const run_result& r) { return r.latency.p99; }},
-    {"p99.9 us", 15, 1, 0, [](const run_result& r) { return r.latency.p999; }},
-    {"max us", 15, 1, 0, [](const run_result& r) { return r.latency.max; }},
+    {"p50 us", 17, 1, 0, [](const run_result& r) { return r.latency.p50; }},
+    {"p90 us", 17, 1, 0, [](const run_result& r) { return r.latency.p90; }},
+    {"p99 us", 17, 1, 0, [](const run_result& r) { return r.latency.p99; }},
+    {"p99.9 us", 17, 1, 0, [](const run_result& r) { return r.latency.p999; }},
+    {"max us", 17, 1, 0, [](const run_result& r) { return r.latency.max; }},
     {"exits/s", 13, 0, 0, [](const run_result& r) { return r.children_per_s; }},
     {"cpu us/exit", 13, 1, 0, [](const run_result& r) { return r.cpu_us_per_child; }},
-    {"sc/exit", 11, 2, 2,
+    {"sc/exit", 16, 2, 2,
      [](const run_result& r) { return r.syscalls_per_exit ? *r.syscalls_per_exit : NAN; }},
     {"sweeps/exit", 12, 2, 2,
      [](const run_result& r) { return r.sweeps_per_exit ? *r.sweeps_per_exit : NAN; }},
@@ -168,12 +168,13 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
       std::vector<double> v;
       for (const auto* r : runs)
         v.push_back(c.get(*r));
-      os << std::right << std::setw(c.width) << fmt(median(v), c.precision);
+      // A cell wider than its column still keeps one space before it.
+      os << ' ' << std::right << std::setw(c.width - 1) << fmt(median(v), c.precision);
       const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
       const std::string span = runs.size() > 1 && !std::isnan(*lo)
                                    ? fmt(*lo, c.range_precision) + "-" + fmt(*hi, c.range_precision)
                                    : "";
-      range << std::right << std::setw(c.width) << span;
+      range << ' ' << std::right << std::setw(c.width - 1) << span;
     }
     os << std::right << std::setw(6) << lost << std::setw(5) << dup << "\n";
     if (runs.size() > 1) os << range.str() << "\n";

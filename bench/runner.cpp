@@ -32,6 +32,8 @@
 #include <unordered_map>
 #include <uvreap/reaper.hpp>
 
+#include "waitpid_count.hpp"
+
 extern char** environ;
 
 namespace uvreap::bench {
@@ -598,7 +600,15 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
       return res;
     }
     uv_spawn_strategy s(cfg, area, t, &loop);
-    res = measure(cfg, s, t, &loop, area, [] { return std::optional<uvreap::stats>(); });
+    // libuv's reaping syscalls are its waitpid calls (one per live handle per SIGCHLD),
+    // counted as uvreap's wait4 calls are; it has no figure for sweeps.
+    res = measure(cfg, s, t, &loop, area, [] {
+      uvreap::stats st{};
+      st.syscalls.wait4 = waitpid_calls();
+      return std::optional(st);
+    });
+    res.sweeps_per_exit.reset();
+    if (res.syscalls_per_exit && *res.syscalls_per_exit == 0) res.syscalls_per_exit.reset();
     s.shutdown();
   } else if (strategy == "floor") {
     floor_strategy s(cfg, area, t, &loop);
