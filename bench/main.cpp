@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "kernel_costs.hpp"
 #include "report.hpp"
 #include "runner.hpp"
 
@@ -34,7 +35,11 @@ const char kUsage[] =
     "  --json FILE              every raw figure as JSON ('-' for stdout)\n"
     "  --plot FILE.png          latency CDF per strategy (needs gnuplot)\n"
     "  --deadline S             seconds one run may take before it fails (default 120)\n"
-    "  --child-exe PATH         the exec'd helper (default: next to this program)\n";
+    "  --child-exe PATH         the exec'd helper (default: next to this program)\n"
+    "  --kernel-costs           instead of storms: the kernel's CPU for each reaping step\n"
+    "                           alone, over --children exited children, and one P_ALL\n"
+    "                           wait with 0, K/10 and K live children (K = --background,\n"
+    "                           10000 when not given), --repeat times\n";
 
 [[noreturn]] void usage_error(const std::string& msg) {
   std::cerr << "uvreap-bench: " << msg << "\n" << kUsage;
@@ -69,6 +74,10 @@ config parse(int argc, char** argv) {
     if (a == "--help" || a == "-h") {
       std::cout << kUsage;
       std::exit(0);
+    }
+    if (a == "--kernel-costs") {
+      cfg.kernel_costs = true;
+      continue;
     }
     if (i + 1 >= argc) usage_error("missing value after " + a);
     const char* v = argv[++i];
@@ -126,6 +135,10 @@ config parse(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const config cfg = parse(argc, argv);
+  if (cfg.kernel_costs) {
+    return run_kernel_costs(std::cout, cfg.children, cfg.background == 0 ? 10000 : cfg.background,
+                            cfg.repeat);
+  }
   const bool tty = ::isatty(2) != 0;
   shared_area area(cfg.children + cfg.background);
   std::vector<run_result> results;

@@ -26,6 +26,7 @@ struct config {
   std::string plot_path;
   std::string child_exe;  // uvreap-bench-child, for --spawn exec
   double deadline_s = 120;
+  bool kernel_costs = false;  // --kernel-costs: measure each reaping step alone instead
 };
 
 /// The order statistics the table and the JSON report.
