@@ -136,12 +136,7 @@ int uvreap_init(uv_loop_t* loop, const uvreap_options_t* opts, uvreap_t** reaper
     o.subreaper = c.subreaper != 0;
     o.poll_interval = std::chrono::milliseconds{c.poll_interval_ms};
     auto* r = new uvreap_t{};
-    if (c.on_orphan != nullptr) {
-      o.on_orphan = [r, cb = c.on_orphan, data = c.orphan_data](const uvreap::exit_status& s) {
-        const uvreap_exit_t e = to_c(s);
-        cb(r, &e, data);
-      };
-    }
+    if (c.on_orphan != nullptr) o.on_orphan = bind(r, c.on_orphan, c.orphan_data);
     std::error_code ec;
     auto made = uvreap::reaper::create(loop, std::move(o), ec);
     if (!made) {
