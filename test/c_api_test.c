@@ -41,14 +41,25 @@ static void on_closed(uvreap_t* r) {
   closed_calls++;
 }
 
-/* Runs the loop until *counter reaches want, or 60 s pass (then the check fails). */
+static void on_deadline(uv_timer_t* t) {
+  (void)t;
+}
+
+/* Runs the loop until *counter reaches want, or 60 s pass (then the check fails). The
+ * deadline timer also keeps the loop alive when nothing else does (a reaper with no
+ * children of its own, waiting for orphans, does not). */
 static void run_until(uv_loop_t* loop, const int* counter, int want) {
+  uv_timer_t deadline;
+  CHECK(uv_timer_init(loop, &deadline) == 0);
+  CHECK(uv_timer_start(&deadline, on_deadline, 60000, 0) == 0);
   uint64_t end = uv_now(loop) + 60000;
   while (*counter < want && uv_now(loop) < end) {
     uv_run(loop, UV_RUN_ONCE);
     uv_update_time(loop);
   }
   CHECK(*counter >= want);
+  uv_close((uv_handle_t*)&deadline, NULL);
+  uv_run(loop, UV_RUN_NOWAIT); /* lets the close finish before the stack frame goes */
 }
 
 static void test_spawn_and_exit(uv_loop_t* loop) {
@@ -161,12 +172,47 @@ static void test_close_with_children_alive(uv_loop_t* loop) {
   close(gate[1]);
 }
 
+/* Policy ALL: a child nobody watches (forked here, not through uvreap) reaches
+ * on_orphan once, with its pid, its code and the orphan_data pointer. */
+static record_t orphans;
+static void on_orphan_cb(uvreap_t* r, const uvreap_exit_t* st, void* data) {
+  (void)r;
+  CHECK(data == &orphans);
+  on_exit_cb(r, st, data);
+}
+
+static void test_orphans(uv_loop_t* loop) {
+  uvreap_options_t o;
+  uvreap_options_init(&o);
+  o.policy = UVREAP_POLICY_ALL;
+  o.on_orphan = on_orphan_cb;
+  o.orphan_data = &orphans;
+  uvreap_t* r = NULL;
+  CHECK(uvreap_init(loop, &o, &r) == 0);
+  CHECK(uvreap_policy(r) == UVREAP_POLICY_ALL);
+  const pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) _exit(42);
+  run_until(loop, &orphans.calls, 1);
+  CHECK(orphans.calls == 1);
+  CHECK(orphans.last.pid == pid);
+  CHECK(orphans.last.kind == UVREAP_EXITED);
+  CHECK(orphans.last.exit_status == 42);
+  errno = 0;
+  CHECK(waitpid(pid, NULL, WNOHANG) == -1 && errno == ECHILD); /* reaped */
+  closed_calls = 0;
+  CHECK(uvreap_close(r, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+  CHECK(orphans.calls == 1);
+}
+
 int main(void) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return 2;
   test_spawn_and_exit(&loop);
   test_bad_arguments(&loop);
   test_close_with_children_alive(&loop);
+  test_orphans(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
   if (failures == 0) printf("c_api: all checks passed\n");
