@@ -193,6 +193,19 @@ class reaper::impl {
     ev.data.u64 = static_cast<std::uint64_t>(pid);
     return sys_epoll_ctl(op, fd, &ev);
   }
+  // The loop's clock, brought up to date first. uv_now() is the time cached when the
+  // current loop iteration began; whatever ran since (a callback that worked for a
+  // second, start-up code before uv_run) would otherwise be taken off every limit and
+  // grace armed now. Every timer of ours is armed through these two.
+  std::uint64_t clock_now() noexcept {
+    uv_update_time(loop_);
+    return uv_now(loop_);
+  }
+  void start_timer(uv_timer_t* t, uv_timer_cb cb, std::uint64_t timeout_ms,
+                   std::uint64_t repeat_ms = 0) noexcept {
+    uv_update_time(loop_);
+    uv_timer_start(t, cb, timeout_ms, repeat_ms);
+  }
   void sys_close(int fd) noexcept {
     // Never retried: on Linux the fd is released even when close reports EINTR.
     ++stats_.syscalls.close;
@@ -245,7 +258,11 @@ class reaper::impl {
     self->after_change();
   }
   static void on_deadline(uv_timer_t* h) { enter(h)->run_deadlines(); }
-  static void on_grace(uv_timer_t* h) { enter(h)->signal_all(SIGKILL); }
+  static void on_grace(uv_timer_t* h) {
+    auto* self = enter(h);
+    self->signal_unreaped(SIGKILL);
+    self->after_change();
+  }
   static void on_handle_closed(uv_handle_t* h);
 
   void sweep() noexcept;
@@ -281,7 +298,7 @@ class reaper::impl {
     return policy_ == policy::pidfd ? reinterpret_cast<uv_handle_t*>(&poll_)
                                     : reinterpret_cast<uv_handle_t*>(&sigchld_);
   }
-  void signal_all(int sig) noexcept;
+  void signal_unreaped(int sig) noexcept;
   void finish_close() noexcept;
   void all_handles_closed() noexcept;
 
@@ -770,7 +787,7 @@ void reaper::impl::update_ref() noexcept {
     auto* h = reinterpret_cast<uv_handle_t*>(&poll_timer_);
     if (want && uv_is_active(h) == 0) {
       const auto ms = static_cast<std::uint64_t>(poll_every_.count());
-      uv_timer_start(&poll_timer_, on_poll_timer, ms, ms);
+      start_timer(&poll_timer_, on_poll_timer, ms, ms);
     } else if (!want && uv_is_active(h) != 0) {
       uv_timer_stop(&poll_timer_);
     }
@@ -787,7 +804,7 @@ void reaper::impl::schedule_continuation() noexcept {
 void reaper::impl::schedule_retry() noexcept {
   if (state_ == state::closed) return;
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer_)) == 0) {
-    uv_timer_start(&retry_timer_, on_retry, kRetryDelayMs, 0);
+    start_timer(&retry_timer_, on_retry, kRetryDelayMs);
   }
 }
 
@@ -1068,7 +1085,7 @@ void reaper::impl::arm_deadline(pid_t pid, const uvreap::deadline& d,
   const auto after = static_cast<std::uint64_t>(d.after.count());
   const std::uint64_t wait = after > elapsed_ms ? after - elapsed_ms : 0;
   // Room was reserved with the table entry (reserve_for_one).
-  deadlines_.push_back(deadline_step{uv_now(loop_) + wait, pid, next_serial_, d.signal,
+  deadlines_.push_back(deadline_step{clock_now() + wait, pid, next_serial_, d.signal,
                                      static_cast<std::uint32_t>(d.grace.count()), d.process_group,
                                      d.signal == SIGKILL});
   std::push_heap(deadlines_.begin(), deadlines_.end(), later);
@@ -1077,13 +1094,30 @@ void reaper::impl::arm_deadline(pid_t pid, const uvreap::deadline& d,
 }
 
 void reaper::impl::run_deadlines() noexcept {
-  const std::uint64_t now = uv_now(loop_);
-  while (!deadlines_.empty() && deadlines_.front().due_ms <= now) {
+  const std::uint64_t now = clock_now();
+  // Each due step reaps first and signals only what is still running, so batch_ bounds
+  // how many steps one run takes; the rest are due again on the next iteration.
+  while (!deadlines_.empty() && deadlines_.front().due_ms <= now &&
+         batch_.size() < opts_.max_batch) {
     std::pop_heap(deadlines_.begin(), deadlines_.end(), later);
     const deadline_step step = deadlines_.back();
     deadlines_.pop_back();
     auto* e = table_.find(step.pid);
     if (e == nullptr || e->deadline_serial != step.serial) continue;  // reaped meanwhile
+    // libuv runs timers before it polls for I/O, so a child may have exited in time while
+    // the loop thread was busy, its SIGCHLD byte or readable pidfd still unread. Such a
+    // child is reaped here with its own status, never signalled and never flagged (the
+    // step that is skipped is counted in stats::signals_skipped). Reaping by pid also
+    // settles the race with an exit right after this check: the pid stays ours until it
+    // is reaped, so a signal sent to a child that exits meanwhile reaches a zombie.
+    if (reap_pid(step.pid) == outcome::reaped) {
+      ++stats_.signals_skipped;
+      continue;
+    }
+    if (reap_pid(step.pid) == outcome::reaped) {
+      ++stats_.signals_skipped;
+      continue;
+    }
     const bool first = !e->deadline_fired;
     if (first) {
       e->deadline_fired = true;
@@ -1106,6 +1140,9 @@ void reaper::impl::run_deadlines() noexcept {
   }
   if (live_deadlines_ == 0) deadlines_.clear();
   restart_deadline_timer();
+  // Children found exited above are delivered like a sweep's batch.
+  dispatch();
+  after_change();
 }
 
 void reaper::impl::end_deadline() noexcept {
@@ -1123,7 +1160,7 @@ void reaper::impl::restart_deadline_timer() noexcept {
     uv_timer_stop(&deadline_timer_);
     return;
   }
-  const std::uint64_t now = uv_now(loop_);
+  const std::uint64_t now = clock_now();
   const std::uint64_t due = deadlines_.front().due_ms;
   uv_timer_start(&deadline_timer_, on_deadline, due > now ? due - now : 0, 0);
 }
@@ -1144,12 +1181,23 @@ void reaper::impl::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
   if (int r = sys_kill(pid, sig); r < 0) ec = errno_code(-r);
 }
 
-void reaper::impl::signal_all(int sig) noexcept {
-  for (std::size_t i = 0; i < table_.size(); ++i) {
+void reaper::impl::signal_unreaped(int sig) noexcept {
+  // Called while closing: a child whose exit is already waiting is reaped (its record
+  // dropped, as every record is after close) instead of signalled, and counted in
+  // stats::signals_skipped.
+  for (std::size_t i = 0; i < table_.size();) {
+    const pid_t pid = table_.at(i).pid;
+    if (reap_pid(pid) == outcome::reaped) {
+      ++stats_.signals_skipped;
+      if (batch_.size() >= opts_.max_batch) dispatch();  // drops them: we are closing
+      continue;  // entry i now holds what was the last entry
+    }
     // ESRCH cannot happen for an unreaped child (a zombie accepts signals); any error is
     // reported and the grace period's SIGKILL or the child's own exit still ends it.
-    if (int r = sys_kill(table_.at(i).pid, sig); r < 0) report_error(r, "kill");
+    if (int r = sys_kill(pid, sig); r < 0) report_error(r, "kill");
+    ++i;
   }
+  dispatch();
 }
 
 bool reaper::impl::close(const close_options& how, std::function<void()> on_closed) noexcept {
@@ -1170,9 +1218,10 @@ bool reaper::impl::close(const close_options& how, std::function<void()> on_clos
     g_all_claimed.store(false);
     claimed_all_ = false;
   }
+  if (how.terminate && !table_.empty()) signal_unreaped(how.signal);
   if (how.terminate && !table_.empty()) {
-    signal_all(how.signal);
-    uv_timer_start(&grace_timer_, on_grace, static_cast<std::uint64_t>(how.grace.count()), 0);
+    // The grace is counted from this call, whatever the loop did earlier in its iteration.
+    start_timer(&grace_timer_, on_grace, static_cast<std::uint64_t>(how.grace.count()));
     // Some may be zombies already, whose SIGCHLD was consumed earlier.
     schedule_continuation();
     update_ref();

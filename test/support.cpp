@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -17,6 +18,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace uvreap::test {
 
@@ -141,6 +143,76 @@ void wait_until_zombie(pid_t pid) {
 
 // ---- census ----
 
+pipe_pair::pipe_pair() {
+  int fds[2];
+  BOOST_REQUIRE(::pipe2(fds, O_CLOEXEC) == 0);
+  rd = fds[0];
+  wr = fds[1];
+}
+pipe_pair::~pipe_pair() {
+  close_write();
+  if (rd >= 0) ::close(rd);
+}
+void pipe_pair::close_write() {
+  if (wr >= 0) ::close(wr);
+  wr = -1;
+}
+
+std::string read_to_eof(int fd, std::chrono::milliseconds deadline) {
+  std::string out;
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        end - std::chrono::steady_clock::now());
+    BOOST_REQUIRE_MESSAGE(left.count() > 0, "no EOF before the deadline");
+    pollfd p{fd, POLLIN, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno == EINTR) continue;
+    BOOST_REQUIRE(n >= 0);
+    if (n == 0) continue;
+    char buf[256];
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    BOOST_REQUIRE(r >= 0);
+    if (r == 0) return out;
+    out.append(buf, static_cast<std::size_t>(r));
+  }
+}
+
+std::string read_line(int fd) {
+  std::string out;
+  char c;
+  for (;;) {
+    const ssize_t r = ::read(fd, &c, 1);
+    if (r < 0 && errno == EINTR) continue;
+    BOOST_REQUIRE(r == 1);
+    if (c == '\n') return out;
+    out += c;
+  }
+}
+
+bool readable_now(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1;
+}
+
+spawn_options shell(const std::string& script) {
+  spawn_options o;
+  o.argv = {"/bin/sh", "-c", script};
+  return o;
+}
+
+void hold_loop_thread(std::chrono::milliseconds how_long) {
+  // Blocked, not spinning: on a loaded machine the time passes all the same, and the
+  // CPU goes to the children the test is waiting for.
+  const auto end = std::chrono::steady_clock::now() + how_long;
+  for (auto now = std::chrono::steady_clock::now(); now < end;
+       now = std::chrono::steady_clock::now()) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - now);
+    ::poll(nullptr, 0, static_cast<int>(left.count()) + 1);
+  }
+}
+
 std::vector<pid_t> children_census() {
   std::vector<pid_t> out;
   DIR* d = ::opendir("/proc/self/task");
@@ -234,8 +306,22 @@ bool loop_fixture::run_until(const std::function<bool()>& done,
                              std::chrono::milliseconds deadline) {
   uv_update_time(&loop);
   watchdog w(&loop, deadline, true);
+  // done() may turn true in a callback of an early phase (a timer) while nothing wakes
+  // the poll that follows: a prepare handle asks before every poll and stops the loop.
+  struct asker {
+    uv_prepare_t prepare{};
+    const std::function<bool()>* done;
+  } a{{}, &done};
+  uv_prepare_init(&loop, &a.prepare);
+  a.prepare.data = &a;
+  uv_prepare_start(&a.prepare, [](uv_prepare_t* p) {
+    if ((*static_cast<asker*>(p->data)->done)()) uv_stop(p->loop);
+  });
+  uv_unref(reinterpret_cast<uv_handle_t*>(&a.prepare));
   while (!done() && !w.fired)
     uv_run(&loop, UV_RUN_ONCE);
+  uv_close(reinterpret_cast<uv_handle_t*>(&a.prepare), nullptr);
+  uv_run(&loop, UV_RUN_NOWAIT);  // lets the close callback phase release it
   BOOST_CHECK_MESSAGE(!w.fired, "deadline passed while waiting on the loop");
   return !w.fired;
 }
@@ -245,6 +331,41 @@ void loop_fixture::run_for(std::chrono::milliseconds window) {
   watchdog w(&loop, window, true);
   while (!w.fired)
     uv_run(&loop, UV_RUN_ONCE);
+}
+
+void loop_fixture::run_in_callback(const std::function<void()>& fn) {
+  struct call {
+    uv_timer_t timer{};
+    const std::function<void()>* fn;
+    bool ran = false;
+  } c{{}, &fn};
+  uv_timer_init(&loop, &c.timer);
+  c.timer.data = &c;
+  uv_timer_start(
+      &c.timer,
+      [](uv_timer_t* t) {
+        auto* self = static_cast<call*>(t->data);
+        (*self->fn)();
+        self->ran = true;
+      },
+      0, 0);
+  run_until([&] { return c.ran; });
+  uv_close(reinterpret_cast<uv_handle_t*>(&c.timer), nullptr);
+  uv_run(&loop, UV_RUN_NOWAIT);  // lets the close callback phase release it
+}
+
+bool loop_fixture::run_nowait_until(const std::function<bool()>& done,
+                                    std::chrono::milliseconds deadline) {
+  const auto end = std::chrono::steady_clock::now() + deadline;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > end) {
+      BOOST_CHECK_MESSAGE(false, "deadline passed while waiting on the loop");
+      return false;
+    }
+    uv_run(&loop, UV_RUN_NOWAIT);
+    if (!done()) std::this_thread::yield();
+  }
+  return true;
 }
 
 bool loop_fixture::run_to_completion(std::chrono::milliseconds deadline) {

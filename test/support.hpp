@@ -83,6 +83,30 @@ pid_t fork_exiting(int code);
 /// Blocks until `pid` is a zombie, without reaping it (waitid WNOWAIT; H1).
 void wait_until_zombie(pid_t pid);
 
+/// A CLOEXEC pipe whose ends are closed on scope exit.
+struct pipe_pair {
+  int rd = -1;
+  int wr = -1;
+  pipe_pair();
+  ~pipe_pair();
+  void close_write();
+  pipe_pair(const pipe_pair&) = delete;
+  pipe_pair& operator=(const pipe_pair&) = delete;
+};
+/// Reads what `fd` has until EOF; fails the test after `deadline` instead of hanging.
+std::string read_to_eof(int fd, std::chrono::milliseconds deadline = std::chrono::seconds{30});
+/// Reads one line (without its newline) from a blocking fd.
+std::string read_line(int fd);
+/// True when `fd` can be read without blocking.
+bool readable_now(int fd);
+/// spawn_options for `/bin/sh -c script`.
+spawn_options shell(const std::string& script);
+
+/// Keeps the calling thread (the loop thread, in a test) busy for `how_long` of
+/// CLOCK_MONOTONIC time, as a callback that works that long would. This is the work
+/// being simulated, never a way to wait for something.
+void hold_loop_thread(std::chrono::milliseconds how_long);
+
 /// Pids of this process's live and zombie children (/proc/self/task/*/children).
 std::vector<pid_t> children_census();
 /// True when no child of this process is waitable (waitid WNOWAIT finds none).
@@ -101,6 +125,12 @@ struct loop_fixture {
   /// Runs the loop until `done()` or the deadline; false (and a failed check) on timeout.
   bool run_until(const std::function<bool()>& done,
                  std::chrono::milliseconds deadline = std::chrono::seconds{60});
+  /// Runs `fn` from a callback of the loop (a zero timer) and returns once it has run.
+  void run_in_callback(const std::function<void()>& fn);
+  /// Runs the loop one non-blocking iteration at a time until `done()` or the deadline,
+  /// so that no iteration blocks in poll and runs a later timer in the same `uv_run`.
+  bool run_nowait_until(const std::function<bool()>& done,
+                        std::chrono::milliseconds deadline = std::chrono::seconds{60});
   /// Runs the loop for `window` (to show that something does *not* happen in it).
   void run_for(std::chrono::milliseconds window);
   /// Runs the loop until it has nothing left to do, with a deadline.

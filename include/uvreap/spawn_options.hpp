@@ -30,12 +30,27 @@ struct stdio {
   [[nodiscard]] static stdio from_fd(int fd) noexcept { return {kind::fd, fd}; }
 };
 
-/// A time limit for a spawned child, counted from `spawn` on the loop's clock.
+/// A time limit for a spawned child, counted from the `spawn` call.
 ///
 /// When it expires the child gets `signal`; if it is still running `grace` later it gets
-/// SIGKILL. Its exit record then says `deadline_fired()`. An exit before the deadline
-/// cancels it: no signal is sent and no timer keeps the loop alive. Signals go only to a
-/// child that is not reaped yet, so never to a recycled pid.
+/// SIGKILL. Its exit record then says `deadline_fired()`. Signals go only to a child that
+/// is not reaped yet, so never to a recycled pid.
+///
+/// The clock: `after` is counted from the `spawn` call itself (for a `spawn` from another
+/// thread, from the moment the child was made there), and `grace` from the first signal,
+/// whatever the loop did earlier in the same iteration (libuv's cached `uv_now` is brought
+/// up to date before arming). A limit can fire late — the loop thread may be busy — but
+/// never early.
+///
+/// What counts as "in time": the child's exit has happened by the time the loop thread
+/// acts on the limit. Each step (the first signal, and SIGKILL after the grace) first asks
+/// the kernel whether the child has exited — its exit may still be unread because libuv
+/// runs timers before it polls for I/O. If it has, the step sends nothing: the child is
+/// reaped there and then and delivered with its own status, `deadline_fired()` false
+/// when the first signal was never sent (the skipped step is counted in
+/// `stats::signals_skipped`). An exit that the reaper has already seen cancels the limit:
+/// no signal, no timer keeping the loop alive. With `process_group`, a leader that
+/// exited in time keeps its group from being signalled too.
 struct deadline {
   /// From spawn to the first signal. Must be positive.
   std::chrono::milliseconds after{0};

@@ -44,6 +44,10 @@ struct stats {
   std::uint64_t poll_sweeps = 0;
   /// Children whose `spawn_options::time_limit` expired (first signal sent).
   std::uint64_t deadlines_fired = 0;
+  /// Signals not sent because the child's exit was already waiting when the library was
+  /// about to signal it: a time limit's step (the child is delivered with its own status
+  /// instead) or a terminating `close`'s signal or SIGKILL (the child is reaped instead).
+  std::uint64_t signals_skipped = 0;
   /// Children registered by `spawn` or `watch` called from another thread, handed to the
   /// loop thread through the reaper's queue.
   std::uint64_t queued_registrations = 0;
