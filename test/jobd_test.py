@@ -76,7 +76,10 @@ def wait_for(cond, what, deadline=30.0):
     return False
 
 
-srv, port = start("--max-jobs", "250", "--timeout-ms", "300", "--grace-ms", "300",
+# Correctness checks use a time limit far beyond what any job here needs, even on a loaded
+# machine: a job that hits it would be a failure of the machine, not of the server. The
+# deadline behaviour has a server of its own below.
+srv, port = start("--max-jobs", "1100", "--timeout-ms", "60000", "--grace-ms", "300",
                   "--max-line", "64")
 base_fds = fds(srv.pid)
 
@@ -122,14 +125,40 @@ check(json.loads(f.readline()).get("code") == 6, "a half-closed client gets its 
 check(f.readline() == "", "then the server closes")
 c.close()
 
-# A worker that ignores SIGTERM is SIGKILLed after the grace period.
+# An empty request line is refused: it would run the worker with no arguments.
 c = connect(port)
 s, f = c
-t0 = time.monotonic()
-s.sendall(b"ignore 60\n")
-r = json.loads(f.readline())
-check(r.get("signal") == 9 and r.get("deadline") is True, "SIGTERM ignored: SIGKILL, deadline")
-check(time.monotonic() - t0 >= 0.55, "not before timeout + grace")
+s.sendall(b"\n  \nexit 8\n")
+replies = [json.loads(f.readline()) for _ in range(3)]
+by_id = {r["id"]: r for r in replies}
+check(by_id[1].get("error") == "empty request" and by_id[2].get("error") == "empty request",
+      "empty request lines get an error line")
+check(by_id[3].get("code") == 8, "the connection still works after them")
+c.close()
+
+# A last request without its newline, then a half-close: it is answered, then EOF.
+c = connect(port)
+s, f = c
+s.sendall(b"exit 1\nexit 9")
+s.shutdown(socket.SHUT_WR)
+replies = sorted((json.loads(f.readline()) for _ in range(2)), key=lambda r: r["id"])
+check([r.get("code") for r in replies] == [1, 9], "a last line without newline is answered")
+check(f.readline() == "", "then the server closes")
+c.close()
+
+# 1,000 requests written at once on one connection, each a job of a few milliseconds: the
+# server spawns them all from one read callback. Every one is answered once, with its
+# own exit, and none reports a deadline (each limit counts from its own spawn).
+c = connect(port)
+s, f = c
+s.sendall(b"sleep 0.005\n" * 1000)
+replies = [json.loads(f.readline()) for _ in range(1000)]
+ids = sorted(r.get("id") for r in replies)
+check(ids == list(range(1, 1001)), "1,000 pipelined requests: each answered once")
+check(all(r.get("exited") and r.get("code") == 0 for r in replies),
+      "1,000 pipelined requests: all exited 0")
+flagged = sum(1 for r in replies if r.get("deadline"))
+check(flagged == 0, f"1,000 pipelined requests: no deadline reported ({flagged})")
 c.close()
 
 # Clients that vanish mid-job: the jobs are still reaped.
@@ -150,6 +179,19 @@ check(not children(srv.pid), "no child (zombie or not) left in the server")
 
 srv.send_signal(signal.SIGTERM)
 check(srv.wait(timeout=60) == 0, "SIGTERM stops the server cleanly")
+
+# A worker that ignores SIGTERM is SIGKILLed after the grace period.
+srv, port = start("--timeout-ms", "300", "--grace-ms", "300")
+c = connect(port)
+s, f = c
+t0 = time.monotonic()
+s.sendall(b"ignore 60\n")
+r = json.loads(f.readline())
+check(r.get("signal") == 9 and r.get("deadline") is True, "SIGTERM ignored: SIGKILL, deadline")
+check(time.monotonic() - t0 >= 0.55, "not before timeout + grace")
+c.close()
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the deadline server stops cleanly")
 
 # The job cap: a second request while one runs is refused with a clear error.
 srv, port = start("--max-jobs", "1", "--timeout-ms", "500", "--grace-ms", "0")
@@ -174,6 +216,26 @@ p.send_signal(signal.SIGTERM)
 p.wait(timeout=60)
 r = subprocess.run([JOBD, "--", "sh"], capture_output=True, text=True, timeout=60)
 check(r.returncode == 2, "a relative worker path is refused")
+
+# Every numeric flag refuses negatives, junk and out-of-range values, naming the flag.
+for flag, value in [("--max-jobs", "-5"), ("--max-jobs", "0"), ("--timeout-ms", "-1"),
+                    ("--timeout-ms", "99999999999999999999"), ("--timeout-ms", "10s"),
+                    ("--grace-ms", "-1"), ("--grace-ms", "+5"), ("--max-line", "0"),
+                    ("--max-line", "x"), ("--listen", "127.0.0.1:70000"),
+                    ("--listen", "127.0.0.1:-1")]:
+    r = subprocess.run([JOBD, flag, value, "--", "/bin/true"], capture_output=True, text=True,
+                       timeout=60)
+    named = flag if flag != "--listen" else "port"
+    check(r.returncode == 2 and named in r.stderr and "takes a whole number" in r.stderr,
+          f"{flag} {value}: refused with exit 2 and a message naming it")
+r = subprocess.run([JOBD, "--help"], capture_output=True, text=True, timeout=60)
+check(r.returncode == 0 and r.stdout.startswith("usage: uvreap-jobd") and not r.stderr,
+      "--help: usage on stdout, exit 0")
+r = subprocess.run([JOBD, "--nosuch"], capture_output=True, text=True, timeout=60)
+check(r.returncode == 2 and "unknown option --nosuch" in r.stderr, "an unknown flag is named")
+r = subprocess.run([JOBD, "--max-jobs"], capture_output=True, text=True, timeout=60)
+check(r.returncode == 2 and "missing value after --max-jobs" in r.stderr,
+      "a flag without its value is named")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)

@@ -11,7 +11,8 @@
 //   {"id":1,"pid":4242,"exited":true,"code":0,"deadline":false,"cpu_ms":1.2,"max_rss_kib":900}
 //   {"id":2,"pid":4243,"signaled":true,"signal":9,"core":false,"deadline":true,...}
 //   {"id":3,"error":"busy","max_jobs":64}          (and "line too long", "invalid bytes",
-//                                                   "spawn: <reason>")
+//                                                   "empty request", "spawn: <reason>")
+// A last request without its newline is answered too when the client half-closes.
 // It prints "listening on HOST:PORT" once bound (PORT 0 picks a free port). SIGTERM or
 // SIGINT: stop accepting, kill running jobs, exit 0.
 #include <netinet/in.h>
@@ -29,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../common/flags.hpp"
 #include "uvreap/uvreap.hpp"
 
 namespace {
@@ -170,6 +172,10 @@ void connection::on_line(std::string_view line) {
       return;
     }
   }
+  if (line.find_first_not_of(" \t") == std::string_view::npos) {
+    reply(error_json(id, "empty request"));  // would run the worker with no arguments
+    return;
+  }
   if (srv->stopping) {
     reply(error_json(id, "shutting down"));
     return;
@@ -227,6 +233,12 @@ void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     if (nread != UV_EOF) {
       c->close();
       return;
+    }
+    // A last request without its newline is still a request.
+    if (!c->discarding && !c->pending.empty()) {
+      std::string line = std::move(c->pending);
+      c->pending.clear();
+      c->on_line(line);
     }
     c->maybe_finish();
     return;
@@ -304,23 +316,23 @@ bool is_loopback(const sockaddr_storage& a) {
   return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
 }
 
-int usage(const char* why) {
-  std::fprintf(stderr,
-               "uvreap-jobd: %s\nusage: uvreap-jobd [--listen HOST:PORT] [--max-jobs N] "
-               "[--timeout-ms T] [--grace-ms G] [--max-line BYTES] [--allow-remote] -- "
-               "/path/to/worker [fixed args...]\n",
-               why);
+constexpr char kUsage[] =
+    "usage: uvreap-jobd [options] -- /path/to/worker [fixed args...]\n"
+    "  --listen HOST:PORT   where to listen (default 127.0.0.1:0, a free port)\n"
+    "  --max-jobs N         jobs running at once, 1 to 1000000 (default 64)\n"
+    "  --timeout-ms T       a job's time limit: SIGTERM to its process group, 1 to\n"
+    "                       86400000 (default 10000)\n"
+    "  --grace-ms G         then SIGKILL this much later, 0 to 86400000 (default 1000)\n"
+    "  --max-line BYTES     longest request line, 1 to 16777216 (default 4096)\n"
+    "  --allow-remote       listen on a non-loopback address\n"
+    "  -h, --help           this text\n";
+
+int usage(const std::string& why) {
+  std::fprintf(stderr, "uvreap-jobd: %s\n%s", why.c_str(), kUsage);
   return 2;
 }
 
-bool parse_number(const char* s, std::uint64_t min, std::uint64_t& out) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long v = std::strtoull(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < min) return false;
-  out = v;
-  return true;
-}
+constexpr std::uint64_t kMaxMs = 86'400'000;  // one day
 
 }  // namespace
 
@@ -331,30 +343,45 @@ int main(int argc, char** argv) {
   int i = 1;
   for (; i < argc; ++i) {
     const std::string_view a = argv[i];
-    std::uint64_t n = 0;
     if (a == "--") {
       ++i;
       break;
+    }
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
     }
     if (a == "--allow-remote") {
       cfg.allow_remote = true;
       continue;
     }
-    if (i + 1 >= argc) return usage("missing value");
+    if (a != "--listen" && a != "--max-jobs" && a != "--timeout-ms" && a != "--grace-ms" &&
+        a != "--max-line") {
+      return usage("unknown option " + std::string(a));
+    }
+    if (i + 1 >= argc) return usage("missing value after " + std::string(a));
     const char* v = argv[++i];
+    std::uint64_t n = 0;
+    std::string why;
     if (a == "--listen") {
       listen = v;
-    } else if (a == "--max-jobs" && parse_number(v, 1, n)) {
-      cfg.max_jobs = n;
-    } else if (a == "--timeout-ms" && parse_number(v, 1, n)) {
-      cfg.timeout_ms = n;
-    } else if (a == "--grace-ms" && parse_number(v, 0, n)) {
-      cfg.grace_ms = n;
-    } else if (a == "--max-line" && parse_number(v, 1, n)) {
-      cfg.max_line = n;
-    } else {
-      return usage("bad option or value");
+      continue;
     }
+    bool ok = false;
+    if (a == "--max-jobs") {
+      ok = uvreap::examples::parse_uint("--max-jobs", v, 1, 1'000'000, n, why);
+      cfg.max_jobs = n;
+    } else if (a == "--timeout-ms") {
+      ok = uvreap::examples::parse_uint("--timeout-ms", v, 1, kMaxMs, n, why);
+      cfg.timeout_ms = n;
+    } else if (a == "--grace-ms") {
+      ok = uvreap::examples::parse_uint("--grace-ms", v, 0, kMaxMs, n, why);
+      cfg.grace_ms = n;
+    } else {
+      ok = uvreap::examples::parse_uint("--max-line", v, 1, 16 * 1024 * 1024, n, why);
+      cfg.max_line = n;
+    }
+    if (!ok) return usage(why);
   }
   if (i >= argc) return usage("no worker given");
   if (argv[i][0] != '/') return usage("the worker must be an absolute path");
@@ -369,8 +396,10 @@ int main(int argc, char** argv) {
     cfg.host = cfg.host.substr(1, cfg.host.size() - 2);
   }
   std::uint64_t port = 0;
-  if (!parse_number(listen.c_str() + colon + 1, 0, port) || port > 65535) {
-    return usage("bad port");
+  std::string why;
+  if (!uvreap::examples::parse_uint("the --listen port", listen.c_str() + colon + 1, 0, 65535, port,
+                                    why)) {
+    return usage(why);
   }
   sockaddr_storage addr{};
   if (uv_ip4_addr(cfg.host.c_str(), static_cast<int>(port),
