@@ -26,7 +26,19 @@ def run(args, **kw):
 check(run(["--", "sh", "-c", "exit 7"]).returncode == 7, "exit code 7 propagates")
 check(run(["--", "sh", "-c", "kill -KILL $$"]).returncode == 128 + 9, "SIGKILL gives 137")
 check(run(["--", "/nonexistent/cmd"]).returncode == 127, "a missing command gives 127")
-check(run(["-x", "--", "true"]).returncode == 2, "a bad flag is a usage error")
+r = run(["-x", "--", "true"])
+check(r.returncode == 2 and "unknown option -x" in r.stderr, "an unknown flag: named, exit 2")
+r = run(["--"])
+check(r.returncode == 2 and "no command given" in r.stderr, "no command: usage error")
+for flag in ["-h", "--help"]:
+    r = run([flag])
+    check(r.returncode == 0 and r.stdout.startswith("usage: uvreap-init") and not r.stderr,
+          f"{flag}: usage on stdout, exit 0")
+
+# README's -v example: an orphan that exits while the command still runs is reported.
+r = run(["-v", "--", "sh", "-c", "(sleep 0.1 &); sleep 1; exit 3"])
+check(r.returncode == 3 and r.stderr.count("reaped orphan") == 1,
+      f"README's -v example shows its orphan line (rc {r.returncode}, {r.stderr!r})")
 
 # Orphans: the command double-forks 10 grandchildren that exit at once; their parents
 # exit first, so init adopts them. The command waits (10 s at most) until init has no

@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -56,8 +57,14 @@ void forward(uv_signal_t* h, int signum) {
   }
 }
 
-int usage() {
-  std::fprintf(stderr, "usage: uvreap-init [-g] [-v] -- command [args...]\n");
+constexpr char kUsage[] =
+    "usage: uvreap-init [-g] [-v] -- command [args...]\n"
+    "  -g          forward signals to the command's process group (started in a new one)\n"
+    "  -v          report each reaped orphan on stderr\n"
+    "  -h, --help  this text\n";
+
+int usage(const std::string& why) {
+  std::fprintf(stderr, "uvreap-init: %s\n%s", why.c_str(), kUsage);
   return 2;
 }
 
@@ -72,15 +79,19 @@ int main(int argc, char** argv) {
       ++i;
       break;
     }
+    if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
     if (a == "-g") {
       st.group = true;
     } else if (a == "-v") {
       st.verbose = true;
     } else {
-      return usage();
+      return usage("unknown option " + std::string(a));
     }
   }
-  if (i >= argc) return usage();
+  if (i >= argc) return usage("no command given");
 
   uv_loop_t* loop = uv_default_loop();
   uvreap::options opts;
