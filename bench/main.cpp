@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -32,7 +33,8 @@ const char kUsage[] =
     "  --repeat R               repetitions, interleaved A B C A B C ... (default 3)\n"
     "  --spawn fork|exec        children are forks, or exec'd uvreap-bench-child (default\n"
     "                           exec; uv_spawn can only exec)\n"
-    "  --json FILE              every raw figure as JSON ('-' for stdout)\n"
+    "  --json FILE              every raw figure as JSON ('-': only JSON on stdout, the\n"
+    "                           table on stderr)\n"
     "  --plot FILE.png          latency CDF per strategy (needs gnuplot)\n"
     "  --deadline S             seconds one run may take before it fails (default 120)\n"
     "  --child-exe PATH         the exec'd helper (default: next to this program)\n"
@@ -51,7 +53,7 @@ std::uint32_t parse_count(const std::string& flag, const char* v, std::uint32_t 
   char* end = nullptr;
   errno = 0;
   const unsigned long n = std::strtoul(v, &end, 10);
-  if (errno != 0 || end == v || *end != '\0' || v[0] == '-' || n < min || n > max) {
+  if (errno != 0 || end == v || *end != '\0' || v[0] < '0' || v[0] > '9' || n < min || n > max) {
     usage_error(flag + " takes a whole number from " + std::to_string(min) + " to " +
                 std::to_string(max) + ", not '" + v + "'");
   }
@@ -78,6 +80,12 @@ config parse(int argc, char** argv) {
     if (a == "--kernel-costs") {
       cfg.kernel_costs = true;
       continue;
+    }
+    static const char* const kWithValue[] = {
+        "--pattern", "--children", "--background", "--concurrency", "--strategies", "--repeat",
+        "--spawn",   "--json",     "--plot",       "--deadline",    "--child-exe"};
+    if (std::find(std::begin(kWithValue), std::end(kWithValue), a) == std::end(kWithValue)) {
+      usage_error("unknown option " + a);
     }
     if (i + 1 >= argc) usage_error("missing value after " + a);
     const char* v = argv[++i];
@@ -119,10 +127,20 @@ config parse(int argc, char** argv) {
       cfg.json_path = v;
     } else if (a == "--plot") {
       cfg.plot_path = v;
-    } else if (a == "--child-exe") {
-      cfg.child_exe = v;
     } else {
-      usage_error("unknown option " + a);
+      cfg.child_exe = v;
+    }
+  }
+  // Output files are checked before the storm, not after minutes of it: each is created
+  // (or truncated) now, and written at the end.
+  if (!cfg.json_path.empty() && cfg.json_path != "-" && !std::ofstream(cfg.json_path)) {
+    usage_error("cannot write " + cfg.json_path + ": " + std::strerror(errno));
+  }
+  if (!cfg.plot_path.empty()) {  // gnuplot writes it: its folder must be writable
+    const auto slash = cfg.plot_path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : cfg.plot_path.substr(0, slash + 1);
+    if (::access(dir.c_str(), W_OK) != 0) {
+      usage_error("cannot write " + cfg.plot_path + ": " + std::strerror(errno));
     }
   }
   if (cfg.spawn == creation::exec && ::access(cfg.child_exe.c_str(), X_OK) != 0) {
@@ -163,8 +181,10 @@ int main(int argc, char** argv) {
   }
   if (tty) std::fprintf(stderr, "\r%60s\r", "");
 
-  print_table(std::cout, cfg, results);
-  std::cout.flush();
+  // With --json -, stdout carries only the JSON document.
+  std::ostream& table = cfg.json_path == "-" ? std::cerr : std::cout;
+  print_table(table, cfg, results);
+  table.flush();
 
   if (!cfg.json_path.empty()) {
     const auto m = describe_machine();
@@ -189,9 +209,9 @@ int main(int argc, char** argv) {
   for (const auto& r : results) {
     if (r.note.rfind("skipped", 0) == 0) continue;
     if (r.lost != 0 || r.duplicated != 0 || r.wrong != 0 || !r.note.empty()) {
-      std::cout << "FAIL " << r.strategy << " repeat " << r.repeat << ": lost " << r.lost
-                << ", duplicated " << r.duplicated << ", wrong status " << r.wrong
-                << (r.note.empty() ? "" : ", " + r.note) << "\n";
+      table << "FAIL " << r.strategy << " repeat " << r.repeat << ": lost " << r.lost
+            << ", duplicated " << r.duplicated << ", wrong status " << r.wrong
+            << (r.note.empty() ? "" : ", " + r.note) << "\n";
       ++failures;
     }
   }

@@ -193,6 +193,20 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
         os << "  " << name << " repeat " << r->repeat << ": " << r->note << "\n";
     }
   }
+  os << "columns:\n"
+        "  children by   who created the measured children: 'loop (before)' = the loop thread,\n"
+        "                all before the clock started (burst); 'thread' = a generator thread\n"
+        "                while exits are measured; 'loop' = uv_spawn on the loop, one per exit\n"
+        "  p50..max us   reap latency: the child's exit stamp to its callback on the loop\n"
+        "  exits/s       measured exits / time from the start of the measurement to the last\n"
+        "                callback\n"
+        "  cpu us/exit   the harness process's user+sys CPU during the measurement, per exit\n"
+        "                (stream: creating the children included)\n"
+        "  sc/exit       reaping syscalls per exit: wait4, waitid, epoll_* and closing pidfds\n"
+        "                (uv_spawn: libuv's waitpid calls; floor: its blocking waitid calls)\n"
+        "  sweeps/exit   times the reaper looked for exits (SIGCHLD or pidfd wake-ups,\n"
+        "                continuations, polls), per exit; '-' where the harness cannot count\n"
+        "  lost, dup     exits never delivered or wrong, and exits delivered twice (must be 0)\n";
 }
 
 void write_json(std::ostream& os, const config& cfg, const machine_info& m,
