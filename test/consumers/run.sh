@@ -20,12 +20,16 @@ libdir=$(dirname "$(find "$prefix" -name 'libuvreap.so' | head -1)")
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
 export LD_LIBRARY_PATH="$libdir"
 
-echo "== pkg-config (C)"
+echo "== installed programs run from the prefix with no environment (rpath)"
+env -u LD_LIBRARY_PATH "$prefix/bin/uvreap-init" -- sh -c 'exit 5' && rc=0 || rc=$?
+[ "$rc" -eq 5 ] || { echo "uvreap-init from the prefix exited $rc, not 5"; exit 1; }
+
+echo "== pkg-config (C), as README says: PKG_CONFIG_PATH and an rpath to the libdir"
 mkdir "$tmp/pc"
 # shellcheck disable=SC2046
 cc -std=gnu11 -Wall -Werror "$here/pkgconfig/app.c" -o "$tmp/pc/app" \
-  $(pkg-config --cflags --libs uvreap)
-"$tmp/pc/app"
+  $(pkg-config --cflags --libs uvreap) -Wl,-rpath,"$(pkg-config --variable=libdir uvreap)"
+env -u LD_LIBRARY_PATH "$tmp/pc/app"
 
 echo "== CMake find_package"
 cp -r "$here/cmake" "$tmp/cmake-src"
