@@ -2,6 +2,7 @@
 // uvreap: the C API (uvreap.h) over uvreap::reaper. No exception crosses it.
 #include "uvreap/uvreap.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -191,8 +192,8 @@ int uvreap_close(uvreap_t* reaper, uvreap_close_cb cb) {
 
 int uvreap_close_ex(uvreap_t* reaper, int kill_children, uint64_t grace_ms, uvreap_close_cb cb) {
   const auto how = kill_children != 0
-                       ? uvreap::close_options::kill_children(
-                             std::chrono::milliseconds{static_cast<std::int64_t>(grace_ms)})
+                       ? uvreap::close_options::kill_children(std::chrono::milliseconds{
+                             static_cast<std::int64_t>(std::min<uint64_t>(grace_ms, INT64_MAX))})
                        : uvreap::close_options::leave_running();
   return close_with(reaper, how, cb);
 }

@@ -1221,7 +1221,8 @@ bool reaper::impl::close(const close_options& how, std::function<void()> on_clos
   if (how.terminate && !table_.empty()) signal_unreaped(how.signal);
   if (how.terminate && !table_.empty()) {
     // The grace is counted from this call, whatever the loop did earlier in its iteration.
-    start_timer(&grace_timer_, on_grace, static_cast<std::uint64_t>(how.grace.count()));
+    start_timer(&grace_timer_, on_grace,
+                static_cast<std::uint64_t>(std::max<std::int64_t>(how.grace.count(), 0)));
     // Some may be zombies already, whose SIGCHLD was consumed earlier.
     schedule_continuation();
     update_ref();

@@ -262,4 +262,18 @@ BOOST_AUTO_TEST_CASE(close_signals_no_child_whose_exit_is_already_waiting) {
   BOOST_TEST(no_zombies());
 }
 
+BOOST_AUTO_TEST_CASE(a_negative_close_grace_counts_as_zero) {
+  reaper r{&loop, test_options()};
+  gate g;
+  pipe_pair ready;
+  const pid_t pid = r.spawn(term_ignoring(g, ready), [](const exit_status&) {});
+  wait_ready(ready);
+  bool closed = false;
+  r.close(close_options::kill_children(-5ms), [&] { closed = true; });
+  // Not a grace of 2^64 - 5 ms: SIGKILL follows at once.
+  BOOST_REQUIRE(run_until([&] { return closed; }, 30s));
+  BOOST_TEST(r.stats().syscalls.kill == 2u);
+  BOOST_TEST(::kill(pid, 0) == -1);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

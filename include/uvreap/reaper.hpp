@@ -75,7 +75,8 @@ struct close_options {
   bool terminate = false;
   /// With `terminate`: the first signal.
   int signal = SIGTERM;
-  /// With `terminate`: how long after `signal` the survivors get SIGKILL.
+  /// With `terminate`: how long after `signal` (counted from the `close` call) the
+  /// survivors get SIGKILL. Negative counts as zero.
   std::chrono::milliseconds grace{2000};
 
   /// Leave running children alone.
