@@ -60,6 +60,10 @@ BOOST_AUTO_TEST_CASE(four_threads_submit_ten_thousand_children_each_exit_arrives
   std::vector<record> submitted;
   std::atomic<int> failures{0};
   std::atomic<int> finished{0};
+  // A thread that finishes must wake the loop: its last child may have been delivered
+  // before `finished` counted it, and then nothing else would end the loop's wait.
+  uv_async_t finish_wake{};
+  BOOST_REQUIRE(uv_async_init(&loop, &finish_wake, [](uv_async_t*) {}) == 0);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -89,6 +93,7 @@ BOOST_AUTO_TEST_CASE(four_threads_submit_ten_thousand_children_each_exit_arrives
         submitted.emplace_back(pid, code);
       }
       ++finished;
+      uv_async_send(&finish_wake);
     });
   }
   const bool ok =
@@ -96,6 +101,8 @@ BOOST_AUTO_TEST_CASE(four_threads_submit_ten_thousand_children_each_exit_arrives
                 std::chrono::seconds{300});
   for (auto& th : threads)
     th.join();
+  uv_close(reinterpret_cast<uv_handle_t*>(&finish_wake), nullptr);
+  uv_run(&loop, UV_RUN_NOWAIT);  // lets the close callback phase release it
   BOOST_REQUIRE(ok);
   BOOST_TEST(failures == 0);
   BOOST_TEST(all_on_loop_thread);
