@@ -105,7 +105,7 @@ class reaper::impl {
   ~impl() {
     if (claimed_all_) g_all_claimed.store(false);
     restore_subreaper();
-    if (epfd_ >= 0) ::close(epfd_);
+    if (epfd_ >= 0) sys_close(epfd_);
   }
 
   std::error_code start(const std::shared_ptr<impl>& self) noexcept;
@@ -183,8 +183,7 @@ class reaper::impl {
     return retry(stats_.syscalls.pidfd_open, [&] { return os_.pidfd_open(pid, 0); });
   }
   int sys_epoll_ctl(int op, int fd, epoll_event* ev) noexcept {
-    return retry(stats_.syscalls.epoll,
-                 [&] { return ::epoll_ctl(epfd_, op, fd, ev) < 0 ? -errno : 0; });
+    return retry(stats_.syscalls.epoll, [&] { return os_.epoll_ctl(epfd_, op, fd, ev); });
   }
   // Arms (EPOLL_CTL_ADD) or re-arms (EPOLL_CTL_MOD) a pidfd for one readiness report.
   int arm_pidfd(int op, pid_t pid, int fd) noexcept {
@@ -207,9 +206,10 @@ class reaper::impl {
     uv_timer_start(t, cb, timeout_ms, repeat_ms);
   }
   void sys_close(int fd) noexcept {
-    // Never retried: on Linux the fd is released even when close reports EINTR.
+    // Never retried: on Linux the fd is released even when close reports EINTR. A pidfd
+    // or an epoll fd has nothing to flush, so any other error is only reported.
     ++stats_.syscalls.close;
-    ::close(fd);
+    if (int r = os_.close(fd); r < 0 && r != -EINTR) report_error(r, "close");
   }
 
   // --- sweeping ---
@@ -495,8 +495,9 @@ std::error_code reaper::impl::start_pidfd() noexcept {
   } catch (const std::bad_alloc&) {
     return errno_code(ENOMEM);
   }
-  epfd_ = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epfd_ < 0) return errno_code(errno);
+  const int fd = retry(stats_.syscalls.epoll, [&] { return os_.epoll_create1(EPOLL_CLOEXEC); });
+  if (fd < 0) return errno_code(-fd);
+  epfd_ = fd;
   return {};
 }
 
@@ -575,8 +576,7 @@ bool reaper::impl::collect_pidfd() noexcept {
   const std::size_t room = std::min(events_.size(), opts_.max_batch - batch_.size());
   if (room == 0) return true;
   const int n = retry(stats_.syscalls.epoll, [&] {
-    const int r = ::epoll_wait(epfd_, events_.data(), static_cast<int>(room), 0);
-    return r < 0 ? -errno : r;
+    return os_.epoll_wait(epfd_, events_.data(), static_cast<int>(room), 0);
   });
   if (n < 0) {
     report_error(n, "epoll_wait");

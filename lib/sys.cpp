@@ -3,6 +3,7 @@
 #include "uvreap/sys.hpp"
 
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -62,6 +63,25 @@ int interface::pidfd_open(pid_t pid, unsigned flags) noexcept {
   (void)flags;
   return -ENOSYS;
 #endif
+}
+
+int interface::epoll_create1(int flags) noexcept {
+  const int r = ::epoll_create1(flags);
+  return r < 0 ? -errno : r;
+}
+
+int interface::epoll_ctl(int epfd, int op, int fd, ::epoll_event* event) noexcept {
+  return ::epoll_ctl(epfd, op, fd, event) < 0 ? -errno : 0;
+}
+
+int interface::epoll_wait(int epfd, ::epoll_event* events, int max_events,
+                          int timeout_ms) noexcept {
+  const int r = ::epoll_wait(epfd, events, max_events, timeout_ms);
+  return r < 0 ? -errno : r;
+}
+
+int interface::close(int fd) noexcept {
+  return ::close(fd) < 0 ? -errno : 0;
 }
 
 interface& os() noexcept {

@@ -41,6 +41,10 @@ class scripted_os : public sys::interface {
     k_sigmask,
     k_subreaper_get,
     k_subreaper_set,
+    k_epoll_create,
+    k_epoll_ctl,
+    k_epoll_wait,
+    k_close,
     k_count
   };
   std::array<std::deque<int>, k_count> queued;
@@ -88,6 +92,24 @@ class scripted_os : public sys::interface {
   int set_child_subreaper(int on) noexcept override {
     if (auto r = next(k_subreaper_set)) return *r;
     return interface::set_child_subreaper(on);
+  }
+  int epoll_create1(int flags) noexcept override {
+    if (auto r = next(k_epoll_create)) return *r;
+    return interface::epoll_create1(flags);
+  }
+  int epoll_ctl(int epfd, int op, int fd, ::epoll_event* ev) noexcept override {
+    if (auto r = next(k_epoll_ctl)) return *r;
+    return interface::epoll_ctl(epfd, op, fd, ev);
+  }
+  int epoll_wait(int epfd, ::epoll_event* ev, int max, int timeout) noexcept override {
+    if (auto r = next(k_epoll_wait)) return *r;
+    return interface::epoll_wait(epfd, ev, max, timeout);
+  }
+  int close(int fd) noexcept override {
+    // As on Linux, the fd is released whatever close reports.
+    const int real = interface::close(fd);
+    if (auto r = next(k_close)) return *r;
+    return real;
   }
 
  private:
@@ -459,9 +481,10 @@ struct fault {
   int err;
 };
 std::ostream& operator<<(std::ostream& os, const fault& f) {
-  static const char* const names[] = {"wait4",   "waitid",        "kill",
-                                      "spawn",   "sigaction",     "pidfd_open",
-                                      "sigmask", "get_subreaper", "set_subreaper"};
+  static const char* const names[] = {
+      "wait4",      "waitid",     "kill",          "spawn",         "sigaction",
+      "pidfd_open", "sigmask",    "get_subreaper", "set_subreaper", "epoll_create1",
+      "epoll_ctl",  "epoll_wait", "close"};
   return os << names[f.call] << "/" << ::strerrordesc_np(f.err);
 }
 
@@ -479,7 +502,8 @@ const std::vector<fault> construction_faults = {
     {k::k_sigmask, EFAULT},       {k::k_subreaper_get, EINVAL}, {k::k_subreaper_get, EFAULT},
     {k::k_subreaper_set, EINVAL}, {k::k_subreaper_set, EPERM},  {k::k_pidfd, EINVAL},
     {k::k_pidfd, EMFILE},         {k::k_pidfd, ENFILE},         {k::k_pidfd, ENODEV},
-    {k::k_pidfd, ENOMEM},
+    {k::k_pidfd, ENOMEM},         {k::k_epoll_create, EINVAL},  {k::k_epoll_create, EMFILE},
+    {k::k_epoll_create, ENFILE},  {k::k_epoll_create, ENOMEM},
 };
 
 // posix_spawn's errors (fork/clone and execve): returned, no child, no callback.
@@ -490,6 +514,14 @@ const std::vector<int> spawn_errnos = {E2BIG,  EACCES,       EAGAIN, EINVAL, ELO
 // pidfd_open for one child: it falls back to SIGCHLD and per-pid wait4, still delivered.
 const std::vector<int> pidfd_child_errnos = {EINVAL, EMFILE, ENFILE, ENODEV, ENOMEM, ESRCH};
 
+// epoll_ctl(EPOLL_CTL_ADD) of one child's pidfd (epoll_ctl(2): EBADF, EEXIST, EINVAL,
+// ELOOP, ENOENT, ENOMEM, ENOSPC, EPERM): the same per-child fallback.
+const std::vector<int> epoll_ctl_errnos = {EBADF,  EEXIST, EINVAL, ELOOP,
+                                           ENOENT, ENOMEM, ENOSPC, EPERM};
+
+// epoll_wait in a sweep (epoll_wait(2): EBADF, EFAULT, EINVAL): reported, swept again.
+const std::vector<int> epoll_wait_errnos = {EBADF, EFAULT, EINVAL};
+
 }  // namespace
 
 BOOST_DATA_TEST_CASE_F(seam_fixture, a_failure_during_construction_is_returned_and_leaks_nothing,
@@ -498,7 +530,7 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, a_failure_during_construction_is_returned_a
   if (f.call == k::k_subreaper_get || f.call == k::k_subreaper_set) {
     o.reap_policy = policy::all;
     o.subreaper = true;
-  } else if (f.call == k::k_pidfd) {
+  } else if (f.call == k::k_pidfd || f.call == k::k_epoll_create) {
     o.reap_policy = policy::pidfd;
   }
   os.fail_next(f.call, f.err);
@@ -590,6 +622,61 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, every_pidfd_open_errno_for_a_child_falls_ba
   BOOST_TEST(r.stats().pidfd_fallbacks == 1u);
   BOOST_TEST(errors.empty());
   BOOST_TEST(open_fd_count() == fds);
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, every_epoll_ctl_errno_for_a_child_falls_back_per_child,
+                       boost::unit_test::data::make(epoll_ctl_errnos), err) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  if (r.reap_policy() != policy::pidfd) return;  // kernel without pidfd_open
+  const int fds = open_fd_count();
+  os.fail_next(k::k_epoll_ctl, err);
+  std::vector<exit_status> got;
+  r.spawn(helper_options({"exit", "13"}), [&](const exit_status& s) { got.push_back(s); });
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).code() == 13);
+  BOOST_TEST(r.stats().pidfd_fallbacks == 1u);
+  BOOST_TEST(open_fd_count() == fds);  // the pidfd that could not be armed was closed
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, every_epoll_wait_errno_is_reported_and_the_exit_still_arrives,
+                       boost::unit_test::data::make(epoll_wait_errnos), err) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  if (r.reap_policy() != policy::pidfd) return;  // kernel without pidfd_open
+  gate g;
+  std::vector<exit_status> got;
+  const pid_t pid = r.spawn(gated_helper(g, 14), [&](const exit_status& s) { got.push_back(s); });
+  os.fail_next(k::k_epoll_wait, EINTR);  // retried at once
+  os.fail_next(k::k_epoll_wait, err);    // reported, swept again on the timer
+  g.open();
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).pid() == pid);
+  BOOST_TEST(got.at(0).code() == 14);
+  BOOST_REQUIRE(errors.size() == 1u);
+  BOOST_TEST(errors[0].first.value() == err);
+  BOOST_TEST(errors[0].second == "epoll_wait");
+  BOOST_TEST(r.stats().syscalls.eintr >= 1u);
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, a_close_error_is_never_retried_and_leaks_no_fd,
+                       boost::unit_test::data::make({EINTR, EIO}), err) {
+  options o = opts();
+  o.reap_policy = policy::pidfd;
+  reaper r{&loop, o};
+  if (r.reap_policy() != policy::pidfd) return;  // kernel without pidfd_open
+  const int fds = open_fd_count();
+  const int closes = os.calls[k::k_close];
+  os.fail_next(k::k_close, err);  // closing the child's pidfd after it is reaped
+  std::vector<exit_status> got;
+  r.spawn(helper_options({"exit", "15"}), [&](const exit_status& s) { got.push_back(s); });
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).code() == 15);
+  BOOST_TEST(os.calls[k::k_close] - closes == 1);         // not retried, whatever it said
+  BOOST_TEST(open_fd_count() == fds);                     // the fd is gone all the same
+  BOOST_TEST(errors.size() == (err == EINTR ? 0u : 1u));  // EINTR is not a failure of close
 }
 
 BOOST_DATA_TEST_CASE_F(seam_fixture, a_kill_failure_while_closing_is_reported_and_sigkill_follows,

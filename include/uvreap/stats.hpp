@@ -60,8 +60,8 @@ struct stats {
     std::uint64_t spawn = 0;       ///< posix_spawn calls
     std::uint64_t sigaction = 0;   ///< SIGCHLD disposition checks
     std::uint64_t pidfd_open = 0;  ///< pidfds opened (policy pidfd)
-    std::uint64_t epoll = 0;       ///< epoll_wait and epoll_ctl (policy pidfd)
-    std::uint64_t close = 0;       ///< closing pidfds (policy pidfd)
+    std::uint64_t epoll = 0;       ///< epoll_create1, epoll_ctl, epoll_wait (policy pidfd)
+    std::uint64_t close = 0;       ///< closing pidfds and the epoll fd (policy pidfd)
     std::uint64_t other = 0;       ///< sigprocmask and prctl at construction and close
     std::uint64_t eintr = 0;       ///< calls that returned EINTR and were retried
     /// Every call above except the EINTR count (retries are already counted as calls).

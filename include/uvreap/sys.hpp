@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// uvreap: the OS seam. Every process-related syscall the library makes goes through it.
+// uvreap: the OS seam. Every syscall the library makes goes through it.
 #pragma once
 
 #include <signal.h>
@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 struct rusage;
+struct epoll_event;
 
 namespace uvreap::sys {
 
@@ -61,6 +62,20 @@ class interface {
   /// `pidfd_open(pid, flags)` (Linux >= 5.3): a new CLOEXEC fd, or -errno (ENOSYS on an
   /// older kernel, EMFILE/ENFILE when out of fds, ESRCH when there is no such process).
   virtual int pidfd_open(pid_t pid, unsigned flags) noexcept;
+
+  /// `epoll_create1(flags)` (policy pidfd's set of pidfds): a new fd, or -errno.
+  virtual int epoll_create1(int flags) noexcept;
+
+  /// `epoll_ctl(epfd, op, fd, event)`: 0 or -errno.
+  virtual int epoll_ctl(int epfd, int op, int fd, ::epoll_event* event) noexcept;
+
+  /// `epoll_wait(epfd, events, max_events, timeout_ms)`: the number of ready events, or
+  /// -errno.
+  virtual int epoll_wait(int epfd, ::epoll_event* events, int max_events, int timeout_ms) noexcept;
+
+  /// `close(fd)`: 0 or -errno. On Linux the fd is released even when close reports an
+  /// error (EINTR included), so the caller never retries it.
+  virtual int close(int fd) noexcept;
 };
 
 /// The process-wide default seam that talks to the kernel.
