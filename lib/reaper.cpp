@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "child_table.hpp"
+#include "deadline_queue.hpp"
 #include "errno_code.hpp"
 #include "spawner.hpp"
 #include "uvreap/sys.hpp"
@@ -150,20 +151,6 @@ class reaper::impl {
     std::uint64_t spawned_ns = 0;  // uv_hrtime() at spawn, for the time limit
     bool watched = false;          // watch (a duplicate is an error), not spawn
   };
-
-  // One pending step of a time limit: the first signal, or the SIGKILL after the grace.
-  struct deadline_step {
-    std::uint64_t due_ms;  // on the loop's clock (uv_now)
-    pid_t pid;
-    std::uint32_t serial;  // matches the table entry while the step is still wanted
-    int signal;
-    std::uint32_t grace_ms;
-    bool group;
-    bool final;
-  };
-  static bool later(const deadline_step& a, const deadline_step& b) noexcept {
-    return a.due_ms > b.due_ms;
-  }
 
   // --- the OS seam; EINTR is retried in retry_eintr and nowhere else ---
   template <class Call>
@@ -331,9 +318,7 @@ class reaper::impl {
 
   // Time limits: a min-heap of steps; a step whose serial no longer matches its pid's
   // entry (the child was reaped) is stale and skipped.
-  std::vector<deadline_step> deadlines_;
-  std::uint32_t next_serial_ = 0;
-  std::size_t live_deadlines_ = 0;
+  detail::deadline_queue deadlines_;
 
   // Registrations from other threads. Everything below the mutex is guarded by it.
   std::mutex inbox_mu_;
@@ -814,7 +799,7 @@ std::error_code reaper::impl::reserve_for_one(bool with_deadline) noexcept {
     batch_.reserve(batch_.size() + 1);
     if (policy_ == policy::pidfd) fdless_.reserve(fdless_.size() + 1);
     // A step is replaced by at most one next step, so one slot per time limit suffices.
-    if (with_deadline) deadlines_.reserve(deadlines_.size() + 1);
+    if (with_deadline) deadlines_.reserve_one();
   } catch (const std::bad_alloc&) {
     return errno_code(ENOMEM);
   }
@@ -1080,16 +1065,11 @@ void reaper::impl::arm_deadline(pid_t pid, const uvreap::deadline& d,
                                 std::uint64_t elapsed_ms) noexcept {
   auto* e = table_.find(pid);
   if (e == nullptr) return;
-  if (++next_serial_ == 0) ++next_serial_;  // 0 means "no time limit"
-  e->deadline_serial = next_serial_;
   const auto after = static_cast<std::uint64_t>(d.after.count());
   const std::uint64_t wait = after > elapsed_ms ? after - elapsed_ms : 0;
   // Room was reserved with the table entry (reserve_for_one).
-  deadlines_.push_back(deadline_step{clock_now() + wait, pid, next_serial_, d.signal,
-                                     static_cast<std::uint32_t>(d.grace.count()), d.process_group,
-                                     d.signal == SIGKILL});
-  std::push_heap(deadlines_.begin(), deadlines_.end(), later);
-  ++live_deadlines_;
+  e->deadline_serial = deadlines_.arm(pid, clock_now() + wait, d.signal,
+                                      static_cast<std::uint32_t>(d.grace.count()), d.process_group);
   restart_deadline_timer();
 }
 
@@ -1097,11 +1077,8 @@ void reaper::impl::run_deadlines() noexcept {
   const std::uint64_t now = clock_now();
   // Each due step reaps first and signals only what is still running, so batch_ bounds
   // how many steps one run takes; the rest are due again on the next iteration.
-  while (!deadlines_.empty() && deadlines_.front().due_ms <= now &&
-         batch_.size() < opts_.max_batch) {
-    std::pop_heap(deadlines_.begin(), deadlines_.end(), later);
-    const deadline_step step = deadlines_.back();
-    deadlines_.pop_back();
+  detail::deadline_queue::step step{};
+  while (batch_.size() < opts_.max_batch && deadlines_.pop_due(now, step)) {
     auto* e = table_.find(step.pid);
     if (e == nullptr || e->deadline_serial != step.serial) continue;  // reaped meanwhile
     // libuv runs timers before it polls for I/O, so a child may have exited in time while
@@ -1110,10 +1087,6 @@ void reaper::impl::run_deadlines() noexcept {
     // step that is skipped is counted in stats::signals_skipped). Reaping by pid also
     // settles the race with an exit right after this check: the pid stays ours until it
     // is reaped, so a signal sent to a child that exits meanwhile reaches a zombie.
-    if (reap_pid(step.pid) == outcome::reaped) {
-      ++stats_.signals_skipped;
-      continue;
-    }
     if (reap_pid(step.pid) == outcome::reaped) {
       ++stats_.signals_skipped;
       continue;
@@ -1130,15 +1103,11 @@ void reaper::impl::run_deadlines() noexcept {
     }
     if (step.final) {
       e->deadline_serial = 0;
-      --live_deadlines_;
+      deadlines_.ended();
     } else {
-      // Replaces the step just popped, so the reserved room suffices.
-      deadlines_.push_back(
-          deadline_step{now + step.grace_ms, step.pid, step.serial, SIGKILL, 0, step.group, true});
-      std::push_heap(deadlines_.begin(), deadlines_.end(), later);
+      deadlines_.follow_with_kill(step, now);
     }
   }
-  if (live_deadlines_ == 0) deadlines_.clear();
   restart_deadline_timer();
   // Children found exited above are delivered like a sweep's batch.
   dispatch();
@@ -1146,23 +1115,21 @@ void reaper::impl::run_deadlines() noexcept {
 }
 
 void reaper::impl::end_deadline() noexcept {
-  // A child with a pending time limit was reaped: once none is left, drop the stale
-  // steps and stop the timer, so no signal and no wake-up outlives them.
-  if (--live_deadlines_ == 0) {
-    deadlines_.clear();
-    uv_timer_stop(&deadline_timer_);
-  }
+  // A child with a pending time limit was reaped: once none is left, the queue drops
+  // the stale steps, and the timer stops, so no signal and no wake-up outlives them.
+  deadlines_.ended();
+  if (deadlines_.live() == 0) uv_timer_stop(&deadline_timer_);
 }
 
 void reaper::impl::restart_deadline_timer() noexcept {
   if (state_ == state::closed) return;
-  if (deadlines_.empty()) {
+  const auto due = deadlines_.next_due();
+  if (!due) {
     uv_timer_stop(&deadline_timer_);
     return;
   }
   const std::uint64_t now = clock_now();
-  const std::uint64_t due = deadlines_.front().due_ms;
-  uv_timer_start(&deadline_timer_, on_deadline, due > now ? due - now : 0, 0);
+  uv_timer_start(&deadline_timer_, on_deadline, *due > now ? *due - now : 0, 0);
 }
 
 void reaper::impl::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
@@ -1241,7 +1208,6 @@ void reaper::impl::finish_close() noexcept {
   fdless_.clear();
   parked_.clear();
   deadlines_.clear();
-  live_deadlines_ = 0;
   for (auto* h :
        {reinterpret_cast<uv_handle_t*>(&sigchld_), reinterpret_cast<uv_handle_t*>(&continuation_),
         reinterpret_cast<uv_handle_t*>(&retry_timer_),
