@@ -24,6 +24,7 @@
 #include "deadline_queue.hpp"
 #include "errno_code.hpp"
 #include "spawner.hpp"
+#include "thread_inbox.hpp"
 #include "uvreap/sys.hpp"
 
 namespace uvreap {
@@ -143,15 +144,6 @@ class reaper::impl {
     bool orphan = false;
   };
 
-  // A child spawned or watched from another thread, on its way to the loop thread.
-  struct queued {
-    pid_t pid = 0;
-    exit_callback callback;
-    std::optional<uvreap::deadline> time_limit;
-    std::uint64_t spawned_ns = 0;  // uv_hrtime() at spawn, for the time limit
-    bool watched = false;          // watch (a duplicate is an error), not spawn
-  };
-
   // --- the OS seam; EINTR is retried in retry_eintr and nowhere else ---
   template <class Call>
   auto retry(std::uint64_t& counter, Call&& call) noexcept {
@@ -239,6 +231,9 @@ class reaper::impl {
     self->sweep();
     self->probe_each_ = false;
   }
+  static void wake_loop(void* self) noexcept {
+    uv_async_send(&static_cast<impl*>(self)->inbox_async_);
+  }
   static void on_inbox(uv_async_t* h) {
     auto* self = enter(h);
     self->drain_inbox();
@@ -321,12 +316,8 @@ class reaper::impl {
   detail::deadline_queue deadlines_;
 
   // Registrations from other threads. Everything below the mutex is guarded by it.
-  std::mutex inbox_mu_;
-  std::atomic<bool> inbox_nonempty_{false};
-  bool inbox_open_ = true;
-  std::vector<queued> inbox_;
-  uvreap::stats::syscall_counts inbox_calls_{};
-  std::vector<queued> drained_;  // loop thread only: the batch taken from inbox_
+  detail::thread_inbox inbox_{wake_loop, this};
+  std::vector<detail::thread_inbox::item> drained_;  // taken from inbox_, not registered yet
   // Policy pidfd only.
   uv_poll_t poll_{};
   int epfd_ = -1;
@@ -489,7 +480,7 @@ std::error_code reaper::impl::start_pidfd() noexcept {
 void reaper::impl::sweep() noexcept {
   if (state_ == state::closed) return;
   ++stats_.sweeps;
-  if (inbox_nonempty_.load(std::memory_order_acquire)) drain_inbox();
+  if (inbox_.has_work()) drain_inbox();
   bool more = false;
   switch (policy_) {
     case policy::own:
@@ -875,69 +866,28 @@ pid_t reaper::impl::spawn_queued(const spawn_options& opts, exit_callback cb,
   }
   detail::spawn_plan plan;
   if (ec = plan.prepare(opts); ec) return -1;
-  queued q{0, std::move(cb), opts.time_limit, 0, false};
-  std::uint64_t calls = 0;
-  std::uint64_t eintr = 0;
-  pid_t pid = -1;
-  auto do_spawn = [&] {
-    return retry_eintr(calls, eintr, [&] {
+  auto make = [&](uvreap::stats::syscall_counts& calls) {
+    pid_t pid = -1;
+    const int r = retry_eintr(calls.spawn, calls.eintr, [&] {
       return os_.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
                        plan.search_path());
     });
+    return r < 0 ? r : pid;
+  };
+  auto discard = [&](pid_t pid, uvreap::stats::syscall_counts& calls) {
+    (void)retry_eintr(calls.kill, calls.eintr, [&] { return os_.kill(pid, SIGKILL); });
+    int status = 0;
+    (void)retry_eintr(calls.wait4, calls.eintr,
+                      [&] { return os_.wait4(pid, &status, 0, nullptr); });
   };
   // Under policy `all` the loop thread reaps every child, so the pid must be queued
-  // before the loop thread can meet its exit: the lock is held across posix_spawn, and
-  // the loop thread takes it before calling an exit an orphan. The other policies only
-  // reap registered pids, so an unregistered zombie just waits for the queue.
-  const bool hold_across_spawn = policy_ == policy::all;
-  std::unique_lock lock(inbox_mu_, std::defer_lock);
-  int r = 0;
-  try {
-    lock.lock();
-    if (!inbox_open_) {
-      ec = errno_code(ESTALE);
-      return -1;
-    }
-    inbox_.reserve(inbox_.size() + 1);
-    if (!hold_across_spawn) lock.unlock();
-    r = do_spawn();
-    if (!hold_across_spawn) lock.lock();
-  } catch (const std::bad_alloc&) {
-    ec = errno_code(ENOMEM);
-    return -1;
-  } catch (const std::system_error& e) {
-    ec = e.code();
-    return -1;
-  }
-  inbox_calls_.spawn += calls;
-  inbox_calls_.eintr += eintr;
-  if (r < 0) {
-    ec = errno_code(-r);
-    return -1;
-  }
-  q.pid = pid;
-  q.spawned_ns = uv_hrtime();
-  ec = inbox_open_ ? std::error_code{} : errno_code(ESTALE);  // closed while we spawned
-  if (!ec) {
-    try {
-      inbox_.push_back(std::move(q));  // reserved above, unless other threads used it up
-    } catch (const std::bad_alloc&) {
-      ec = errno_code(ENOMEM);
-    }
-  }
-  if (ec) {
-    // Nobody will ever reap it: no other reaper takes an unregistered pid. Honour "an
-    // error means no callback and no zombie" here, on the calling thread.
-    (void)retry_eintr(inbox_calls_.kill, inbox_calls_.eintr,
-                      [&] { return os_.kill(pid, SIGKILL); });
-    int status = 0;
-    (void)retry_eintr(inbox_calls_.wait4, inbox_calls_.eintr,
-                      [&] { return os_.wait4(pid, &status, 0, nullptr); });
-    return -1;
-  }
-  inbox_nonempty_.store(true, std::memory_order_release);
-  uv_async_send(&inbox_async_);  // under the lock: close cannot have closed the handle
-  return pid;
+  // before the loop thread can meet its exit: the inbox stays locked across posix_spawn,
+  // and the loop thread takes the lock before calling an exit an orphan. The other
+  // policies only reap registered pids, so an unregistered zombie just waits.
+  detail::thread_inbox::item it;
+  it.callback = std::move(cb);
+  it.time_limit = opts.time_limit;
+  return inbox_.submit_spawn(std::move(it), policy_ == policy::all, make, discard, ec);
 }
 
 void reaper::impl::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
@@ -975,70 +925,32 @@ void reaper::impl::watch_queued(pid_t pid, exit_callback cb, std::error_code& ec
     ec = errno_code(ECHILD);
     return;
   }
-  std::uint64_t calls = 0;
-  std::uint64_t eintr = 0;
-  siginfo_t si{};
-  auto peek = [&] {
-    return retry_eintr(calls, eintr, [&] {
+  auto peek = [&](uvreap::stats::syscall_counts& calls) {
+    siginfo_t si{};
+    return retry_eintr(calls.waitid, calls.eintr, [&] {
       return os_.waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
     });
   };
   // Under policy `all` the loop thread may reap this pid as an orphan at any moment. With
-  // the peek made under the lock, either it finds the child gone (ECHILD, returned), or
-  // the loop thread, which takes the lock before calling an exit an orphan, finds it
-  // queued.
-  const bool peek_under_lock = policy_ == policy::all;
-  int r = peek_under_lock ? 0 : peek();
-  try {
-    std::lock_guard lock(inbox_mu_);
-    if (peek_under_lock) r = peek();
-    inbox_calls_.waitid += calls;
-    inbox_calls_.eintr += eintr;
-    if (r < 0) {
-      ec = errno_code(-r);
-      return;
-    }
-    if (!inbox_open_) {
-      ec = errno_code(ESTALE);
-      return;
-    }
-    for (const auto& q : inbox_) {
-      if (q.pid == pid) {
-        ec = errno_code(EBUSY);
-        return;
-      }
-    }
-    inbox_.push_back(queued{pid, std::move(cb), std::nullopt, 0, true});
-    inbox_nonempty_.store(true, std::memory_order_release);
-    uv_async_send(&inbox_async_);
-  } catch (const std::bad_alloc&) {
-    ec = errno_code(ENOMEM);
-  } catch (const std::system_error& e) {
-    ec = e.code();
-  }
+  // the peek made under the inbox's lock, either it finds the child gone (ECHILD,
+  // returned), or the loop thread, which takes the lock before calling an exit an
+  // orphan, finds it queued.
+  detail::thread_inbox::item it;
+  it.pid = pid;
+  it.callback = std::move(cb);
+  inbox_.submit_watch(std::move(it), policy_ == policy::all, peek, ec);
 }
 
 void reaper::impl::drain_inbox() noexcept {
   if (!register_drained()) return;  // still out of memory for an earlier batch
-  {
-    std::lock_guard lock(inbox_mu_);
-    if (inbox_.empty()) return;
-    drained_.swap(inbox_);
-    inbox_nonempty_.store(false, std::memory_order_relaxed);
-    stats_.syscalls.spawn += inbox_calls_.spawn;
-    stats_.syscalls.waitid += inbox_calls_.waitid;
-    stats_.syscalls.kill += inbox_calls_.kill;
-    stats_.syscalls.wait4 += inbox_calls_.wait4;
-    stats_.syscalls.eintr += inbox_calls_.eintr;
-    inbox_calls_ = {};
-  }
+  inbox_.take_all(drained_, stats_.syscalls);
   register_drained();
 }
 
 bool reaper::impl::register_drained() noexcept {
   std::size_t i = 0;
   for (; i < drained_.size(); ++i) {
-    queued& q = drained_[i];
+    detail::thread_inbox::item& q = drained_[i];
     if (q.watched && table_.contains(q.pid)) {
       report_error(-EBUSY, "watch from another thread: pid already watched");
       continue;
@@ -1052,7 +964,10 @@ bool reaper::impl::register_drained() noexcept {
     ++stats_.queued_registrations;
     adopt(q.pid, std::move(q.callback));
     if (q.time_limit) {
-      arm_deadline(q.pid, *q.time_limit, (uv_hrtime() - q.spawned_ns) / 1000000);
+      const auto waited = std::chrono::steady_clock::now() - q.made;
+      arm_deadline(q.pid, *q.time_limit,
+                   static_cast<std::uint64_t>(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()));
     }
     // It may have exited already, its SIGCHLD consumed by a sweep that did not know it.
     schedule_continuation();
@@ -1171,12 +1086,7 @@ bool reaper::impl::close(const close_options& how, std::function<void()> on_clos
   if (state_ != state::open) return false;
   // The queue closes (later calls from other threads get ESTALE); what it holds becomes
   // ordinary children, terminated or left running like the others.
-  try {
-    std::lock_guard lock(inbox_mu_);
-    inbox_open_ = false;
-  } catch (const std::system_error&) {
-    inbox_open_ = false;  // a mutex that cannot lock here is already unusable
-  }
+  inbox_.shut();
   drain_inbox();
   state_ = state::closing;
   restore_subreaper();
