@@ -66,6 +66,11 @@ child_table::entry* child_table::find(pid_t pid) noexcept {
   return s == npos ? nullptr : &items_[slots_[s] - 1];
 }
 
+const child_table::entry* child_table::find(pid_t pid) const noexcept {
+  const std::size_t s = locate(pid);
+  return s == npos ? nullptr : &items_[slots_[s] - 1];
+}
+
 void child_table::erase_slot(std::size_t hole) noexcept {
   // Backward-shift deletion: pull later members of the probe run into the hole unless
   // their home lies cyclically in (hole, j], where they must stay to remain findable.

@@ -13,7 +13,7 @@
 
 namespace uvreap::detail {
 
-using exit_callback = std::function<void(const exit_status&)>;
+using exit_callback = std::function<void(const exit_status&)>;  // as uvreap::exit_callback
 
 /// The children a reaper owns.
 ///
@@ -46,6 +46,7 @@ class child_table {
 
   /// The entry of `pid`, or null.
   [[nodiscard]] entry* find(pid_t pid) noexcept;
+  [[nodiscard]] const entry* find(pid_t pid) const noexcept;
   [[nodiscard]] bool contains(pid_t pid) const noexcept { return locate(pid) != npos; }
 
   /// Removes `pid` and returns its callback (empty if absent); with `rest`, also hands
@@ -55,6 +56,7 @@ class child_table {
 
   /// Dense access for scans: entries 0..size()-1, in no particular order.
   [[nodiscard]] entry& at(std::size_t i) noexcept { return items_[i]; }
+  [[nodiscard]] const entry& at(std::size_t i) const noexcept { return items_[i]; }
   /// Removes entry i; the last entry moves into its place.
   exit_callback take_at(std::size_t i) noexcept;
 

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+// uvreap (private): the reaper's core — the child table, the sweep, dispatch, time
+// limits and close, on one libuv loop.
+#pragma once
+
+#include <sys/types.h>
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string_view>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "child_table.hpp"
+#include "deadline_queue.hpp"
+#include "fork_generation.hpp"
+#include "os_calls.hpp"
+#include "policy.hpp"
+#include "thread_inbox.hpp"
+#include "uv_handle.hpp"
+#include "uvreap/exit_status.hpp"
+#include "uvreap/reaper_options.hpp"
+#include "uvreap/spawn_options.hpp"
+#include "uvreap/stats.hpp"
+
+namespace uvreap::detail {
+
+/// What `uvreap::reaper` fronts. An exit flows one way through it:
+///
+///     libuv wake-up (SIGCHLD watcher, pidfd poll, continuation, timers)
+///       -> sweep(): the policy's collect() asks the kernel and lists what it reaped
+///       -> release(): each child leaves the table (the one place it does) into the batch
+///       -> dispatch(): the batch's callbacks, stopping if a callback closed the reaper
+///
+/// Loop thread only, except `spawn` and `watch`, which hand children made on other
+/// threads to the loop through the thread inbox. Kept alive by `self_` from `start`
+/// until libuv has released every handle, which may be after the reaper object is gone.
+class core final : error_sink {
+ public:
+  core(uv_loop_t* loop, options opts) noexcept;
+  core(const core&) = delete;
+  core& operator=(const core&) = delete;
+  ~core();
+
+  std::error_code start(const std::shared_ptr<core>& self) noexcept;
+  pid_t spawn(const spawn_options& opts, exit_callback cb, std::error_code& ec) noexcept;
+  void watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
+  void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
+  bool close(const close_options& how, std::function<void()> on_closed) noexcept;
+
+  [[nodiscard]] bool open() const noexcept { return state_ == state::open; }
+  [[nodiscard]] bool watching(pid_t pid) const noexcept { return table_.contains(pid); }
+  [[nodiscard]] std::size_t size() const noexcept { return table_.size(); }
+  [[nodiscard]] const uvreap::stats& counters() const noexcept { return stats_; }
+  [[nodiscard]] uv_loop_t* loop() const noexcept { return loop_; }
+  [[nodiscard]] const options& opts() const noexcept { return opts_; }
+  [[nodiscard]] policy effective_policy() const noexcept;
+  [[nodiscard]] std::chrono::milliseconds poll_interval() const noexcept { return poll_every_; }
+
+ private:
+  enum class state { open, closing, closed };
+
+  // One exit on its way to its callback.
+  struct pending {
+    exit_status status;
+    exit_callback callback;
+    bool orphan = false;
+  };
+
+  // --- libuv callbacks: each notes the loop thread, then does one thing ---
+  static core* enter(void* data) noexcept;
+  static void on_sigchld(uv_signal_t* h, int signum);
+  static void on_continuation(uv_idle_t* h);
+  static void on_resweep(uv_timer_t* h);
+  static void on_pidfd_ready(uv_poll_t* h, int status, int events);
+  static void on_poll_timer(uv_timer_t* h);
+  static void on_inbox(uv_async_t* h);
+  static void on_deadline(uv_timer_t* h);
+  static void on_grace(uv_timer_t* h);
+  static void on_handle_closed(uv_handle_t* h);
+  static void wake_loop(void* self) noexcept;
+
+  // --- the exit path ---
+  void sweep(sweep_kind why) noexcept;
+  void release(const reaped& r) noexcept;
+  void deliver_lost(pid_t pid) noexcept;
+  exit_callback take_child(pid_t pid, bool* deadline_fired) noexcept;
+  reap_outcome reap_now(pid_t pid) noexcept;
+  void dispatch() noexcept;
+  void after_dispatch() noexcept;
+
+  // --- registration ---
+  std::error_code check_usable() const noexcept;
+  [[nodiscard]] bool on_loop_thread() const noexcept {
+    return std::this_thread::get_id() == loop_thread_.load(std::memory_order_relaxed);
+  }
+  std::error_code reserve_for_one(bool with_deadline) noexcept;
+  void adopt(pid_t pid, exit_callback cb) noexcept;
+  pid_t spawn_from_thread(const spawn_options& opts, exit_callback cb,
+                          std::error_code& ec) noexcept;
+  void watch_from_thread(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
+  void drain_inbox() noexcept;
+  bool register_drained() noexcept;
+
+  // --- time limits ---
+  std::uint64_t clock_now() noexcept;
+  void start_timer(uv_timer_t* t, uv_timer_cb cb, std::uint64_t timeout_ms,
+                   std::uint64_t repeat_ms = 0) noexcept;
+  void arm_deadline(pid_t pid, const uvreap::deadline& d, std::uint64_t elapsed_ms) noexcept;
+  void run_deadlines() noexcept;
+  void restart_deadline_timer() noexcept;
+
+  // --- scheduling and loop references ---
+  void schedule_continuation() noexcept;
+  void schedule_resweep() noexcept;
+  void update_sigchld_watch() noexcept;
+  void update_ref() noexcept;
+
+  // --- close ---
+  void signal_unreaped(int sig) noexcept;
+  void finish_close() noexcept;
+  void all_handles_closed() noexcept;
+
+  // --- user code boundary: nothing thrown by user code passes these ---
+  void invoke(const exit_callback& cb, const exit_status& st) noexcept;
+  void report_exception(std::exception_ptr e, pid_t pid) noexcept;
+  void report(int neg_errno, std::string_view what) noexcept override;
+
+  uv_loop_t* loop_;
+  options opts_;
+  uvreap::stats stats_{};
+  os_calls os_;
+  std::unique_ptr<reap_policy> policy_;
+  const unsigned generation_ = fork_generation();
+  std::atomic<std::thread::id> loop_thread_{std::this_thread::get_id()};
+  state state_ = state::open;
+  std::chrono::milliseconds poll_every_{0};
+
+  detail::child_table table_;
+  std::vector<reaped> reaped_;  // what the policy reaped in this sweep
+  std::vector<pending> batch_;  // what the sweep will call back
+  deadline_queue deadlines_;
+  thread_inbox inbox_{wake_loop, this};
+  std::vector<thread_inbox::item> drained_;  // taken from the inbox, not registered yet
+
+  uv_handle<uv_signal_t> sigchld_;       // own, all; pidfd while a child has no pidfd
+  uv_handle<uv_poll_t> pidfd_poll_;      // pidfd: the epoll set of pidfds
+  uv_handle<uv_idle_t> continuation_;    // a sweep owed on the next iteration
+  uv_handle<uv_timer_t> resweep_timer_;  // a sweep 10 ms after a failure or a parked pidfd
+  uv_handle<uv_timer_t> poll_timer_;     // options::poll_interval
+  uv_handle<uv_timer_t> deadline_timer_;
+  uv_handle<uv_timer_t> grace_timer_;  // close(kill_children): the SIGKILL step
+  uv_handle<uv_async_t> inbox_async_;  // wakes the loop for the thread inbox
+  int closing_handles_ = 0;
+
+  std::function<void()> on_closed_;
+  std::shared_ptr<core> self_;
+};
+
+}  // namespace uvreap::detail
