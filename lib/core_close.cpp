@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+// uvreap (private): the core's close state machine — open, closing (a terminating close
+// waits for its children), closed (every handle released, then on_closed).
+#include <algorithm>
+#include <csignal>
+
+#include "core.hpp"
+
+namespace uvreap::detail {
+
+bool core::close(const close_options& how, std::function<void()> on_closed) noexcept {
+  if (state_ != state::open) return false;
+  // The inbox shuts (later calls from other threads get ESTALE); what it holds becomes
+  // ordinary children, terminated or left running like the others.
+  inbox_.shut();
+  drain_inbox();
+  state_ = state::closing;
+  policy_->close(os_, *this);  // the `all` claim and the subreaper flag go back now
+  on_closed_ = std::move(on_closed);
+  if (how.terminate && !table_.empty()) signal_unreaped(how.signal);
+  if (how.terminate && !table_.empty()) {
+    // The grace is counted from this call, whatever the loop did earlier in its iteration.
+    start_timer(grace_timer_.get(), on_grace,
+                static_cast<std::uint64_t>(std::max<std::int64_t>(how.grace.count(), 0)));
+    // Some may be zombies already, whose SIGCHLD was consumed earlier.
+    schedule_continuation();
+    update_ref();
+    return true;
+  }
+  finish_close();
+  return true;
+}
+
+void core::finish_close() noexcept {
+  state_ = state::closed;
+  while (!table_.empty())
+    take_child(table_.at(table_.size() - 1).pid, nullptr);
+  deadlines_.clear();
+  drained_.clear();
+  if (policy_) policy_->close(os_, *this);
+  for (uv_handle_t* h :
+       {sigchld_.base(), pidfd_poll_.base(), continuation_.base(), resweep_timer_.base(),
+        poll_timer_.base(), deadline_timer_.base(), grace_timer_.base(), inbox_async_.base()}) {
+    // A handle whose init never ran (or failed) has no loop and owes no close callback.
+    if (h->loop != nullptr && uv_is_closing(h) == 0) {
+      uv_close(h, on_handle_closed);
+      ++closing_handles_;
+    }
+  }
+  if (closing_handles_ == 0) all_handles_closed();  // a start that initialised none
+}
+
+void core::on_handle_closed(uv_handle_t* h) {
+  auto* self = static_cast<core*>(h->data);
+  if (--self->closing_handles_ == 0) self->all_handles_closed();
+}
+
+void core::all_handles_closed() noexcept {
+  // Dropping self_ may destroy *this: take it first and touch no member afterwards.
+  std::shared_ptr<core> keep = std::move(self_);
+  std::function<void()> cb = std::move(on_closed_);
+  if (cb) {
+    try {
+      cb();
+    } catch (...) {
+      ++stats_.callback_exceptions;
+      report_exception(std::current_exception(), 0);
+    }
+  }
+}
+
+void core::signal_unreaped(int sig) noexcept {
+  // While closing: a child whose exit is already waiting is reaped (its record dropped,
+  // as every record is after close) instead of signalled, and counted in
+  // stats::signals_skipped. release() moves the table's last entry into slot i.
+  for (std::size_t i = 0; i < table_.size();) {
+    const pid_t pid = table_.at(i).pid;
+    if (reap_now(pid) == reap_outcome::reaped) {
+      ++stats_.signals_skipped;
+      if (batch_.size() >= opts_.max_batch) dispatch();  // drops them: we are closing
+      continue;
+    }
+    // ESRCH cannot happen for an unreaped child (a zombie accepts signals); any error is
+    // reported and the grace period's SIGKILL or the child's own exit still ends it.
+    if (int r = os_.kill(pid, sig); r < 0) report(r, "kill");
+    ++i;
+  }
+  dispatch();
+}
+
+}  // namespace uvreap::detail

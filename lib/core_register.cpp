@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+// uvreap (private): how children enter the core — spawn, watch and kill on the loop
+// thread, and from other threads through the thread inbox.
+#include <sys/wait.h>
+
+#include "core.hpp"
+#include "errno_code.hpp"
+#include "spawner.hpp"
+
+namespace uvreap::detail {
+
+std::error_code core::check_usable() const noexcept {
+  if (state_ != state::open) return errno_code(ESTALE);
+  // In a forked child of the process that created us, none of our children is its child.
+  if (fork_generation() != generation_) return errno_code(ECHILD);
+  return {};
+}
+
+std::error_code core::reserve_for_one(bool with_deadline) noexcept {
+  try {
+    table_.reserve(table_.size() + 1);
+    batch_.reserve(batch_.size() + 1);
+    policy_->reserve_one();
+    if (with_deadline) deadlines_.reserve_one();
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+  return {};
+}
+
+void core::adopt(pid_t pid, exit_callback cb) noexcept {
+  // The caller reserved room (reserve_for_one), so nothing here can fail.
+  if (table_.contains(pid)) {
+    // The kernel handed out this pid again, so the child we held under it was reaped by
+    // someone else before we noticed: deliver that one as lost first.
+    deliver_lost(pid);
+    schedule_continuation();
+  }
+  const adoption a = policy_->adopted(pid, os_);
+  if (a.look_now) {
+    ++stats_.pidfd_fallbacks;
+    update_sigchld_watch();
+    schedule_continuation();
+  }
+  table_.insert(pid, std::move(cb), a.pidfd);
+  update_ref();
+}
+
+pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& ec) noexcept {
+  if (!on_loop_thread()) return spawn_from_thread(opts, std::move(cb), ec);
+  if (ec = check_usable(); ec) return -1;
+  if (!cb) {
+    ec = errno_code(EINVAL);
+    return -1;
+  }
+  spawn_plan plan;
+  if (ec = plan.prepare(opts); ec) return -1;
+  if (ec = reserve_for_one(opts.time_limit.has_value()); ec) return -1;
+  pid_t pid = -1;
+  // posix_spawn returns only once the child has exec'd or failed to (glibc's child
+  // reports the exec error through shared memory, and the failed child is reaped inside
+  // posix_spawn): there is no exec-error pipe to read and no window in which a pid we
+  // return belongs to a child that has not exec'd yet, so kill(pid) never meets the
+  // half-made child that libuv's pipe comment guards against.
+  if (int r = os_.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
+                        plan.search_path());
+      r < 0) {
+    ec = errno_code(-r);
+    return -1;
+  }
+  // No sweep can run between posix_spawn returning and this insert (both are on the
+  // loop thread), so even a child that exited at once is found by the next sweep.
+  adopt(pid, std::move(cb));
+  if (opts.time_limit) arm_deadline(pid, *opts.time_limit, 0);
+  return pid;
+}
+
+pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
+                              std::error_code& ec) noexcept {
+  if (!cb) {
+    ec = errno_code(EINVAL);
+    return -1;
+  }
+  if (fork_generation() != generation_) {
+    ec = errno_code(ECHILD);
+    return -1;
+  }
+  spawn_plan plan;
+  if (ec = plan.prepare(opts); ec) return -1;
+  sys::interface& os = os_.seam();
+  auto make = [&](uvreap::stats::syscall_counts& calls) {
+    pid_t pid = -1;
+    const int r = retry_eintr(calls.spawn, calls.eintr, [&] {
+      return os.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
+                      plan.search_path());
+    });
+    return r < 0 ? r : pid;
+  };
+  auto discard = [&](pid_t pid, uvreap::stats::syscall_counts& calls) {
+    (void)retry_eintr(calls.kill, calls.eintr, [&] { return os.kill(pid, SIGKILL); });
+    int status = 0;
+    (void)retry_eintr(calls.wait4, calls.eintr, [&] { return os.wait4(pid, &status, 0, nullptr); });
+  };
+  thread_inbox::item it;
+  it.callback = std::move(cb);
+  it.time_limit = opts.time_limit;
+  return inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec);
+}
+
+void core::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
+  if (!on_loop_thread()) return watch_from_thread(pid, std::move(cb), ec);
+  if (ec = check_usable(); ec) return;
+  if (pid <= 0 || !cb) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  if (table_.contains(pid)) {
+    ec = errno_code(EBUSY);
+    return;
+  }
+  // Is it an unreaped child of ours, and has it exited already? One peek answers both
+  // without reaping it.
+  siginfo_t si{};
+  if (int r = os_.waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT); r < 0) {
+    ec = errno_code(-r);
+    return;
+  }
+  if (ec = reserve_for_one(false); ec) return;
+  adopt(pid, std::move(cb));
+  // Its SIGCHLD may have come and gone: sweep on the next iteration (never from here,
+  // so that the callback cannot run inside watch()). A pidfd of a zombie is readable at
+  // once, which has the same effect.
+  if (si.si_pid == pid) schedule_continuation();
+}
+
+void core::watch_from_thread(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
+  if (pid <= 0 || !cb) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  if (fork_generation() != generation_) {
+    ec = errno_code(ECHILD);
+    return;
+  }
+  sys::interface& os = os_.seam();
+  auto peek = [&](uvreap::stats::syscall_counts& calls) {
+    siginfo_t si{};
+    return retry_eintr(calls.waitid, calls.eintr, [&] {
+      return os.waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOHANG | WNOWAIT);
+    });
+  };
+  thread_inbox::item it;
+  it.pid = pid;
+  it.callback = std::move(cb);
+  inbox_.submit_watch(std::move(it), policy_->reaps_unregistered(), peek, ec);
+}
+
+void core::drain_inbox() noexcept {
+  if (!register_drained()) return;  // still out of memory for an earlier batch
+  inbox_.take_all(drained_, stats_.syscalls);
+  register_drained();
+}
+
+bool core::register_drained() noexcept {
+  std::size_t i = 0;
+  for (; i < drained_.size(); ++i) {
+    thread_inbox::item& q = drained_[i];
+    if (q.watched && table_.contains(q.pid)) {
+      report(-EBUSY, "watch from another thread: pid already watched");
+      continue;
+    }
+    if (auto ec = reserve_for_one(q.time_limit.has_value()); ec) {
+      // Keep it (and the rest) and try again on the re-sweep timer; nothing is lost.
+      report(-ENOMEM, "registering a child from another thread");
+      schedule_resweep();
+      break;
+    }
+    ++stats_.queued_registrations;
+    adopt(q.pid, std::move(q.callback));
+    if (q.time_limit) {
+      const auto waited = std::chrono::steady_clock::now() - q.made;
+      arm_deadline(q.pid, *q.time_limit,
+                   static_cast<std::uint64_t>(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()));
+    }
+    // It may have exited already, its SIGCHLD consumed by a sweep that did not know it.
+    schedule_continuation();
+  }
+  drained_.erase(drained_.begin(), drained_.begin() + static_cast<std::ptrdiff_t>(i));
+  return drained_.empty();
+}
+
+void core::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
+  if (ec = check_usable(); ec) return;
+  // kill(0) and kill(-n) signal whole process groups, kill(-1) everything we may.
+  if (pid <= 0 || sig < 0 || sig >= NSIG) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  // Only a pid still in the table is certainly ours: once reaped, the kernel may give
+  // the number to an unrelated process, so we never signal it.
+  if (!table_.contains(pid)) {
+    ec = errno_code(ESRCH);
+    return;
+  }
+  if (int r = os_.kill(pid, sig); r < 0) ec = errno_code(-r);
+}
+
+}  // namespace uvreap::detail
