@@ -3,7 +3,6 @@
 // close, and the boundary where user code is called.
 #include "core.hpp"
 
-
 #include <algorithm>
 #include <cstdio>
 #include <new>

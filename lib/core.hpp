@@ -39,7 +39,7 @@ namespace uvreap::detail {
 /// Loop thread only, except `spawn` and `watch`, which hand children made on other
 /// threads to the loop through the thread inbox. Kept alive by `self_` from `start`
 /// until libuv has released every handle, which may be after the reaper object is gone.
-class core final : error_sink {
+class __attribute__((visibility("hidden"))) core final : error_sink {
  public:
   core(uv_loop_t* loop, options opts) noexcept;
   core(const core&) = delete;

@@ -48,7 +48,6 @@ class all_policy final : public reap_policy {
     if (ctx.kind == sweep_kind::safety_poll) {
       // Each owned pid by number first (a whole-table step: see policy.hpp), which is how
       // a child reaped by someone else is noticed while others are alive.
-      ++ctx.counters.fallback_scans;
       if (const auto s = scan_by_pid(ctx); s != sweep_result::done) return s;
     }
     while (ctx.out.size() < ctx.budget) {

@@ -31,8 +31,7 @@ class own_policy final : public reap_policy {
     if (ctx.kind == sweep_kind::safety_poll) {
       // A poll asks for each owned pid by number (O(owned)): the only way to notice,
       // while other children are alive, that someone else reaped one of ours.
-      ++ctx.counters.fallback_scans;
-      return scan_by_pid(ctx);
+      return scan_by_pid(ctx);  // counted in stats::poll_sweeps, not as a fallback
     }
     while (ctx.out.size() < ctx.budget) {
       // Peek at the oldest waitable child without reaping it: if it is ours we take it

@@ -12,6 +12,7 @@
 
 struct rusage;
 
+#pragma GCC visibility push(default)  // the public API; the rest of the library is hidden
 namespace uvreap {
 
 /// How a child ended, as far as this process can know.
@@ -105,3 +106,4 @@ std::ostream& operator<<(std::ostream& os, exit_kind k);
 std::ostream& operator<<(std::ostream& os, const exit_status& s);
 
 }  // namespace uvreap
+#pragma GCC visibility pop

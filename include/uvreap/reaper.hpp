@@ -21,10 +21,11 @@
 #include "uvreap/spawn_options.hpp"
 #include "uvreap/stats.hpp"
 
+#pragma GCC visibility push(default)  // the public API; the rest of the library is hidden
 namespace uvreap {
 
 namespace detail {
-class core;
+class __attribute__((visibility("hidden"))) core;  // the library's own, never exported
 }
 
 /// Reaps children on a libuv loop.
@@ -152,8 +153,9 @@ class reaper {
   [[nodiscard]] std::chrono::milliseconds poll_interval() const noexcept;
 
  private:
-  explicit reaper(std::shared_ptr<detail::core> p) noexcept;
+  __attribute__((visibility("hidden"))) explicit reaper(std::shared_ptr<detail::core> p) noexcept;
   std::shared_ptr<detail::core> core_;
 };
 
 }  // namespace uvreap
+#pragma GCC visibility pop

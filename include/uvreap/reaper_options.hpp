@@ -15,6 +15,7 @@
 
 #include "uvreap/exit_status.hpp"
 
+#pragma GCC visibility push(default)  // the public API; the rest of the library is hidden
 namespace uvreap {
 
 namespace sys {
@@ -135,3 +136,4 @@ struct options {
 };
 
 }  // namespace uvreap
+#pragma GCC visibility pop

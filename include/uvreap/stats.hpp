@@ -20,8 +20,10 @@ struct stats {
   std::uint64_t lost = 0;
   /// Policy `own`: peeks whose oldest zombie was ours (reaped without a scan).
   std::uint64_t fast_path_hits = 0;
-  /// Per-pid scans: policy `own` sweeps that saw a foreign zombie first, policy `pidfd`
-  /// sweeps over children without a pidfd, and safety polls (`own`, `all`).
+  /// Sweeps that fell back to asking for children by pid (`wait4(pid)` over a list):
+  /// policy `own` when the oldest zombie is someone else's (over every owned child), and
+  /// policy `pidfd` over the children that got no pidfd. A safety poll's scan is not a
+  /// fallback: it counts in `poll_sweeps`.
   std::uint64_t fallback_scans = 0;
   /// Largest number of exits one sweep collected before dispatching them.
   std::uint64_t largest_batch = 0;
@@ -40,7 +42,8 @@ struct stats {
   /// instance); each is re-armed on a timer, never waited for with a blocking call.
   std::uint64_t pidfd_not_reapable = 0;
 
-  /// Sweeps started by the safety poll timer (`options::poll_interval`).
+  /// Sweeps started by the safety poll timer (`options::poll_interval`); under `own` and
+  /// `all` each asks for every owned pid by number.
   std::uint64_t poll_sweeps = 0;
   /// Children whose `spawn_options::time_limit` expired (first signal sent).
   std::uint64_t deadlines_fired = 0;
@@ -62,7 +65,7 @@ struct stats {
     std::uint64_t pidfd_open = 0;  ///< pidfds opened (policy pidfd)
     std::uint64_t epoll = 0;       ///< epoll_create1, epoll_ctl, epoll_wait (policy pidfd)
     std::uint64_t close = 0;       ///< closing pidfds and the epoll fd (policy pidfd)
-    std::uint64_t other = 0;       ///< sigprocmask and prctl at construction and close
+    std::uint64_t other = 0;       ///< sigmask and prctl at construction and close
     std::uint64_t eintr = 0;       ///< calls that returned EINTR and were retried
     /// Every call above except the EINTR count (retries are already counted as calls).
     [[nodiscard]] std::uint64_t total() const noexcept {

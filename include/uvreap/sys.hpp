@@ -10,6 +10,7 @@
 struct rusage;
 struct epoll_event;
 
+#pragma GCC visibility push(default)  // the public API; the rest of the library is hidden
 namespace uvreap::sys {
 
 /// The thin interface between the reaper and the kernel.
@@ -82,3 +83,4 @@ class interface {
 [[nodiscard]] interface& os() noexcept;
 
 }  // namespace uvreap::sys
+#pragma GCC visibility pop

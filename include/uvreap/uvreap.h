@@ -28,6 +28,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API; the rest of the library is hidden */
+
 /** Not an unreaped child of this process (-ECHILD; libuv has no UV_ECHILD). */
 #define UVREAP_ECHILD (-ECHILD)
 /** The reaper is closed (-ESTALE; libuv has no UV_ESTALE). */
@@ -173,6 +175,8 @@ const char* uvreap_strerror(int err);
 
 /** The library's version, "MAJOR.MINOR.PATCH". */
 const char* uvreap_version_string(void);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
