@@ -63,9 +63,7 @@ BOOST_FIXTURE_TEST_SUITE(hardening_suite, loop_fixture)
 
 // --- SIGCHLD: spurious, coalesced, blocked, clobbered, shared ----------------------
 
-BOOST_AUTO_TEST_CASE(spurious_sigchld_makes_no_callback) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(spurious_sigchld_makes_no_callback, reaper_fixture) {
   gate g;
   for (int i = 0; i < 5; ++i)
     r.spawn(gated_helper(g, i), rec.cb());
@@ -78,9 +76,7 @@ BOOST_AUTO_TEST_CASE(spurious_sigchld_makes_no_callback) {
   BOOST_REQUIRE(run_until([&] { return rec.calls == 5; }));
 }
 
-BOOST_AUTO_TEST_CASE(many_exits_behind_one_sigchld_are_all_delivered) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(many_exits_behind_one_sigchld_are_all_delivered, reaper_fixture) {
   std::vector<pid_t> pids;
   {
     sigchld_blocked blocked;  // every exit below raises the same, single pending SIGCHLD
@@ -231,9 +227,7 @@ BOOST_AUTO_TEST_CASE(sigchld_taken_by_another_thread_still_reaches_the_loop) {
   BOOST_TEST(on_loop_thread.load());
 }
 
-BOOST_AUTO_TEST_CASE(a_full_signal_pipe_while_the_loop_is_blocked_loses_no_exit) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_full_signal_pipe_while_the_loop_is_blocked_loses_no_exit, reaper_fixture) {
   gate g;
   std::vector<pid_t> pids;
   for (int i = 0; i < 200; ++i)
@@ -270,9 +264,7 @@ BOOST_AUTO_TEST_CASE(a_full_signal_pipe_while_the_loop_is_blocked_loses_no_exit)
 
 // --- children: stopped, exiting between runs, holding pipes -------------------------
 
-BOOST_AUTO_TEST_CASE(stopped_and_continued_children_make_no_callback) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(stopped_and_continued_children_make_no_callback, reaper_fixture) {
   gate g;
   const pid_t pid = r.spawn(gated_helper(g, 0), rec.cb());
   siginfo_t si{};
@@ -295,9 +287,7 @@ BOOST_AUTO_TEST_CASE(stopped_and_continued_children_make_no_callback) {
   BOOST_TEST(rec.by_pid[pid].at(0).signal() == SIGTERM);
 }
 
-BOOST_AUTO_TEST_CASE(exits_while_the_loop_is_not_running_are_delivered_on_the_next_run) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(exits_while_the_loop_is_not_running_are_delivered_on_the_next_run, reaper_fixture) {
   std::vector<pid_t> pids;
   for (int i = 0; i < 10; ++i)
     pids.push_back(r.spawn(helper_options({"exit", std::to_string(i)}), rec.cb()));
@@ -309,9 +299,7 @@ BOOST_AUTO_TEST_CASE(exits_while_the_loop_is_not_running_are_delivered_on_the_ne
     BOOST_TEST(rec.by_pid[pids[static_cast<std::size_t>(i)]].at(0).code() == i);
 }
 
-BOOST_AUTO_TEST_CASE(the_exit_callback_does_not_wait_for_a_grandchild_holding_stdout) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(the_exit_callback_does_not_wait_for_a_grandchild_holding_stdout, reaper_fixture) {
   gate g;
   pipe_pair out;
   // The grandchild keeps stdout open until the gate opens; the child exits at once.
@@ -324,9 +312,7 @@ BOOST_AUTO_TEST_CASE(the_exit_callback_does_not_wait_for_a_grandchild_holding_st
   BOOST_TEST(read_to_eof(out.rd).empty());
 }
 
-BOOST_AUTO_TEST_CASE(an_exec_failure_storm_does_not_hide_a_real_exit) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(an_exec_failure_storm_does_not_hide_a_real_exit, reaper_fixture) {
   gate g;
   const pid_t real = r.spawn(gated_helper(g, 9), rec.cb());
   spawn_options missing;
@@ -343,9 +329,7 @@ BOOST_AUTO_TEST_CASE(an_exec_failure_storm_does_not_hide_a_real_exit) {
   BOOST_TEST(rec.by_pid[real].at(0).code() == 9);
 }
 
-BOOST_AUTO_TEST_CASE(kill_and_watch_refuse_groups_init_and_ourselves) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(kill_and_watch_refuse_groups_init_and_ourselves, reaper_fixture) {
   std::error_code ec;
   for (pid_t p : {0, -1, -1234}) {
     r.kill(p, SIGTERM, ec);
@@ -385,9 +369,7 @@ BOOST_AUTO_TEST_CASE(a_child_reaped_by_someone_else_is_reported_lost_once) {
   BOOST_TEST(rec.by_pid[alive].at(0).code() == 1);
 }
 
-BOOST_AUTO_TEST_CASE(kill_of_a_zombie_does_not_reap_it_or_lose_its_status) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(kill_of_a_zombie_does_not_reap_it_or_lose_its_status, reaper_fixture) {
   const pid_t pid = r.spawn(helper_options({"exit", "6"}), rec.cb());
   wait_until_zombie(pid);
   r.kill(pid, SIGTERM);  // a zombie accepts signals; kill never waits
@@ -396,9 +378,7 @@ BOOST_AUTO_TEST_CASE(kill_of_a_zombie_does_not_reap_it_or_lose_its_status) {
   BOOST_TEST(rec.by_pid[pid].at(0).code() == 6);
 }
 
-BOOST_AUTO_TEST_CASE(a_recycled_pid_is_never_signalled_and_never_aliased) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_recycled_pid_is_never_signalled_and_never_aliased, reaper_fixture) {
   gate g;
   // A is reaped; the kernel is told to hand A's number out again.
   const pid_t a = r.spawn(helper_options({"exit", "0"}), rec.cb());
@@ -440,9 +420,7 @@ BOOST_AUTO_TEST_CASE(a_recycled_pid_is_never_signalled_and_never_aliased) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(a_pending_exit_at_close_makes_no_callback_but_is_reaped) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_pending_exit_at_close_makes_no_callback_but_is_reaped, reaper_fixture) {
   const pid_t pid = r.spawn(helper_options({"exit", "0"}), rec.cb());
   wait_until_zombie(pid);  // its SIGCHLD is queued in libuv's pipe
   bool closed = false;

@@ -84,16 +84,13 @@ BOOST_AUTO_TEST_CASE(construction_refuses_an_ignored_sigchld) {
   BOOST_TEST(ec2 == std::errc::device_or_resource_busy);
 }
 
-BOOST_AUTO_TEST_CASE(the_reaper_runs_the_policy_the_suite_asked_for) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(the_reaper_runs_the_policy_the_suite_asked_for, reaper_fixture) {
   BOOST_TEST(r.reap_policy() == test_policy());  // pidfd_open exists on this kernel
 }
 
 // ---- watch ----
 
-BOOST_AUTO_TEST_CASE(watch_adopts_a_forked_child) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(watch_adopts_a_forked_child, reaper_fixture) {
   gate g;
   const pid_t pid = fork_gated(g, 42);
   r.watch(pid, rec.cb());
@@ -125,8 +122,7 @@ BOOST_AUTO_TEST_CASE(watch_of_a_zombie_delivers_on_the_next_iteration_never_insi
   BOOST_TEST(rec.by_pid[pid].at(0).code() == 5);
 }
 
-BOOST_AUTO_TEST_CASE(watch_rejects_what_is_not_an_unreaped_child) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(watch_rejects_what_is_not_an_unreaped_child, reaper_fixture) {
   std::error_code ec;
   auto cb = [](const exit_status&) {};
   r.watch(0, cb, ec);
@@ -148,9 +144,7 @@ BOOST_AUTO_TEST_CASE(watch_rejects_what_is_not_an_unreaped_child) {
   BOOST_CHECK_THROW(r.watch(0, cb), std::system_error);
 }
 
-BOOST_AUTO_TEST_CASE(watch_rejects_a_pid_twice_and_an_empty_callback) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(watch_rejects_a_pid_twice_and_an_empty_callback, reaper_fixture) {
   gate g;
   const pid_t pid = fork_gated(g, 0);
   std::error_code ec;
@@ -168,9 +162,7 @@ BOOST_AUTO_TEST_CASE(watch_rejects_a_pid_twice_and_an_empty_callback) {
 
 // ---- kill ----
 
-BOOST_AUTO_TEST_CASE(kill_signals_an_owned_child) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(kill_signals_an_owned_child, reaper_fixture) {
   gate g;
   const pid_t pid = r.spawn(gated_helper(g, 0), rec.cb());
   r.kill(pid, SIGTERM);
@@ -179,9 +171,7 @@ BOOST_AUTO_TEST_CASE(kill_signals_an_owned_child) {
   BOOST_TEST(rec.by_pid[pid].at(0).signal() == SIGTERM);
 }
 
-BOOST_AUTO_TEST_CASE(kill_after_reap_is_esrch_and_makes_no_syscall) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(kill_after_reap_is_esrch_and_makes_no_syscall, reaper_fixture) {
   const pid_t pid = r.spawn(helper_options({"exit", "0"}), rec.cb());
   run_until([&] { return rec.calls == 1; });
   const auto before = r.stats().syscalls.kill;
@@ -196,9 +186,7 @@ BOOST_AUTO_TEST_CASE(kill_after_reap_is_esrch_and_makes_no_syscall) {
   BOOST_CHECK_THROW(r.kill(pid, SIGKILL), std::system_error);
 }
 
-BOOST_AUTO_TEST_CASE(kill_rejects_bad_signal_numbers) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(kill_rejects_bad_signal_numbers, reaper_fixture) {
   gate g;
   const pid_t pid = fork_gated(g, 0);
   r.watch(pid, rec.cb());
@@ -215,8 +203,7 @@ BOOST_AUTO_TEST_CASE(kill_rejects_bad_signal_numbers) {
 
 // ---- loop references ----
 
-BOOST_AUTO_TEST_CASE(an_idle_reaper_does_not_keep_the_loop_alive) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(an_idle_reaper_does_not_keep_the_loop_alive, reaper_fixture) {
   bool stuck = false;
   uv_timer_t t;
   uv_timer_init(&loop, &t);
@@ -235,9 +222,7 @@ BOOST_AUTO_TEST_CASE(an_idle_reaper_does_not_keep_the_loop_alive) {
   uv_run(&loop, UV_RUN_NOWAIT);
 }
 
-BOOST_AUTO_TEST_CASE(a_reaper_with_a_child_keeps_the_loop_alive_until_its_callback) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_reaper_with_a_child_keeps_the_loop_alive_until_its_callback, reaper_fixture) {
   r.spawn(helper_options({"exit", "3"}), rec.cb());
   BOOST_TEST(run_to_completion());  // uv_run(DEFAULT) returns only when nothing is left
   BOOST_TEST(rec.calls == 1u);
@@ -245,8 +230,7 @@ BOOST_AUTO_TEST_CASE(a_reaper_with_a_child_keeps_the_loop_alive_until_its_callba
 
 // ---- dispatch: re-entrancy, exceptions ----
 
-BOOST_AUTO_TEST_CASE(a_callback_may_spawn_watch_and_kill_on_its_own_reaper) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_callback_may_spawn_watch_and_kill_on_its_own_reaper, reaper_fixture) {
   int chain = 0;
   std::set<pid_t> seen;
   std::function<void(const exit_status&)> next = [&](const exit_status& s) {
@@ -273,8 +257,7 @@ BOOST_AUTO_TEST_CASE(a_callback_may_spawn_watch_and_kill_on_its_own_reaper) {
   BOOST_TEST(rec.by_pid[adopted].at(0).code() == 0);
 }
 
-BOOST_AUTO_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_reaps_it) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_reaps_it, reaper_fixture) {
   gate g;
   int calls = 0;
   bool closed = false;
@@ -339,8 +322,7 @@ BOOST_AUTO_TEST_CASE(a_throwing_callback_does_not_stop_the_batch_or_the_reaper) 
   run_until([&] { return again; });
 }
 
-BOOST_AUTO_TEST_CASE(without_a_hook_a_throwing_callback_is_logged_and_survived) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(without_a_hook_a_throwing_callback_is_logged_and_survived, reaper_fixture) {
   int calls = 0;
   r.spawn(helper_options({"exit", "0"}), [&](const exit_status&) {
     ++calls;
@@ -353,9 +335,7 @@ BOOST_AUTO_TEST_CASE(without_a_hook_a_throwing_callback_is_logged_and_survived) 
 
 // ---- close ----
 
-BOOST_AUTO_TEST_CASE(close_leave_running_makes_no_callback_and_does_not_touch_the_child) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(close_leave_running_makes_no_callback_and_does_not_touch_the_child, reaper_fixture) {
   gate g;
   const pid_t pid = fork_gated(g, 0);
   r.watch(pid, rec.cb());
@@ -377,9 +357,7 @@ BOOST_AUTO_TEST_CASE(close_leave_running_makes_no_callback_and_does_not_touch_th
   BOOST_TEST(ec == estale);
 }
 
-BOOST_AUTO_TEST_CASE(close_terminate_kills_reaps_and_then_calls_on_closed) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(close_terminate_kills_reaps_and_then_calls_on_closed, reaper_fixture) {
   gate g;
   const pid_t plain = fork_gated(g, 0);
   const pid_t stubborn = fork_term_ignoring(g);
@@ -424,9 +402,7 @@ BOOST_AUTO_TEST_CASE(a_moved_from_reaper_is_closed_and_reports_estale) {
   run_until([&] { return again; });
 }
 
-BOOST_AUTO_TEST_CASE(in_a_forked_child_the_parents_reaper_refuses_with_echild) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(in_a_forked_child_the_parents_reaper_refuses_with_echild, reaper_fixture) {
   gate g;
   const pid_t mine = fork_gated(g, 0);
   r.watch(mine, rec.cb());

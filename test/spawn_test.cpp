@@ -73,8 +73,7 @@ void expect_spawn_error(loop_fixture& f, reaper& r, const spawn_options& o, std:
 
 BOOST_FIXTURE_TEST_SUITE(spawn_suite, loop_fixture)
 
-BOOST_AUTO_TEST_CASE(every_exit_code_0_to_255_reaches_its_own_callback) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(every_exit_code_0_to_255_reaches_its_own_callback, reaper_fixture) {
   std::map<pid_t, int> expected;
   std::map<pid_t, int> got;
   for (int code = 0; code < 256; ++code) {
@@ -94,8 +93,7 @@ BOOST_AUTO_TEST_CASE(every_exit_code_0_to_255_reaches_its_own_callback) {
   BOOST_TEST(r.stats().exits_reaped == 256u);
 }
 
-BOOST_AUTO_TEST_CASE(a_child_killed_by_a_signal_reports_the_signal_and_no_code) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_child_killed_by_a_signal_reports_the_signal_and_no_code, reaper_fixture) {
   const auto s = run_one(*this, r, helper_options({"signal", std::to_string(SIGKILL)}));
   BOOST_REQUIRE(s);
   BOOST_TEST(s->signaled());
@@ -126,16 +124,14 @@ BOOST_AUTO_TEST_CASE(a_core_dump_is_reported_with_its_signal) {
   BOOST_TEST(s->core_dumped());
 }
 
-BOOST_AUTO_TEST_CASE(resource_usage_of_the_child_is_reported) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(resource_usage_of_the_child_is_reported, reaper_fixture) {
   const auto s = run_one(*this, r, helper_options({"exit", "0"}));
   BOOST_REQUIRE(s);
   // Every exec'd process has touched some memory; the kernel reports it in KiB.
   BOOST_TEST(s->usage().max_rss_kib > 0);
 }
 
-BOOST_AUTO_TEST_CASE(the_environment_is_inherited_or_replaced) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(the_environment_is_inherited_or_replaced, reaper_fixture) {
   ::setenv("UVREAP_INHERITED", "yes", 1);
   BOOST_TEST(exit_code_of(*this, r, helper_options({"env-eq", "UVREAP_INHERITED", "yes"})) == 0);
   ::unsetenv("UVREAP_INHERITED");
@@ -155,8 +151,7 @@ BOOST_AUTO_TEST_CASE(the_working_directory_is_set) {
   BOOST_TEST(exit_code_of(*this, r, o) == 0);
 }
 
-BOOST_AUTO_TEST_CASE(stdio_can_be_dev_null_or_a_given_fd) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(stdio_can_be_dev_null_or_a_given_fd, reaper_fixture) {
   auto o = helper_options({"stdin-eof"});
   o.stdio_map[0] = stdio::null();
   BOOST_TEST(exit_code_of(*this, r, o) == 0);
@@ -195,8 +190,7 @@ BOOST_AUTO_TEST_CASE(stdio_fds_below_3_can_be_swapped) {
   ::close(p[0]);
 }
 
-BOOST_AUTO_TEST_CASE(no_fd_above_2_leaks_into_the_child_even_without_cloexec) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(no_fd_above_2_leaks_into_the_child_even_without_cloexec, reaper_fixture) {
   const int leaky = ::open("/dev/null", O_RDONLY);  // deliberately not O_CLOEXEC
   BOOST_REQUIRE(leaky > 2);
   int p[2];
@@ -207,8 +201,7 @@ BOOST_AUTO_TEST_CASE(no_fd_above_2_leaks_into_the_child_even_without_cloexec) {
   ::close(p[1]);
 }
 
-BOOST_AUTO_TEST_CASE(the_child_starts_with_no_blocked_and_no_ignored_signals) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(the_child_starts_with_no_blocked_and_no_ignored_signals, reaper_fixture) {
   sigset_t block, old;
   sigemptyset(&block);
   sigaddset(&block, SIGUSR1);
@@ -228,8 +221,7 @@ BOOST_AUTO_TEST_CASE(the_child_starts_with_no_blocked_and_no_ignored_signals) {
   BOOST_TEST(code == 0, "1 = a signal blocked, 2 = a signal ignored; got " << code);
 }
 
-BOOST_AUTO_TEST_CASE(a_new_session_or_process_group_is_created_on_request) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_new_session_or_process_group_is_created_on_request, reaper_fixture) {
   auto o = helper_options({"sid"});
   o.new_session = true;
   BOOST_TEST(exit_code_of(*this, r, o) == 0);
@@ -240,8 +232,7 @@ BOOST_AUTO_TEST_CASE(a_new_session_or_process_group_is_created_on_request) {
   BOOST_TEST(exit_code_of(*this, r, o) == 1);  // by default it stays in ours
 }
 
-BOOST_AUTO_TEST_CASE(the_program_is_searched_in_path_when_it_has_no_slash) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(the_program_is_searched_in_path_when_it_has_no_slash, reaper_fixture) {
   spawn_options o;
   o.argv = {"sh", "-c", "exit 7"};
   BOOST_TEST(exit_code_of(*this, r, o) == 7);
@@ -250,8 +241,7 @@ BOOST_AUTO_TEST_CASE(the_program_is_searched_in_path_when_it_has_no_slash) {
   BOOST_TEST(exit_code_of(*this, r, o) == 8);
 }
 
-BOOST_AUTO_TEST_CASE(a_missing_program_fails_with_enoent_and_leaves_no_zombie) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_missing_program_fails_with_enoent_and_leaves_no_zombie, reaper_fixture) {
   spawn_options o;
   o.argv = {"/nonexistent/uvreap-no-such-program"};
   expect_spawn_error(*this, r, o, std::errc::no_such_file_or_directory);
@@ -281,15 +271,13 @@ BOOST_AUTO_TEST_CASE(an_executable_in_no_known_format_fails_with_enoexec) {
   expect_spawn_error(*this, r, o, std::errc::executable_format_error);
 }
 
-BOOST_AUTO_TEST_CASE(a_missing_working_directory_fails_with_enoent) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_missing_working_directory_fails_with_enoent, reaper_fixture) {
   auto o = helper_options({"exit", "0"});
   o.cwd = "/nonexistent/uvreap-dir";
   expect_spawn_error(*this, r, o, std::errc::no_such_file_or_directory);
 }
 
-BOOST_AUTO_TEST_CASE(invalid_options_are_rejected_before_any_child_exists) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(invalid_options_are_rejected_before_any_child_exists, reaper_fixture) {
   spawn_options o;
   expect_spawn_error(*this, r, o, std::errc::invalid_argument);  // empty argv
   o.argv = {""};
@@ -314,16 +302,14 @@ BOOST_AUTO_TEST_CASE(invalid_options_are_rejected_before_any_child_exists) {
   expect_spawn_error(*this, r, o, std::errc::bad_file_descriptor);
 }
 
-BOOST_AUTO_TEST_CASE(an_empty_callback_is_rejected) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(an_empty_callback_is_rejected, reaper_fixture) {
   std::error_code ec;
   BOOST_TEST(r.spawn(helper_options({"exit", "0"}), exit_callback{}, ec) == -1);
   BOOST_TEST(ec == std::errc::invalid_argument);
   BOOST_TEST(children_census().empty());
 }
 
-BOOST_AUTO_TEST_CASE(the_throwing_form_carries_the_errno) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(the_throwing_form_carries_the_errno, reaper_fixture) {
   spawn_options o;
   o.argv = {"/nonexistent/uvreap-no-such-program"};
   try {

@@ -139,4 +139,12 @@ struct loop_fixture {
   uv_loop_t loop{};
 };
 
+/// The prologue of most reaper tests: a loop_fixture, a reaper of `test_policy()` on its
+/// loop, and a recorder. The reaper is destroyed (closing with kill_children) before the
+/// loop fixture's teardown checks for zombies and open handles.
+struct reaper_fixture : loop_fixture {
+  reaper r{&loop, test_options()};
+  recorder rec;
+};
+
 }  // namespace uvreap::test

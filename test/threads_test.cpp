@@ -114,8 +114,7 @@ BOOST_AUTO_TEST_CASE(four_threads_submit_ten_thousand_children_each_exit_arrives
   BOOST_TEST(r.size() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(calls_from_a_thread_after_close_get_estale_and_leave_no_child) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(calls_from_a_thread_after_close_get_estale_and_leave_no_child, reaper_fixture) {
   r.close();
   std::error_code spawn_ec;
   std::error_code watch_ec;
@@ -132,8 +131,7 @@ BOOST_AUTO_TEST_CASE(calls_from_a_thread_after_close_get_estale_and_leave_no_chi
   BOOST_TEST(children_census().empty());
 }
 
-BOOST_AUTO_TEST_CASE(a_thread_gets_the_same_argument_errors_as_the_loop_thread) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_thread_gets_the_same_argument_errors_as_the_loop_thread, reaper_fixture) {
   std::error_code empty_cb;
   std::error_code bad_pid;
   std::error_code not_child;
@@ -154,8 +152,7 @@ BOOST_AUTO_TEST_CASE(a_thread_gets_the_same_argument_errors_as_the_loop_thread) 
   BOOST_TEST(r.size() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_time_limit_set_from_a_thread_is_honoured) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_time_limit_set_from_a_thread_is_honoured, reaper_fixture) {
   gate g;
   std::optional<exit_status> got;
   std::thread([&] {
@@ -168,8 +165,7 @@ BOOST_AUTO_TEST_CASE(a_time_limit_set_from_a_thread_is_honoured) {
   BOOST_TEST(got->deadline_fired());
 }
 
-BOOST_AUTO_TEST_CASE(close_registers_what_threads_queued_and_terminates_it) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(close_registers_what_threads_queued_and_terminates_it, reaper_fixture) {
   gate g;
   int calls = 0;
   pid_t pid = -1;
@@ -184,8 +180,7 @@ BOOST_AUTO_TEST_CASE(close_registers_what_threads_queued_and_terminates_it) {
   BOOST_TEST(::kill(pid, 0) == -1);
 }
 
-BOOST_AUTO_TEST_CASE(fds_opened_without_cloexec_by_other_threads_never_reach_a_child) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(fds_opened_without_cloexec_by_other_threads_never_reach_a_child, reaper_fixture) {
   std::atomic<bool> stop{false};
   std::thread leaker([&] {
     while (!stop) {

@@ -41,9 +41,7 @@ void wait_ready(pipe_pair& ready) {
 
 BOOST_FIXTURE_TEST_SUITE(time_limit_suite, loop_fixture)
 
-BOOST_AUTO_TEST_CASE(a_child_ignoring_sigterm_is_sigkilled_after_the_grace_period) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_child_ignoring_sigterm_is_sigkilled_after_the_grace_period, reaper_fixture) {
   gate g;
   pipe_pair ready;
   auto o = helper_options({"ignore-term"});
@@ -64,9 +62,7 @@ BOOST_AUTO_TEST_CASE(a_child_ignoring_sigterm_is_sigkilled_after_the_grace_perio
   BOOST_TEST(r.stats().syscalls.kill == 2u);  // SIGTERM, then SIGKILL
 }
 
-BOOST_AUTO_TEST_CASE(a_child_that_exits_in_time_cancels_its_deadline) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_child_that_exits_in_time_cancels_its_deadline, reaper_fixture) {
   auto o = helper_options({"exit", "5"});
   o.time_limit = deadline{300ms, SIGTERM, 100ms, false};
   const pid_t pid = r.spawn(o, rec.cb());
@@ -80,9 +76,7 @@ BOOST_AUTO_TEST_CASE(a_child_that_exits_in_time_cancels_its_deadline) {
   BOOST_TEST(r.stats().deadlines_fired == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_deadline_can_signal_the_whole_process_group) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_deadline_can_signal_the_whole_process_group, reaper_fixture) {
   pipe_pair out;
   // The shell starts a grandchild that holds the pipe too, says so, and waits for it.
   auto o = shell("sleep 120 & echo r; wait");
@@ -99,9 +93,7 @@ BOOST_AUTO_TEST_CASE(a_deadline_can_signal_the_whole_process_group) {
   BOOST_TEST(read_to_eof(out.rd).empty());
 }
 
-BOOST_AUTO_TEST_CASE(invalid_time_limits_are_rejected_before_any_child_exists) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(invalid_time_limits_are_rejected_before_any_child_exists, reaper_fixture) {
   std::error_code ec;
   auto o = helper_options({"exit", "0"});
   for (const auto& d : {deadline{0ms}, deadline{-5ms}, deadline{1s, 0}, deadline{1s, NSIG},
@@ -114,9 +106,7 @@ BOOST_AUTO_TEST_CASE(invalid_time_limits_are_rejected_before_any_child_exists) {
   BOOST_TEST(r.size() == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_sigkill_deadline_skips_the_grace_period) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_sigkill_deadline_skips_the_grace_period, reaper_fixture) {
   gate g;
   auto o = gated_helper(g, 0);
   o.time_limit = deadline{20ms, SIGKILL, 1h, false};
@@ -130,9 +120,7 @@ BOOST_AUTO_TEST_CASE(a_sigkill_deadline_skips_the_grace_period) {
 
 // --- the clock: counted from the call, not from the start of the loop iteration -----
 
-BOOST_AUTO_TEST_CASE(a_time_limit_is_counted_from_spawn_even_after_a_long_callback) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_time_limit_is_counted_from_spawn_even_after_a_long_callback, reaper_fixture) {
   gate g;
   pid_t pid = -1;
   // The callback works longer than the limit, then spawns: the loop's cached clock is
@@ -158,8 +146,7 @@ BOOST_AUTO_TEST_CASE(a_time_limit_is_counted_from_spawn_even_after_a_long_callba
   BOOST_TEST(r.stats().syscalls.kill == 0u);
 }
 
-BOOST_AUTO_TEST_CASE(a_close_grace_is_counted_from_close_even_after_long_startup_work) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_close_grace_is_counted_from_close_even_after_long_startup_work, reaper_fixture) {
   gate g;
   pipe_pair ready;
   const pid_t pid = r.spawn(term_ignoring(g, ready), [](const exit_status&) {});
@@ -181,9 +168,7 @@ BOOST_AUTO_TEST_CASE(a_close_grace_is_counted_from_close_even_after_long_startup
 
 // --- a child whose exit is already waiting is never signalled or flagged ------------
 
-BOOST_AUTO_TEST_CASE(a_child_that_exited_while_the_loop_was_busy_is_not_signalled) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(a_child_that_exited_while_the_loop_was_busy_is_not_signalled, reaper_fixture) {
   gate g;
   auto o = gated_helper(g, 7);
   o.time_limit = deadline{300ms, SIGTERM, 10s, false};
@@ -204,9 +189,7 @@ BOOST_AUTO_TEST_CASE(a_child_that_exited_while_the_loop_was_busy_is_not_signalle
   BOOST_TEST(uv_loop_alive(&loop) == 0);  // nothing of the limit is left
 }
 
-BOOST_AUTO_TEST_CASE(the_sigkill_step_skips_a_child_that_exited_during_the_grace) {
-  reaper r{&loop, test_options()};
-  recorder rec;
+BOOST_FIXTURE_TEST_CASE(the_sigkill_step_skips_a_child_that_exited_during_the_grace, reaper_fixture) {
   gate g;
   pipe_pair ready;
   auto o = term_ignoring(g, ready);
@@ -229,8 +212,7 @@ BOOST_AUTO_TEST_CASE(the_sigkill_step_skips_a_child_that_exited_during_the_grace
   BOOST_TEST(r.stats().signals_skipped == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(close_sends_no_sigkill_to_a_child_that_exited_during_the_grace) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(close_sends_no_sigkill_to_a_child_that_exited_during_the_grace, reaper_fixture) {
   gate g;
   pipe_pair ready;
   const pid_t pid = r.spawn(term_ignoring(g, ready), [](const exit_status&) {});
@@ -247,8 +229,7 @@ BOOST_AUTO_TEST_CASE(close_sends_no_sigkill_to_a_child_that_exited_during_the_gr
   BOOST_TEST(no_zombies());
 }
 
-BOOST_AUTO_TEST_CASE(close_signals_no_child_whose_exit_is_already_waiting) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(close_signals_no_child_whose_exit_is_already_waiting, reaper_fixture) {
   gate g;
   const pid_t pid = r.spawn(gated_helper(g, 0), [](const exit_status&) {});
   g.open();
@@ -262,8 +243,7 @@ BOOST_AUTO_TEST_CASE(close_signals_no_child_whose_exit_is_already_waiting) {
   BOOST_TEST(no_zombies());
 }
 
-BOOST_AUTO_TEST_CASE(a_negative_close_grace_counts_as_zero) {
-  reaper r{&loop, test_options()};
+BOOST_FIXTURE_TEST_CASE(a_negative_close_grace_counts_as_zero, reaper_fixture) {
   gate g;
   pipe_pair ready;
   const pid_t pid = r.spawn(term_ignoring(g, ready), [](const exit_status&) {});
