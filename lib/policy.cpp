@@ -44,4 +44,13 @@ sweep_result scan_by_pid(sweep_context& ctx) noexcept {
   return sweep_result::done;
 }
 
+sweep_result all_were_taken(sweep_context& ctx) noexcept {
+  if (!ctx.out.empty()) return sweep_result::more;
+  for (std::size_t i = 0; i < ctx.table.size(); ++i) {
+    if (ctx.out.size() >= ctx.budget) return sweep_result::more;
+    ctx.out.push_back(reaped{ctx.table.at(i).pid, 0, {}, true});
+  }
+  return sweep_result::done;
+}
+
 }  // namespace uvreap::detail

@@ -109,4 +109,10 @@ std::unique_ptr<reap_policy> start_pidfd_policy(const options& opts, os_calls& o
 /// ran out, `retry` on a failure (reported), else `done`.
 sweep_result scan_by_pid(sweep_context& ctx) noexcept;
 
+/// ECHILD from a wait for any child: the process has no child at all, yet the table
+/// holds some, so someone else took their statuses (a foreign waitpid(-1), SIGCHLD set to
+/// SIG_IGN). Lists each as lost, within the budget (a whole-table step: `more` when the
+/// collect had reaped something already, or when the budget runs out).
+sweep_result all_were_taken(sweep_context& ctx) noexcept;
+
 }  // namespace uvreap::detail

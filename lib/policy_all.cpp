@@ -54,13 +54,7 @@ class all_policy final : public reap_policy {
       reaped r{0, 0, {}, false};
       const pid_t pid = ctx.os.wait4(-1, &r.status, WNOHANG, &r.usage);
       if (pid == 0) return sweep_result::done;
-      if (pid == -ECHILD) {
-        // No child at all, yet the table holds some: someone else took their statuses.
-        if (!ctx.out.empty()) return sweep_result::more;  // a whole-table step
-        for (std::size_t i = 0; i < ctx.table.size() && ctx.out.size() < ctx.budget; ++i)
-          ctx.out.push_back(reaped{ctx.table.at(i).pid, 0, {}, true});
-        return ctx.out.size() < ctx.table.size() ? sweep_result::more : sweep_result::done;
-      }
+      if (pid == -ECHILD) return all_were_taken(ctx);
       if (pid < 0) {
         ctx.errors.report(pid, "wait4(-1, WNOHANG)");
         return sweep_result::retry;

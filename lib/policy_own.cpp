@@ -38,12 +38,7 @@ class own_policy final : public reap_policy {
       // by pid; if not we leave it to its owner.
       siginfo_t si{};
       const int r = ctx.os.waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT);
-      if (r == -ECHILD) {
-        if (!ctx.out.empty()) return sweep_result::more;  // a whole-table step: see policy.hpp
-        for (std::size_t i = 0; i < ctx.table.size() && ctx.out.size() < ctx.budget; ++i)
-          ctx.out.push_back(reaped{ctx.table.at(i).pid, 0, {}, true});
-        return ctx.out.size() < ctx.table.size() ? sweep_result::more : sweep_result::done;
-      }
+      if (r == -ECHILD) return all_were_taken(ctx);
       if (r < 0) {
         ctx.errors.report(r, "waitid(P_ALL, WNOWAIT)");
         return sweep_result::retry;
