@@ -54,7 +54,7 @@ pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& 
     return -1;
   }
   spawn_plan plan;
-  if (ec = plan.prepare(opts); ec) return -1;
+  if (ec = plan.prepare(opts, os_.seam()); ec) return -1;
   if (ec = reserve_for_one(opts.time_limit.has_value()); ec) return -1;
   pid_t pid = -1;
   // posix_spawn returns only once the child has exec'd or failed to (glibc's child
@@ -86,7 +86,7 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
     return -1;
   }
   spawn_plan plan;
-  if (ec = plan.prepare(opts); ec) return -1;
+  if (ec = plan.prepare(opts, os_.seam()); ec) return -1;
   sys::interface& os = os_.seam();
   auto make = [&](uvreap::stats::syscall_counts& calls) {
     pid_t pid = -1;

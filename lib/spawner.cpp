@@ -32,10 +32,11 @@ spawn_plan::~spawn_plan() {
   if (actions_init_) posix_spawn_file_actions_destroy(&actions_);
   if (attr_init_) posix_spawnattr_destroy(&attr_);
   for (int fd : temp_fds_)
-    ::close(fd);  // EINTR on close: the fd is gone either way
+    (void)os_->close(fd);  // an error (EINTR) still releases the fd: nothing to retry
 }
 
-std::error_code spawn_plan::prepare(const spawn_options& opts) noexcept {
+std::error_code spawn_plan::prepare(const spawn_options& opts, sys::interface& os) noexcept {
+  os_ = &os;
   try {
     return build(opts);
   } catch (const std::bad_alloc&) {
@@ -96,6 +97,7 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   // by an earlier dup2 in the child (stdin <- stdout, stdout <- stdin), so it is first
   // duplicated in the parent above 2; the child then only ever dup2s from fds > 2 or
   // onto the same number (which glibc turns into clearing FD_CLOEXEC).
+  temp_fds_.reserve(3);
   for (int target = 0; target < 3; ++target) {
     const stdio& s = opts.stdio_map[static_cast<std::size_t>(target)];
     int e = 0;
@@ -106,12 +108,12 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
         e = posix_spawn_file_actions_addopen(&actions_, target, "/dev/null", O_RDWR, 0);
         break;
       case stdio::kind::fd: {
-        if (s.fd < 0 || ::fcntl(s.fd, F_GETFD) < 0) return errno_code(EBADF);
+        if (s.fd < 0 || os_->fd_flags(s.fd) < 0) return errno_code(EBADF);
         int src = s.fd;
         if (src < 3 && src != target) {
-          src = ::fcntl(s.fd, F_DUPFD_CLOEXEC, 3);
-          if (src < 0) return errno_code(errno);
-          temp_fds_.push_back(src);
+          src = os_->dup_cloexec(s.fd, 3);
+          if (src < 0) return errno_code(-src);
+          temp_fds_.push_back(src);  // room reserved above: cannot throw and leak it
         }
         e = posix_spawn_file_actions_adddup2(&actions_, src, target);
         break;

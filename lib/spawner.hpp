@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "uvreap/spawn_options.hpp"
+#include "uvreap/sys.hpp"
 
 namespace uvreap::detail {
 
@@ -26,7 +27,8 @@ class spawn_plan {
   /// entry without '=', new_session with new_process_group, a time_limit that is not
   /// positive, has a bad signal or asks for a group the child will not have), EBADF (a negative
   /// stdio fd), ENOMEM, or what fcntl/posix_spawn_* setup reported.
-  [[nodiscard]] std::error_code prepare(const spawn_options& opts) noexcept;
+  /// The fd checks and copies it makes go through `os`, which must outlive the plan.
+  [[nodiscard]] std::error_code prepare(const spawn_options& opts, sys::interface& os) noexcept;
 
   [[nodiscard]] const char* file() const noexcept { return file_; }
   [[nodiscard]] bool search_path() const noexcept { return search_path_; }
@@ -48,6 +50,7 @@ class spawn_plan {
   bool actions_init_ = false;
   bool attr_init_ = false;
   std::vector<int> temp_fds_;  // parent-side duplicates closed by the destructor
+  sys::interface* os_ = nullptr;
 };
 
 }  // namespace uvreap::detail

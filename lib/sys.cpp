@@ -2,6 +2,7 @@
 // uvreap: the OS seam's kernel implementation; the only file that calls these syscalls.
 #include "uvreap/sys.hpp"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
@@ -77,6 +78,16 @@ int interface::epoll_ctl(int epfd, int op, int fd, ::epoll_event* event) noexcep
 int interface::epoll_wait(int epfd, ::epoll_event* events, int max_events,
                           int timeout_ms) noexcept {
   const int r = ::epoll_wait(epfd, events, max_events, timeout_ms);
+  return r < 0 ? -errno : r;
+}
+
+int interface::fd_flags(int fd) noexcept {
+  const int r = ::fcntl(fd, F_GETFD);
+  return r < 0 ? -errno : r;
+}
+
+int interface::dup_cloexec(int fd, int min_fd) noexcept {
+  const int r = ::fcntl(fd, F_DUPFD_CLOEXEC, min_fd);
   return r < 0 ? -errno : r;
 }
 

@@ -45,6 +45,8 @@ class scripted_os : public sys::interface {
     k_epoll_ctl,
     k_epoll_wait,
     k_close,
+    k_fd_flags,
+    k_dup,
     k_count
   };
   std::array<std::deque<int>, k_count> queued;
@@ -104,6 +106,14 @@ class scripted_os : public sys::interface {
   int epoll_wait(int epfd, ::epoll_event* ev, int max, int timeout) noexcept override {
     if (auto r = next(k_epoll_wait)) return *r;
     return interface::epoll_wait(epfd, ev, max, timeout);
+  }
+  int fd_flags(int fd) noexcept override {
+    if (auto r = next(k_fd_flags)) return *r;
+    return interface::fd_flags(fd);
+  }
+  int dup_cloexec(int fd, int min_fd) noexcept override {
+    if (auto r = next(k_dup)) return *r;
+    return interface::dup_cloexec(fd, min_fd);
   }
   int close(int fd) noexcept override {
     // As on Linux, the fd is released whatever close reports.
@@ -677,6 +687,41 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, a_close_error_is_never_retried_and_leaks_no
   BOOST_TEST(os.calls[k::k_close] - closes == 1);         // not retried, whatever it said
   BOOST_TEST(open_fd_count() == fds);                     // the fd is gone all the same
   BOOST_TEST(errors.size() == (err == EINTR ? 0u : 1u));  // EINTR is not a failure of close
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, an_fd_check_or_copy_failure_in_spawn_is_returned_with_no_child,
+                       boost::unit_test::data::make({0, 1, 2, 3}), which) {
+  // stdin from the parent's fd 1: checked (F_GETFD), then copied above 2 (F_DUPFD_CLOEXEC)
+  // so that the child's dup2 onto 1 cannot clobber it.
+  reaper r{&loop, opts()};
+  const int fds = open_fd_count();
+  const fault f = std::array<fault, 4>{fault{k::k_fd_flags, EBADF}, fault{k::k_dup, EMFILE},
+                                       fault{k::k_dup, EINVAL}, fault{k::k_dup, EBADF}}[which];
+  os.fail_next(f.call, f.err);
+  auto o = helper_options({"exit", "0"});
+  o.stdio_map[0] = stdio::from_fd(1);
+  std::error_code ec;
+  BOOST_TEST(r.spawn(
+                 o, [](const exit_status&) {}, ec) == -1);
+  BOOST_TEST(ec.value() == (f.call == k::k_fd_flags ? EBADF : f.err));
+  BOOST_TEST(os.calls[k::k_spawn] == 0);  // refused before any child existed
+  BOOST_TEST(open_fd_count() == fds);
+  BOOST_TEST(r.size() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(spawn_closes_its_copies_of_stdio_sources_through_the_seam) {
+  reaper r{&loop, opts()};
+  const int fds = open_fd_count();
+  auto o = helper_options({"exit", "6"});
+  o.stdio_map[0] = stdio::from_fd(1);  // copied above 2 for the child, then closed
+  std::vector<exit_status> got;
+  const int closes = os.calls[k::k_close];
+  r.spawn(o, [&](const exit_status& s) { got.push_back(s); });
+  BOOST_TEST(os.calls[k::k_dup] == 1);
+  BOOST_TEST(os.calls[k::k_close] - closes == 1);
+  BOOST_TEST(open_fd_count() == fds);
+  run_until([&] { return !got.empty(); });
+  BOOST_TEST(got.at(0).code() == 6);
 }
 
 BOOST_DATA_TEST_CASE_F(seam_fixture, a_kill_failure_while_closing_is_reported_and_sigkill_follows,

@@ -74,6 +74,14 @@ class interface {
   /// -errno.
   virtual int epoll_wait(int epfd, ::epoll_event* events, int max_events, int timeout_ms) noexcept;
 
+  /// `fcntl(fd, F_GETFD)`: the fd's flags, or -errno (EBADF: not an open fd). How
+  /// `spawn` checks a `stdio::from_fd` source.
+  virtual int fd_flags(int fd) noexcept;
+
+  /// `fcntl(fd, F_DUPFD_CLOEXEC, min_fd)`: a CLOEXEC copy of `fd` numbered `min_fd` or
+  /// above, or -errno (EMFILE, EINVAL, EBADF).
+  virtual int dup_cloexec(int fd, int min_fd) noexcept;
+
   /// `close(fd)`: 0 or -errno. On Linux the fd is released even when close reports an
   /// error (EINTR included), so the caller never retries it.
   virtual int close(int fd) noexcept;
