@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
