@@ -88,17 +88,15 @@ std::error_code core::start(const std::shared_ptr<core>& self) noexcept {
   if (r == 0 && policy_->poll_fd() >= 0) {
     r = uv_poll_init(loop_, pidfd_poll_.get(), policy_->poll_fd());
   }
-  for (uv_handle_t* h :
-       {sigchld_.base(), continuation_.base(), resweep_timer_.base(), poll_timer_.base(),
-        deadline_timer_.base(), grace_timer_.base(), inbox_async_.base(), pidfd_poll_.base()}) {
-    h->data = this;
-  }
+  for_each_handle([this](auto& h) { h.owned_by(this); });
   // Owned children keep the loop alive through the main handle (update_ref), a pending
-  // continuation and a terminating close through theirs; these never do.
-  for (uv_handle_t* h : {sigchld_.base(), resweep_timer_.base(), poll_timer_.base(),
-                         deadline_timer_.base(), inbox_async_.base(), pidfd_poll_.base()}) {
-    if (h->loop != nullptr) uv_unref(h);
-  }
+  // continuation and a terminating close through theirs; the others never do.
+  sigchld_.keeps_loop_alive(false);
+  pidfd_poll_.keeps_loop_alive(false);
+  resweep_timer_.keeps_loop_alive(false);
+  poll_timer_.keeps_loop_alive(false);
+  deadline_timer_.keeps_loop_alive(false);
+  inbox_async_.keeps_loop_alive(false);
   if (r == 0 && pidfd_poll_.initialised()) {
     // No SIGCHLD: the epoll set of pidfds is the source (the signal watcher starts only
     // while some child has no pidfd).
@@ -319,8 +317,11 @@ void core::update_sigchld_watch() noexcept {
 void core::update_ref() noexcept {
   if (state_ == state::closed) return;
   // uv_ref/uv_unref are idempotent flag flips; the loop counts each handle once.
-  auto& main = pidfd_poll_.initialised() ? *pidfd_poll_.base() : *sigchld_.base();
-  table_.empty() ? uv_unref(&main) : uv_ref(&main);
+  if (pidfd_poll_.initialised()) {
+    pidfd_poll_.keeps_loop_alive(!table_.empty());
+  } else {
+    sigchld_.keeps_loop_alive(!table_.empty());
+  }
   if (poll_every_.count() > 0) {
     const bool want = state_ == state::open && (!table_.empty() || policy_->reaps_unregistered());
     if (want && !poll_timer_.active()) {

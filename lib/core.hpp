@@ -121,6 +121,19 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void update_sigchld_watch() noexcept;
   void update_ref() noexcept;
 
+  // Calls `f` on each libuv handle of the core.
+  template <class F>
+  void for_each_handle(F&& f) noexcept {
+    f(sigchld_);
+    f(pidfd_poll_);
+    f(continuation_);
+    f(resweep_timer_);
+    f(poll_timer_);
+    f(deadline_timer_);
+    f(grace_timer_);
+    f(inbox_async_);
+  }
+
   // --- close ---
   void signal_unreaped(int sig) noexcept;
   void finish_close() noexcept;

@@ -38,15 +38,10 @@ void core::finish_close() noexcept {
   deadlines_.clear();
   drained_.clear();
   if (policy_) policy_->close(os_, *this);
-  for (uv_handle_t* h :
-       {sigchld_.base(), pidfd_poll_.base(), continuation_.base(), resweep_timer_.base(),
-        poll_timer_.base(), deadline_timer_.base(), grace_timer_.base(), inbox_async_.base()}) {
-    // A handle whose init never ran (or failed) has no loop and owes no close callback.
-    if (h->loop != nullptr && uv_is_closing(h) == 0) {
-      uv_close(h, on_handle_closed);
-      ++closing_handles_;
-    }
-  }
+  // A handle whose init never ran (or failed) has no loop and owes no close callback.
+  for_each_handle([this](auto& h) {
+    if (h.close(on_handle_closed)) ++closing_handles_;
+  });
   if (closing_handles_ == 0) all_handles_closed();  // a start that initialised none
 }
 

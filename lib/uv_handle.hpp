@@ -29,8 +29,10 @@ class uv_handle {
   /// A zeroed handle has no loop until its init succeeded.
   [[nodiscard]] bool initialised() const noexcept { return h_.loop != nullptr; }
   [[nodiscard]] bool active() const noexcept { return initialised() && uv_is_active(base()) != 0; }
-  /// Whether this handle alone keeps `uv_run` going while active.
-  void keeps_loop_alive(bool yes) noexcept { yes ? uv_ref(base()) : uv_unref(base()); }
+  /// Whether this handle alone keeps `uv_run` going while active (no-op before init).
+  void keeps_loop_alive(bool yes) noexcept {
+    if (initialised()) yes ? uv_ref(base()) : uv_unref(base());
+  }
 
   /// uv_close, once; true when a close callback is now owed to `on_closed`.
   bool close(uv_close_cb on_closed) noexcept {

@@ -227,7 +227,8 @@ BOOST_AUTO_TEST_CASE(sigchld_taken_by_another_thread_still_reaches_the_loop) {
   BOOST_TEST(on_loop_thread.load());
 }
 
-BOOST_FIXTURE_TEST_CASE(a_full_signal_pipe_while_the_loop_is_blocked_loses_no_exit, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_full_signal_pipe_while_the_loop_is_blocked_loses_no_exit,
+                        reaper_fixture) {
   gate g;
   std::vector<pid_t> pids;
   for (int i = 0; i < 200; ++i)
@@ -287,7 +288,8 @@ BOOST_FIXTURE_TEST_CASE(stopped_and_continued_children_make_no_callback, reaper_
   BOOST_TEST(rec.by_pid[pid].at(0).signal() == SIGTERM);
 }
 
-BOOST_FIXTURE_TEST_CASE(exits_while_the_loop_is_not_running_are_delivered_on_the_next_run, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(exits_while_the_loop_is_not_running_are_delivered_on_the_next_run,
+                        reaper_fixture) {
   std::vector<pid_t> pids;
   for (int i = 0; i < 10; ++i)
     pids.push_back(r.spawn(helper_options({"exit", std::to_string(i)}), rec.cb()));
@@ -299,7 +301,8 @@ BOOST_FIXTURE_TEST_CASE(exits_while_the_loop_is_not_running_are_delivered_on_the
     BOOST_TEST(rec.by_pid[pids[static_cast<std::size_t>(i)]].at(0).code() == i);
 }
 
-BOOST_FIXTURE_TEST_CASE(the_exit_callback_does_not_wait_for_a_grandchild_holding_stdout, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(the_exit_callback_does_not_wait_for_a_grandchild_holding_stdout,
+                        reaper_fixture) {
   gate g;
   pipe_pair out;
   // The grandchild keeps stdout open until the gate opens; the child exits at once.

@@ -222,7 +222,8 @@ BOOST_FIXTURE_TEST_CASE(an_idle_reaper_does_not_keep_the_loop_alive, reaper_fixt
   uv_run(&loop, UV_RUN_NOWAIT);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_reaper_with_a_child_keeps_the_loop_alive_until_its_callback, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_reaper_with_a_child_keeps_the_loop_alive_until_its_callback,
+                        reaper_fixture) {
   r.spawn(helper_options({"exit", "3"}), rec.cb());
   BOOST_TEST(run_to_completion());  // uv_run(DEFAULT) returns only when nothing is left
   BOOST_TEST(rec.calls == 1u);
@@ -257,7 +258,8 @@ BOOST_FIXTURE_TEST_CASE(a_callback_may_spawn_watch_and_kill_on_its_own_reaper, r
   BOOST_TEST(rec.by_pid[adopted].at(0).code() == 0);
 }
 
-BOOST_FIXTURE_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_reaps_it, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_reaps_it,
+                        reaper_fixture) {
   gate g;
   int calls = 0;
   bool closed = false;
@@ -335,7 +337,8 @@ BOOST_FIXTURE_TEST_CASE(without_a_hook_a_throwing_callback_is_logged_and_survive
 
 // ---- close ----
 
-BOOST_FIXTURE_TEST_CASE(close_leave_running_makes_no_callback_and_does_not_touch_the_child, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(close_leave_running_makes_no_callback_and_does_not_touch_the_child,
+                        reaper_fixture) {
   gate g;
   const pid_t pid = fork_gated(g, 0);
   r.watch(pid, rec.cb());

@@ -114,7 +114,8 @@ BOOST_AUTO_TEST_CASE(four_threads_submit_ten_thousand_children_each_exit_arrives
   BOOST_TEST(r.size() == 0u);
 }
 
-BOOST_FIXTURE_TEST_CASE(calls_from_a_thread_after_close_get_estale_and_leave_no_child, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(calls_from_a_thread_after_close_get_estale_and_leave_no_child,
+                        reaper_fixture) {
   r.close();
   std::error_code spawn_ec;
   std::error_code watch_ec;
@@ -180,7 +181,8 @@ BOOST_FIXTURE_TEST_CASE(close_registers_what_threads_queued_and_terminates_it, r
   BOOST_TEST(::kill(pid, 0) == -1);
 }
 
-BOOST_FIXTURE_TEST_CASE(fds_opened_without_cloexec_by_other_threads_never_reach_a_child, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(fds_opened_without_cloexec_by_other_threads_never_reach_a_child,
+                        reaper_fixture) {
   std::atomic<bool> stop{false};
   std::thread leaker([&] {
     while (!stop) {

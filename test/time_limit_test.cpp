@@ -41,7 +41,8 @@ void wait_ready(pipe_pair& ready) {
 
 BOOST_FIXTURE_TEST_SUITE(time_limit_suite, loop_fixture)
 
-BOOST_FIXTURE_TEST_CASE(a_child_ignoring_sigterm_is_sigkilled_after_the_grace_period, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_child_ignoring_sigterm_is_sigkilled_after_the_grace_period,
+                        reaper_fixture) {
   gate g;
   pipe_pair ready;
   auto o = helper_options({"ignore-term"});
@@ -120,7 +121,8 @@ BOOST_FIXTURE_TEST_CASE(a_sigkill_deadline_skips_the_grace_period, reaper_fixtur
 
 // --- the clock: counted from the call, not from the start of the loop iteration -----
 
-BOOST_FIXTURE_TEST_CASE(a_time_limit_is_counted_from_spawn_even_after_a_long_callback, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_time_limit_is_counted_from_spawn_even_after_a_long_callback,
+                        reaper_fixture) {
   gate g;
   pid_t pid = -1;
   // The callback works longer than the limit, then spawns: the loop's cached clock is
@@ -146,7 +148,8 @@ BOOST_FIXTURE_TEST_CASE(a_time_limit_is_counted_from_spawn_even_after_a_long_cal
   BOOST_TEST(r.stats().syscalls.kill == 0u);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_close_grace_is_counted_from_close_even_after_long_startup_work, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_close_grace_is_counted_from_close_even_after_long_startup_work,
+                        reaper_fixture) {
   gate g;
   pipe_pair ready;
   const pid_t pid = r.spawn(term_ignoring(g, ready), [](const exit_status&) {});
@@ -168,7 +171,8 @@ BOOST_FIXTURE_TEST_CASE(a_close_grace_is_counted_from_close_even_after_long_star
 
 // --- a child whose exit is already waiting is never signalled or flagged ------------
 
-BOOST_FIXTURE_TEST_CASE(a_child_that_exited_while_the_loop_was_busy_is_not_signalled, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_child_that_exited_while_the_loop_was_busy_is_not_signalled,
+                        reaper_fixture) {
   gate g;
   auto o = gated_helper(g, 7);
   o.time_limit = deadline{300ms, SIGTERM, 10s, false};
@@ -189,7 +193,8 @@ BOOST_FIXTURE_TEST_CASE(a_child_that_exited_while_the_loop_was_busy_is_not_signa
   BOOST_TEST(uv_loop_alive(&loop) == 0);  // nothing of the limit is left
 }
 
-BOOST_FIXTURE_TEST_CASE(the_sigkill_step_skips_a_child_that_exited_during_the_grace, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(the_sigkill_step_skips_a_child_that_exited_during_the_grace,
+                        reaper_fixture) {
   gate g;
   pipe_pair ready;
   auto o = term_ignoring(g, ready);
@@ -212,7 +217,8 @@ BOOST_FIXTURE_TEST_CASE(the_sigkill_step_skips_a_child_that_exited_during_the_gr
   BOOST_TEST(r.stats().signals_skipped == 1u);
 }
 
-BOOST_FIXTURE_TEST_CASE(close_sends_no_sigkill_to_a_child_that_exited_during_the_grace, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(close_sends_no_sigkill_to_a_child_that_exited_during_the_grace,
+                        reaper_fixture) {
   gate g;
   pipe_pair ready;
   const pid_t pid = r.spawn(term_ignoring(g, ready), [](const exit_status&) {});
