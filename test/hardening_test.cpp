@@ -168,13 +168,17 @@ BOOST_AUTO_TEST_CASE(another_sigchld_watcher_one_shot_included_keeps_working) {
       uv_signal_start_oneshot(
           &oneshot, [](uv_signal_t* h, int) { ++*static_cast<int*>(h->data); }, SIGCHLD) == 0);
   reaper r{&loop, test_options()};
-  recorder rec;
-  const pid_t a = r.spawn(helper_options({"exit", "1"}), rec.cb());
-  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
-  const pid_t b = r.spawn(helper_options({"exit", "2"}), rec.cb());
-  BOOST_REQUIRE(run_until([&] { return rec.calls == 2; }));
-  BOOST_TEST(rec.by_pid[a].at(0).code() == 1);
-  BOOST_TEST(rec.by_pid[b].at(0).code() == 2);
+  // One record per callback, not per pid: B may be handed A's number once A is reaped
+  // (another test process may rewind ns_last_pid), and each callback must get its own.
+  recorder rec_a;
+  recorder rec_b;
+  const pid_t a = r.spawn(helper_options({"exit", "1"}), rec_a.cb());
+  BOOST_REQUIRE(run_until([&] { return rec_a.calls == 1; }));
+  const pid_t b = r.spawn(helper_options({"exit", "2"}), rec_b.cb());
+  BOOST_REQUIRE(run_until([&] { return rec_b.calls == 1; }));
+  BOOST_TEST(rec_a.calls == 1u);
+  BOOST_TEST(rec_a.by_pid[a].at(0).code() == 1);
+  BOOST_TEST(rec_b.by_pid[b].at(0).code() == 2, "a=" << a << " b=" << b);
   BOOST_TEST(oneshot_calls == 1);
   uv_close(reinterpret_cast<uv_handle_t*>(&oneshot), nullptr);
   run_to_completion();  // the handle lives on this stack
