@@ -60,18 +60,30 @@ int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
       out.env->emplace_back(*e);
   }
   if (in.cwd != nullptr) out.cwd = in.cwd;
-  for (int i = 0; i < 3; ++i) {
-    const int fd = in.stdio[i];
-    if (fd == UVREAP_STDIO_INHERIT) {
-      out.stdio_map[static_cast<std::size_t>(i)] = uvreap::stdio::inherit();
-    } else if (fd == UVREAP_STDIO_NULL) {
-      out.stdio_map[static_cast<std::size_t>(i)] = uvreap::stdio::null();
-    } else if (fd >= 0) {
-      out.stdio_map[static_cast<std::size_t>(i)] = uvreap::stdio::from_fd(fd);
+  if (in.stdio_count < 0 || (in.stdio_count > 0 && in.stdio == nullptr)) return -EINVAL;
+  out.stdio_map.clear();
+  for (int i = 0; i < in.stdio_count; ++i) {
+    const uv_stdio_container_t& c = in.stdio[i];
+    uvreap::stdio s;
+    if ((c.flags & UV_CREATE_PIPE) != 0) {
+      const bool reads = (c.flags & UV_READABLE_PIPE) != 0;
+      const bool writes = (c.flags & UV_WRITABLE_PIPE) != 0;
+      const auto way = reads == writes ? uvreap::stdio::flow::both
+                       : reads         ? uvreap::stdio::flow::to_child
+                                       : uvreap::stdio::flow::from_child;
+      s = uvreap::stdio::pipe(reinterpret_cast<uv_pipe_t*>(c.data.stream), way);
+      s.nonblocking = (c.flags & UV_NONBLOCK_PIPE) != 0;
+    } else if ((c.flags & UV_INHERIT_FD) != 0) {
+      s = uvreap::stdio::from_fd(c.data.fd);
+    } else if ((c.flags & UV_INHERIT_STREAM) != 0) {
+      s = uvreap::stdio::from_stream(c.data.stream);
     } else {
-      return -EBADF;
+      s = i < 3 ? uvreap::stdio::null() : uvreap::stdio::none();  // UV_IGNORE
     }
+    out.stdio_map.push_back(s);
   }
+  if ((in.flags & UVREAP_SETUID) != 0) out.uid = in.uid;
+  if ((in.flags & UVREAP_SETGID) != 0) out.gid = in.gid;
   out.new_session = (in.flags & UVREAP_NEW_SESSION) != 0;
   out.new_process_group = (in.flags & UVREAP_NEW_PROCESS_GROUP) != 0;
   if (in.timeout_ms > 0) {
@@ -112,7 +124,6 @@ void uvreap_options_init(uvreap_options_t* opts) {
 void uvreap_spawn_options_init(uvreap_spawn_options_t* opts) {
   if (opts == nullptr) return;
   *opts = uvreap_spawn_options_t{};
-  opts->stdio[0] = opts->stdio[1] = opts->stdio[2] = UVREAP_STDIO_INHERIT;
   opts->flags = UVREAP_SEARCH_PATH;
   opts->timeout_signal = SIGTERM;
   opts->kill_grace_ms = 2000;

@@ -100,7 +100,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
     return std::this_thread::get_id() == loop_thread_.load(std::memory_order_relaxed);
   }
   std::error_code reserve_for_one(bool with_deadline) noexcept;
-  void adopt(pid_t pid, exit_callback cb) noexcept;
+  void adopt(pid_t pid, exit_callback cb, int pidfd = -1) noexcept;
   pid_t spawn_from_thread(const spawn_options& opts, exit_callback cb,
                           std::error_code& ec) noexcept;
   void watch_from_thread(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;

@@ -28,7 +28,7 @@ std::error_code core::reserve_for_one(bool with_deadline) noexcept {
   return {};
 }
 
-void core::adopt(pid_t pid, exit_callback cb) noexcept {
+void core::adopt(pid_t pid, exit_callback cb, int pidfd) noexcept {
   // The caller reserved room (reserve_for_one), so nothing here can fail.
   if (table_.contains(pid)) {
     // The kernel handed out this pid again, so the child we held under it was reaped by
@@ -36,7 +36,7 @@ void core::adopt(pid_t pid, exit_callback cb) noexcept {
     deliver_lost(pid);
     schedule_continuation();
   }
-  const adoption a = policy_->adopted(pid, os_);
+  const adoption a = policy_->adopted(pid, pidfd, os_);
   if (a.look_now) {
     ++stats_.pidfd_fallbacks;
     update_sigchld_watch();
@@ -54,24 +54,23 @@ pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& 
     return -1;
   }
   spawn_plan plan;
-  if (ec = plan.prepare(opts, os_.seam()); ec) return -1;
+  if (ec = plan.prepare(opts, os_.seam(), stats_.syscalls); ec) return -1;
   if (ec = reserve_for_one(opts.time_limit.has_value()); ec) return -1;
-  pid_t pid = -1;
-  // posix_spawn returns only once the child has exec'd or failed to (glibc's child
-  // reports the exec error through shared memory, and the failed child is reaped inside
-  // posix_spawn): there is no exec-error pipe to read and no window in which a pid we
-  // return belongs to a child that has not exec'd yet, so kill(pid) never meets the
-  // half-made child that libuv's pipe comment guards against.
-  if (int r = os_.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
-                        plan.search_path());
-      r < 0) {
-    ec = errno_code(-r);
+  // The engine returns once the child has exec'd or failed to (CLONE_VFORK; a failed
+  // child is reaped inside): no window in which a pid we return belongs to a child that
+  // has not exec'd yet, so kill(pid) never meets the half-made child that libuv's pipe
+  // comment guards against.
+  int pidfd = -1;
+  const pid_t pid = plan.start(policy_->wants_birth_pidfd(), &pidfd, stats_.syscalls);
+  if (pid < 0) {
+    ec = errno_code(-pid);
     return -1;
   }
-  // No sweep can run between posix_spawn returning and this insert (both are on the
+  // No sweep can run between the child's creation and this insert (both are on the
   // loop thread), so even a child that exited at once is found by the next sweep.
-  adopt(pid, std::move(cb));
+  adopt(pid, std::move(cb), pidfd);
   if (opts.time_limit) arm_deadline(pid, *opts.time_limit, 0);
+  if (int r = plan.finish(stats_.syscalls); r < 0) report(r, "uv_pipe_open of a child's pipe");
   return pid;
 }
 
@@ -85,16 +84,14 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
     ec = errno_code(ECHILD);
     return -1;
   }
+  // Counted here, not in the reaper's stats: those belong to the loop thread.
+  uvreap::stats::syscall_counts own_calls{};
   spawn_plan plan;
-  if (ec = plan.prepare(opts, os_.seam()); ec) return -1;
+  if (ec = plan.prepare(opts, os_.seam(), own_calls); ec) return -1;
   sys::interface& os = os_.seam();
   auto make = [&](uvreap::stats::syscall_counts& calls) {
-    pid_t pid = -1;
-    const int r = retry_eintr(calls.spawn, calls.eintr, [&] {
-      return os.spawn(&pid, plan.file(), plan.actions(), plan.attr(), plan.argv(), plan.envp(),
-                      plan.search_path());
-    });
-    return r < 0 ? r : pid;
+    int pidfd = -1;  // not asked for: the loop thread opens its own at registration
+    return plan.start(false, &pidfd, calls);
   };
   auto discard = [&](pid_t pid, uvreap::stats::syscall_counts& calls) {
     (void)retry_eintr(calls.kill, calls.eintr, [&] { return os.kill(pid, SIGKILL); });
@@ -104,7 +101,11 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
   thread_inbox::item it;
   it.callback = std::move(cb);
   it.time_limit = opts.time_limit;
-  return inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec);
+  const pid_t pid =
+      inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec);
+  // The pipes are the caller's, on its own loop: opened here, on its thread.
+  if (pid > 0) (void)plan.finish(own_calls);
+  return pid;
 }
 
 void core::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {

@@ -6,7 +6,7 @@
 
 namespace uvreap::detail {
 
-adoption reap_policy::adopted(pid_t /*pid*/, os_calls& /*os*/) noexcept {
+adoption reap_policy::adopted(pid_t /*pid*/, int /*pidfd*/, os_calls& /*os*/) noexcept {
   return {};
 }
 void reap_policy::released(pid_t /*pid*/, int /*pidfd*/, os_calls& /*os*/,

@@ -77,8 +77,11 @@ class reap_policy {
   virtual sweep_result collect(sweep_context& ctx) noexcept = 0;
   /// Room for one more child, so that `adopted` cannot fail (throws std::bad_alloc).
   virtual void reserve_one() {}
-  /// A child entered the table.
-  virtual adoption adopted(pid_t pid, os_calls& os) noexcept;
+  /// Whether a spawned child's pidfd from clone (CLONE_PIDFD) is of use to it.
+  [[nodiscard]] virtual bool wants_birth_pidfd() const noexcept { return false; }
+  /// A child entered the table; `pidfd` is its pidfd from clone, or -1 (the policy
+  /// owns it from here: it is given only when `wants_birth_pidfd`).
+  virtual adoption adopted(pid_t pid, int pidfd, os_calls& os) noexcept;
   /// A child left the table (reaped, or the reaper closed).
   virtual void released(pid_t pid, int pidfd, os_calls& os, error_sink& errors) noexcept;
   /// Whether SIGCHLD must be watched now (policy pidfd: only for children without a pidfd).

@@ -48,8 +48,10 @@ class pidfd_policy final : public reap_policy {
   int poll_fd() const noexcept override { return epfd_; }
   bool wants_sigchld() const noexcept override { return !fdless_.empty(); }
 
-  adoption adopted(pid_t pid, os_calls& os) noexcept override {
-    int fd = os.pidfd_open(pid);
+  bool wants_birth_pidfd() const noexcept override { return true; }
+
+  adoption adopted(pid_t pid, int pidfd, os_calls& os) noexcept override {
+    int fd = pidfd >= 0 ? pidfd : os.pidfd_open(pid);
     if (fd >= 0 && arm(os, EPOLL_CTL_ADD, pid, fd) < 0) {
       (void)os.close(fd);
       fd = -1;

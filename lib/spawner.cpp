@@ -1,22 +1,31 @@
 // SPDX-License-Identifier: MIT
-// uvreap (private): validation of spawn_options and posix_spawn set-up.
+// uvreap (private): validation of spawn_options, the parent's half of the child's fds,
+// and the choice between the spawn engine and posix_spawn.
 #include "spawner.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <new>
 #include <string_view>
 
 #include "errno_code.hpp"
+#include "os_calls.hpp"
 
 extern char** environ;
 
 namespace uvreap::detail {
 
 namespace {
+
+constexpr std::size_t kMaxFds = 1024;
 
 bool has_nul(std::string_view s) noexcept {
   return s.find('\0') != std::string_view::npos;
@@ -26,17 +35,40 @@ char* mut(const std::string& s) noexcept {
   return const_cast<char*>(s.c_str());
 }
 
+// The PATH the child's program is looked up in: the child's own when `env` sets one.
+std::string_view search_list(const spawn_options& opts) {
+  if (opts.env) {
+    for (const auto& e : *opts.env) {
+      if (e.compare(0, 5, "PATH=") == 0) return std::string_view(e).substr(5);
+    }
+  }
+  const char* p = std::getenv("PATH");
+  return p != nullptr ? std::string_view(p) : std::string_view("/bin:/usr/bin");
+}
+
 }  // namespace
 
 spawn_plan::~spawn_plan() {
   if (actions_init_) posix_spawn_file_actions_destroy(&actions_);
   if (attr_init_) posix_spawnattr_destroy(&attr_);
-  for (int fd : temp_fds_)
-    (void)os_->close(fd);  // an error (EINTR) still releases the fd: nothing to retry
+  if (os_ == nullptr) return;
+  for (int& fd : owned_fds_)
+    close_fd(fd);
+  for (pipe_end& p : pipes_)
+    close_fd(p.parent_fd);
 }
 
-std::error_code spawn_plan::prepare(const spawn_options& opts, sys::interface& os) noexcept {
+void spawn_plan::close_fd(int& fd) noexcept {
+  if (fd < 0) return;
+  ++calls_->close;
+  (void)os_->close(fd);  // an error (EINTR) still releases the fd: nothing to retry
+  fd = -1;
+}
+
+std::error_code spawn_plan::prepare(const spawn_options& opts, sys::interface& os,
+                                    stats::syscall_counts& calls) noexcept {
   os_ = &os;
+  calls_ = &calls;
   try {
     return build(opts);
   } catch (const std::bad_alloc&) {
@@ -44,7 +76,7 @@ std::error_code spawn_plan::prepare(const spawn_options& opts, sys::interface& o
   }
 }
 
-std::error_code spawn_plan::build(const spawn_options& opts) {
+std::error_code spawn_plan::validate(const spawn_options& opts) const {
   // Reject what exec would silently truncate or misread, before any child exists.
   if (opts.argv.empty() || (opts.file.empty() && opts.argv[0].empty())) {
     return errno_code(EINVAL);
@@ -69,10 +101,21 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
       if (eq == std::string::npos || eq == 0 || has_nul(e)) return errno_code(EINVAL);
     }
   }
+  if (opts.stdio_map.size() > kMaxFds) return errno_code(EINVAL);
+  if (opts.parent_death_signal < 0 || opts.parent_death_signal >= NSIG) return errno_code(EINVAL);
+  if (opts.umask && (*opts.umask & ~mode_t{0777}) != 0) return errno_code(EINVAL);
+  if (opts.groups && opts.groups->size() > NGROUPS_MAX) return errno_code(EINVAL);
+  for (const auto& l : opts.rlimits) {
+    if (l.resource < 0 || l.resource >= RLIMIT_NLIMITS || l.soft > l.hard) {
+      return errno_code(EINVAL);
+    }
+  }
+  return {};
+}
 
-  const std::string& file = opts.file.empty() ? opts.argv[0] : opts.file;
-  file_ = file.c_str();
-  search_path_ = opts.search_path && file.find('/') == std::string::npos;
+std::error_code spawn_plan::build(const spawn_options& opts) {
+  if (auto ec = validate(opts); ec) return ec;
+  if (auto ec = plan_paths(opts); ec) return ec;
 
   argv_.reserve(opts.argv.size() + 1);
   for (const auto& a : opts.argv)
@@ -87,48 +130,243 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   } else {
     envp_ = environ;
   }
+  cwd_ = opts.cwd.empty() ? nullptr : opts.cwd.c_str();
+  plan_identity(opts);
+  if (auto ec = plan_fds(opts); ec) return ec;
 
-  if (int e = posix_spawn_file_actions_init(&actions_); e != 0) return errno_code(e);
-  actions_init_ = true;
-  if (int e = posix_spawnattr_init(&attr_); e != 0) return errno_code(e);
-  attr_init_ = true;
+  recipe_.paths = paths_.data();
+  recipe_.path_count = paths_.size();
+  recipe_.argv = argv_.data();
+  recipe_.envp = envp_;
+  recipe_.cwd = cwd_;
+  recipe_.moves = moves_.data();
+  recipe_.move_count = static_cast<int>(moves_.size());
+  recipe_.new_session = opts.new_session;
+  recipe_.new_process_group = opts.new_process_group;
+  return {};
+}
 
-  // stdio. A source fd that is itself 0-2 but goes to another slot would be clobbered
-  // by an earlier dup2 in the child (stdin <- stdout, stdout <- stdin), so it is first
-  // duplicated in the parent above 2; the child then only ever dup2s from fds > 2 or
-  // onto the same number (which glibc turns into clearing FD_CLOEXEC).
-  temp_fds_.reserve(3);
-  for (int target = 0; target < 3; ++target) {
-    const stdio& s = opts.stdio_map[static_cast<std::size_t>(target)];
-    int e = 0;
+std::error_code spawn_plan::plan_paths(const spawn_options& opts) {
+  const std::string& file = opts.file.empty() ? opts.argv[0] : opts.file;
+  file_ = file.c_str();
+  search_path_ = opts.search_path && file.find('/') == std::string::npos;
+  if (!search_path_) {
+    paths_.push_back(file_);
+    return {};
+  }
+  // Every candidate is made here: the child may not allocate.
+  std::string_view list = search_list(opts);
+  for (;;) {
+    const auto colon = list.find(':');
+    std::string_view dir = list.substr(0, colon);
+    if (dir.empty()) dir = ".";  // an empty entry is the working directory
+    std::string path;
+    path.reserve(dir.size() + 1 + file.size());
+    path.append(dir).append("/").append(file);
+    path_storage_.push_back(std::move(path));
+    if (colon == std::string_view::npos) break;
+    list.remove_prefix(colon + 1);
+  }
+  paths_.reserve(path_storage_.size());
+  for (const auto& p : path_storage_)
+    paths_.push_back(p.c_str());
+  return {};
+}
+
+void spawn_plan::plan_identity(const spawn_options& opts) {
+  for (const auto& l : opts.rlimits)
+    rlimits_.push_back({l.resource, {l.soft, l.hard}});
+  recipe_.rlimits = rlimits_.data();
+  recipe_.rlimit_count = rlimits_.size();
+  recipe_.set_umask = opts.umask.has_value();
+  recipe_.umask = opts.umask.value_or(0);
+  if (opts.groups) {
+    groups_ = *opts.groups;
+    recipe_.set_groups = true;
+  } else if (opts.uid || opts.gid) {
+    recipe_.drop_groups = true;  // as uv_spawn: no supplementary group survives a switch
+  }
+  recipe_.groups = groups_.data();
+  recipe_.group_count = groups_.size();
+  recipe_.set_gid = opts.gid.has_value();
+  recipe_.gid = opts.gid.value_or(0);
+  recipe_.set_uid = opts.uid.has_value();
+  recipe_.uid = opts.uid.value_or(0);
+  recipe_.pdeathsig = opts.parent_death_signal;
+  needs_engine_ = !opts.rlimits.empty() || opts.umask || opts.groups || opts.uid || opts.gid ||
+                  opts.parent_death_signal != 0;
+}
+
+int spawn_plan::source_above(int fd, int n) {
+  const int r = retry_eintr(calls_->fds, calls_->eintr, [&] { return os_->dup_cloexec(fd, n); });
+  if (r >= 0) owned_fds_.push_back(r);  // room reserved by plan_fds
+  return r;
+}
+
+std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
+  // fds 0-2 always have an entry: /dev/null when the caller gave none (uv_spawn's rule).
+  const std::size_t count = std::max<std::size_t>(opts.stdio_map.size(), 3);
+  const int n = static_cast<int>(count);
+  moves_.reserve(count);
+  owned_fds_.reserve(2 * count);
+  pipes_.reserve(count);
+
+  // Each source other than the target's own number is copied to n or above, so that
+  // in the child no dup2 onto a target can clobber a source still to be used; the child
+  // then keeps only the fds below the highest source (see spawn_child.cpp).
+  int highest = n - 1;
+  for (int t = 0; t < n; ++t) {
+    const std::size_t i = static_cast<std::size_t>(t);
+    const stdio s = i < opts.stdio_map.size() ? opts.stdio_map[i] : stdio::null();
+    fd_move m{t, fd_move::closed};
+    int from = -1;       // a parent fd to pass on
+    bool fresh = false;  // ours, made for this child: as low as a copy would be
     switch (s.how) {
       case stdio::kind::inherit:
+        m.source = t;
         break;
       case stdio::kind::dev_null:
-        e = posix_spawn_file_actions_addopen(&actions_, target, "/dev/null", O_RDWR, 0);
+        m.source = fd_move::null;
         break;
-      case stdio::kind::fd: {
-        if (s.fd < 0 || os_->fd_flags(s.fd) < 0) return errno_code(EBADF);
-        int src = s.fd;
-        if (src < 3 && src != target) {
-          src = os_->dup_cloexec(s.fd, 3);
-          if (src < 0) return errno_code(-src);
-          temp_fds_.push_back(src);  // room reserved above: cannot throw and leak it
+      case stdio::kind::closed:
+        break;
+      case stdio::kind::fd:
+        if (s.fd < 0 ||
+            retry_eintr(calls_->fds, calls_->eintr, [&] { return os_->fd_flags(s.fd); }) < 0) {
+          return errno_code(EBADF);
         }
-        e = posix_spawn_file_actions_adddup2(&actions_, src, target);
+        from = s.fd;
+        break;
+      case stdio::kind::stream: {
+        if (s.stream == nullptr) return errno_code(EINVAL);
+        uv_os_fd_t fd = -1;
+        const int r = uv_fileno(reinterpret_cast<const uv_handle_t*>(s.stream), &fd);
+        if (r == UV_EBADF) return errno_code(EBADF);
+        if (r < 0) return errno_code(EINVAL);
+        from = fd;
+        break;
+      }
+      case stdio::kind::pipe: {
+        uv_pipe_t* p = s.pipe_handle;
+        uv_os_fd_t open_fd = -1;
+        if (p == nullptr || p->type != UV_NAMED_PIPE ||
+            uv_is_closing(reinterpret_cast<const uv_handle_t*>(p)) != 0 ||
+            uv_fileno(reinterpret_cast<const uv_handle_t*>(p), &open_fd) != UV_EBADF) {
+          return errno_code(EINVAL);
+        }
+        for (const pipe_end& e : pipes_) {
+          if (e.handle == p) return errno_code(EINVAL);
+        }
+        int fds[2] = {-1, -1};
+        int r = 0;
+        const int nb = s.nonblocking ? O_NONBLOCK : 0;
+        if (s.direction == stdio::flow::both) {
+          r = retry_eintr(calls_->fds, calls_->eintr, [&] {
+            return os_->socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | nb, 0, fds);
+          });
+        } else {
+          r = retry_eintr(calls_->fds, calls_->eintr,
+                          [&] { return os_->pipe2(fds, O_CLOEXEC | nb); });
+        }
+        if (r < 0) return errno_code(-r);
+        // pipe2: [0] reads, [1] writes. A pipe the child reads gives it the read end.
+        const bool child_reads = s.direction == stdio::flow::to_child;
+        const int child_end = child_reads ? fds[0] : fds[1];
+        pipes_.push_back({p, child_reads ? fds[1] : fds[0]});
+        owned_fds_.push_back(child_end);
+        from = child_end;
+        fresh = true;
         break;
       }
     }
+    if (from >= 0) {
+      if (from == t) {
+        m.source = t;
+      } else if (fresh && from >= n) {
+        m.source = from;  // already out of the targets' way
+      } else {
+        // A low copy: the child's table is copied up to the highest source.
+        const int copy = source_above(from, n);
+        if (copy < 0) return errno_code(-copy);
+        m.source = copy;
+      }
+      highest = std::max(highest, m.source);
+    }
+    moves_.push_back(m);
+  }
+  recipe_.unshare_from = highest + 1;
+  return {};
+}
+
+pid_t spawn_plan::start(bool want_pidfd, int* pidfd, stats::syscall_counts& calls) noexcept {
+  *pidfd = -1;
+  static std::atomic<bool> engine_missing{false};  // a kernel without clone's or
+                                                   // close_range's flags: posix_spawn
+  if (!engine_missing.load(std::memory_order_relaxed)) {
+    recipe_.want_pidfd = want_pidfd;
+    ++calls.spawn;
+    const pid_t pid = os_->clone_spawn(recipe_, pidfd);
+    if (pid >= 0 || pid != -ENOSYS) return pid;
+    if (recipe_.failed_step != child_step::clone &&
+        recipe_.failed_step != child_step::close_range) {
+      return pid;
+    }
+    if (os_ == &sys::os()) engine_missing.store(true, std::memory_order_relaxed);
+  }
+  if (needs_engine_) return -ENOSYS;
+  return posix_fallback(calls);
+}
+
+pid_t spawn_plan::posix_fallback(stats::syscall_counts& calls) noexcept {
+  try {
+    if (auto ec = build_posix(); ec) return -ec.value();
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+  pid_t pid = -1;
+  const int r = retry_eintr(calls.spawn, calls.eintr, [&] {
+    return os_->spawn(&pid, file_, &actions_, &attr_, argv_.data(), envp_, search_path_);
+  });
+  return r < 0 ? r : pid;
+}
+
+std::error_code spawn_plan::build_posix() {
+  if (!actions_init_) {
+    if (int e = posix_spawn_file_actions_init(&actions_); e != 0) return errno_code(e);
+    actions_init_ = true;
+  }
+  if (!attr_init_) {
+    if (int e = posix_spawnattr_init(&attr_); e != 0) return errno_code(e);
+    attr_init_ = true;
+  }
+  // The same order as the engine: copies onto their targets, then /dev/null, then the
+  // closed slots; then nothing at or above the targets' count.
+  for (const fd_move& m : moves_) {
+    int e = 0;
+    if (m.source >= 0 && m.source != m.target) {
+      e = posix_spawn_file_actions_adddup2(&actions_, m.source, m.target);
+    } else if (m.source == m.target && retry_eintr(calls_->fds, calls_->eintr,
+                                                   [&] { return os_->fd_flags(m.target); }) >= 0) {
+      e = posix_spawn_file_actions_adddup2(&actions_, m.target, m.target);  // clears CLOEXEC
+    }
     if (e != 0) return errno_code(e);
   }
-  if (!opts.cwd.empty()) {
-    if (int e = posix_spawn_file_actions_addchdir_np(&actions_, opts.cwd.c_str()); e != 0) {
+  for (const fd_move& m : moves_) {
+    int e = 0;
+    if (m.source == fd_move::null) {
+      e = posix_spawn_file_actions_addopen(&actions_, m.target, "/dev/null", O_RDWR, 0);
+    } else if (m.source == fd_move::closed) {
+      e = posix_spawn_file_actions_addclose(&actions_, m.target);
+    }
+    if (e != 0) return errno_code(e);
+  }
+  if (cwd_ != nullptr) {
+    if (int e = posix_spawn_file_actions_addchdir_np(&actions_, cwd_); e != 0) {
       return errno_code(e);
     }
   }
-  // Nothing of ours (the loop's epoll fd, libuv's signal pipe, other children's pipes)
-  // may leak into the child, CLOEXEC or not.
-  if (int e = posix_spawn_file_actions_addclosefrom_np(&actions_, 3); e != 0) {
+  if (int e = posix_spawn_file_actions_addclosefrom_np(&actions_, static_cast<int>(moves_.size()));
+      e != 0) {
     return errno_code(e);
   }
 
@@ -152,8 +390,8 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   }
 #endif
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (opts.new_session) flags |= POSIX_SPAWN_SETSID;
-  if (opts.new_process_group) {
+  if (recipe_.new_session) flags |= POSIX_SPAWN_SETSID;
+  if (recipe_.new_process_group) {
     flags |= POSIX_SPAWN_SETPGROUP;
     if (int e = posix_spawnattr_setpgroup(&attr_, 0); e != 0) return errno_code(e);
   }
@@ -161,6 +399,22 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   if (int e = posix_spawnattr_setsigdefault(&attr_, &all); e != 0) return errno_code(e);
   if (int e = posix_spawnattr_setflags(&attr_, flags); e != 0) return errno_code(e);
   return {};
+}
+
+int spawn_plan::finish(stats::syscall_counts& calls) noexcept {
+  calls_ = &calls;
+  for (int& fd : owned_fds_)
+    close_fd(fd);
+  int first_error = 0;
+  for (pipe_end& p : pipes_) {
+    if (const int r = uv_pipe_open(p.handle, p.parent_fd); r < 0) {
+      close_fd(p.parent_fd);
+      if (first_error == 0) first_error = r;
+      continue;
+    }
+    p.parent_fd = -1;  // the handle's now
+  }
+  return first_error;
 }
 
 }  // namespace uvreap::detail

@@ -1,21 +1,29 @@
 // SPDX-License-Identifier: MIT
-// uvreap (private): turns spawn_options into posix_spawn's arguments.
+// uvreap (private): turns spawn_options into a child — validation, the parent's half of
+// the fds (copies, pipes), the spawn engine or posix_spawn, and the pipes' parent ends.
 #pragma once
 
 #include <spawn.h>
 
+#include <string>
 #include <system_error>
 #include <vector>
 
+#include "spawn_child.hpp"
 #include "uvreap/spawn_options.hpp"
+#include "uvreap/stats.hpp"
 #include "uvreap/sys.hpp"
 
 namespace uvreap::detail {
 
-/// Everything posix_spawn needs, validated. Build it with `prepare`, then pass its
-/// pieces to `sys::interface::spawn`. It borrows the strings of the options it was
-/// prepared from, which must outlive it. Not copyable: posix_spawn's attribute and
-/// file-action objects must not be copied.
+/// One spawn, from options to a running child. `prepare` validates the options and
+/// makes the parent's half of the fds; `start` makes the child; `finish` hands the
+/// pipes' parent ends to their `uv_pipe_t`s. Whatever is still open when the plan is
+/// destroyed (copies, the child's pipe ends, and every pipe end after a failed start)
+/// is closed then. It borrows the options' strings, which must outlive it.
+///
+/// Every syscall goes through the seam given to `prepare` and is counted in the counts
+/// passed to each step (the reaper's own on the loop thread, a local set elsewhere).
 class spawn_plan {
  public:
   spawn_plan() = default;
@@ -23,34 +31,71 @@ class spawn_plan {
   spawn_plan& operator=(const spawn_plan&) = delete;
   ~spawn_plan();
 
-  /// Validates `opts` and fills the plan. Errors: EINVAL (empty argv, NUL bytes, an env
-  /// entry without '=', new_session with new_process_group, a time_limit that is not
-  /// positive, has a bad signal or asks for a group the child will not have), EBADF (a negative
-  /// stdio fd), ENOMEM, or what fcntl/posix_spawn_* setup reported.
-  /// The fd checks and copies it makes go through `os`, which must outlive the plan.
-  [[nodiscard]] std::error_code prepare(const spawn_options& opts, sys::interface& os) noexcept;
+  /// Validates `opts` and makes the parent's fds. Errors: EINVAL (empty argv, NUL bytes,
+  /// an env entry without '=', new_session with new_process_group, a bad time_limit,
+  /// rlimit, umask, signal or stdio entry, a pipe handle that is not an unopened
+  /// `uv_pipe_t` or is named twice, more than 1,024 fds), EBADF (a stdio fd or stream
+  /// that is not open), ENOMEM, or what pipe2/socketpair/fcntl reported (EMFILE, ...).
+  [[nodiscard]] std::error_code prepare(const spawn_options& opts, sys::interface& os,
+                                        stats::syscall_counts& calls) noexcept;
 
-  [[nodiscard]] const char* file() const noexcept { return file_; }
-  [[nodiscard]] bool search_path() const noexcept { return search_path_; }
-  [[nodiscard]] const posix_spawn_file_actions_t* actions() const noexcept { return &actions_; }
-  [[nodiscard]] const posix_spawnattr_t* attr() const noexcept { return &attr_; }
-  [[nodiscard]] char* const* argv() const noexcept { return argv_.data(); }
-  [[nodiscard]] char* const* envp() const noexcept { return envp_; }
+  /// Makes the child: the engine, or posix_spawn on a kernel without the engine's calls
+  /// (ENOSYS when the options need what posix_spawn cannot do). The pid, or -errno;
+  /// `*pidfd` is its pidfd from clone when `want_pidfd` and the kernel gave one, else -1.
+  pid_t start(bool want_pidfd, int* pidfd, stats::syscall_counts& calls) noexcept;
+
+  /// After a successful start, on the thread that owns the pipes' loop: closes the
+  /// child's ends and opens each pipe handle on the parent's end. Returns the first
+  /// error of `uv_pipe_open` (that pipe's fd is closed: the child sees EOF or EPIPE).
+  int finish(stats::syscall_counts& calls) noexcept;
+
+  /// Which step of the child failed in the last `start` (none when it succeeded).
+  [[nodiscard]] child_step failed_step() const noexcept { return recipe_.failed_step; }
+
+  /// The recipe, for tests that inject a fault into the child.
+  [[nodiscard]] sys::child_recipe& recipe() noexcept { return recipe_; }
 
  private:
+  struct pipe_end {
+    uv_pipe_t* handle = nullptr;
+    int parent_fd = -1;
+  };
+
   std::error_code build(const spawn_options& opts);
+  std::error_code validate(const spawn_options& opts) const;
+  std::error_code plan_fds(const spawn_options& opts);
+  std::error_code plan_paths(const spawn_options& opts);
+  void plan_identity(const spawn_options& opts);
+  int source_above(int fd, int n);
+  pid_t posix_fallback(stats::syscall_counts& calls) noexcept;
+  std::error_code build_posix();
+  void close_fd(int& fd) noexcept;
+
+  sys::interface* os_ = nullptr;
+  stats::syscall_counts* calls_ = nullptr;  // prepare's counts, for its own calls
 
   std::vector<char*> argv_;
   std::vector<char*> env_;
   char* const* envp_ = nullptr;
   const char* file_ = nullptr;
   bool search_path_ = false;
+  const char* cwd_ = nullptr;
+  std::vector<std::string> path_storage_;
+  std::vector<const char*> paths_;
+
+  std::vector<fd_move> moves_;
+  std::vector<int> owned_fds_;  // copies and the child's pipe ends: closed by the plan
+  std::vector<pipe_end> pipes_;
+  std::vector<rlimit_entry> rlimits_;
+  std::vector<gid_t> groups_;
+  bool needs_engine_ = false;  // options posix_spawn cannot carry out
+
+  sys::child_recipe recipe_{};
+
   posix_spawn_file_actions_t actions_{};
   posix_spawnattr_t attr_{};
   bool actions_init_ = false;
   bool attr_init_ = false;
-  std::vector<int> temp_fds_;  // parent-side duplicates closed by the destructor
-  sys::interface* os_ = nullptr;
 };
 
 }  // namespace uvreap::detail

@@ -7,10 +7,13 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+
+#include "spawn_child.hpp"
 
 namespace uvreap::sys {
 
@@ -36,6 +39,18 @@ int interface::spawn(pid_t* pid, const char* file, const posix_spawn_file_action
   const int r = search_path ? ::posix_spawnp(pid, file, actions, attr, argv, envp)
                             : ::posix_spawn(pid, file, actions, attr, argv, envp);
   return -r;
+}
+
+pid_t interface::clone_spawn(child_recipe& recipe, int* pidfd) noexcept {
+  return detail::clone_and_exec(recipe, pidfd);
+}
+
+int interface::pipe2(int fds[2], int flags) noexcept {
+  return ::pipe2(fds, flags) < 0 ? -errno : 0;
+}
+
+int interface::socketpair(int domain, int type, int protocol, int fds[2]) noexcept {
+  return ::socketpair(domain, type, protocol, fds) < 0 ? -errno : 0;
 }
 
 int interface::get_sigaction(int sig, struct sigaction* old) noexcept {

@@ -122,8 +122,13 @@ static void test_bad_arguments(uv_loop_t* loop) {
   so.args = args;
   CHECK(uvreap_spawn(r, &so, NULL, &rec, NULL) == UV_EINVAL);       /* no callback */
   CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == UV_ENOENT); /* exec failed */
-  so.stdio[1] = -7;
+  uv_stdio_container_t bad[2] = {{.flags = UV_IGNORE}, {.flags = UV_INHERIT_FD, .data.fd = -7}};
+  so.stdio = bad;
+  so.stdio_count = 2;
   CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == UV_EBADF);
+  so.stdio_count = -1;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == UV_EINVAL);
+  so.stdio_count = 0;
   CHECK(uvreap_watch(r, 0, on_exit_cb, &rec) == UV_EINVAL);
   CHECK(uvreap_watch(r, 1, on_exit_cb, &rec) == UVREAP_ECHILD);
   CHECK(uvreap_watch(r, getpid(), NULL, &rec) == UV_EINVAL);
@@ -154,7 +159,9 @@ static void test_close_with_children_alive(uv_loop_t* loop) {
   uvreap_spawn_options_t so;
   uvreap_spawn_options_init(&so);
   so.args = args;
-  so.stdio[0] = gate[0];
+  uv_stdio_container_t io[1] = {{.flags = UV_INHERIT_FD, .data.fd = gate[0]}};
+  so.stdio = io;
+  so.stdio_count = 1;
   record_t rec = {0};
   pid_t pids[3];
   for (int i = 0; i < 3; ++i)

@@ -358,7 +358,7 @@ BOOST_AUTO_TEST_CASE(pidfd_an_exit_costs_one_epoll_wait_one_wait4_and_one_close)
   BOOST_TEST(p->poll_fd() == 41);
   kernel.expect("pidfd_open(10)", 50);
   kernel.expect("epoll_ctl(ADD,50)", 0);
-  const adoption a = p->adopted(10, os);
+  const adoption a = p->adopted(10, -1, os);
   BOOST_TEST(a.pidfd == 50);
   BOOST_TEST(!a.look_now);
   BOOST_TEST(!p->wants_sigchld());
@@ -378,7 +378,7 @@ BOOST_AUTO_TEST_CASE(pidfd_an_exit_costs_one_epoll_wait_one_wait4_and_one_close)
 BOOST_AUTO_TEST_CASE(pidfd_a_child_without_a_pidfd_is_scanned_by_pid_on_sigchld) {
   auto p = pidfd_policy(kernel, os);
   kernel.expect("pidfd_open(10)", -EMFILE);
-  const adoption a = p->adopted(10, os);
+  const adoption a = p->adopted(10, -1, os);
   BOOST_TEST(a.pidfd == -1);
   BOOST_TEST(a.look_now);          // its exit may be past: the core looks once
   BOOST_TEST(p->wants_sigchld());  // and watches SIGCHLD for it
@@ -401,7 +401,7 @@ BOOST_AUTO_TEST_CASE(pidfd_a_failed_epoll_add_closes_the_pidfd_and_falls_back) {
   kernel.expect("pidfd_open(10)", 50);
   kernel.expect("epoll_ctl(ADD,50)", -ENOMEM);
   kernel.expect("close(50)", 0);
-  const adoption a = p->adopted(10, os);
+  const adoption a = p->adopted(10, -1, os);
   BOOST_TEST(a.pidfd == -1);
   BOOST_TEST(a.look_now);
   kernel.expect("close(41)", 0);

@@ -2,7 +2,10 @@
 // uvreap: what to start and how, for reaper::spawn.
 #pragma once
 
-#include <array>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <uv.h>
+
 #include <chrono>
 #include <csignal>
 #include <optional>
@@ -11,23 +14,73 @@
 
 namespace uvreap {
 
-/// Where one of the child's standard fds (0, 1, 2) comes from.
+/// Where one of the child's fds comes from: entry N of `spawn_options::stdio_map` is the
+/// child's fd N (libuv's `uv_stdio_container_t`, in C++).
 struct stdio {
   /// The source of the fd.
   enum class kind : unsigned char {
-    inherit,   ///< the parent's fd of the same number
+    inherit,   ///< the parent's fd of the same number (closed in the child if closed here)
     dev_null,  ///< /dev/null, opened read-write
-    fd,        ///< a given open fd of the parent (dup2'ed; the parent keeps its copy)
+    fd,        ///< a given open fd of the parent (the parent keeps its copy)
+    closed,    ///< not open in the child
+    stream,    ///< the fd of an open libuv stream (libuv's UV_INHERIT_STREAM)
+    pipe,      ///< a new pipe; the parent's end opens the given `uv_pipe_t`
   };
-  kind how = kind::inherit;  ///< where it comes from
-  int fd = -1;               ///< with kind::fd
+  /// Which way a `kind::pipe` carries data, from the child's side.
+  enum class flow : unsigned char {
+    to_child,    ///< the child reads (its stdin, say); the parent's end writes
+    from_child,  ///< the child writes (stdout, stderr); the parent's end reads
+    both,        ///< a socket pair: either side reads and writes
+  };
+  kind how = kind::inherit;           ///< where it comes from
+  int fd = -1;                        ///< with kind::fd
+  uv_stream_t* stream = nullptr;      ///< with kind::stream
+  uv_pipe_t* pipe_handle = nullptr;   ///< with kind::pipe
+  flow direction = flow::from_child;  ///< with kind::pipe
+  bool nonblocking = false;           ///< with kind::pipe: the child's end is O_NONBLOCK
 
   /// The parent's fd of the same number.
   [[nodiscard]] static stdio inherit() noexcept { return {}; }
   /// /dev/null.
-  [[nodiscard]] static stdio null() noexcept { return {kind::dev_null, -1}; }
+  [[nodiscard]] static stdio null() noexcept { return with(kind::dev_null); }
   /// A copy of the parent's `fd`.
-  [[nodiscard]] static stdio from_fd(int fd) noexcept { return {kind::fd, fd}; }
+  [[nodiscard]] static stdio from_fd(int fd) noexcept {
+    stdio s = with(kind::fd);
+    s.fd = fd;
+    return s;
+  }
+  /// Not open in the child.
+  [[nodiscard]] static stdio none() noexcept { return with(kind::closed); }
+  /// A copy of an open libuv stream's fd (a TCP socket, a pipe, a TTY).
+  [[nodiscard]] static stdio from_stream(uv_stream_t* s) noexcept {
+    stdio r = with(kind::stream);
+    r.stream = s;
+    return r;
+  }
+  /// A new pipe. `p` must be initialised (`uv_pipe_init`) and not open; after a
+  /// successful spawn it is open on the parent's end, ready for `uv_read_start` or
+  /// `uv_write`, and it is the caller's to close. On a failed spawn it is left as given
+  /// (still not open) and no fd of the pipe is left behind.
+  [[nodiscard]] static stdio pipe(uv_pipe_t* p, flow direction) noexcept {
+    stdio r = with(kind::pipe);
+    r.pipe_handle = p;
+    r.direction = direction;
+    return r;
+  }
+
+ private:
+  static stdio with(kind k) noexcept {
+    stdio s;
+    s.how = k;
+    return s;
+  }
+};
+
+/// One resource limit for the child (`setrlimit(resource, {soft, hard})`).
+struct resource_limit {
+  int resource = 0;  ///< RLIMIT_NOFILE, RLIMIT_CORE, ...
+  rlim_t soft = RLIM_INFINITY;  ///< the limit in force
+  rlim_t hard = RLIM_INFINITY;  ///< the ceiling the child may raise `soft` to
 };
 
 /// A time limit for a spawned child, counted from the `spawn` call.
@@ -67,24 +120,49 @@ struct deadline {
 ///
 /// In the child, whatever the parent had: the signal mask is empty, every signal's
 /// disposition is the default (SIG_IGN included, so a server's ignored SIGPIPE does not
-/// leak), and every fd above 2 is closed (fds named in `stdio` are dup2'ed to 0-2 first).
+/// leak), and no fd is open but those `stdio_map` names.
+///
+/// The steps in the child, in order (the first that fails is the error `spawn` returns,
+/// and no child is left running): a new session or process group; the fds; `rlimits`;
+/// `umask`; supplementary groups, then gid, then uid; the parent-death signal; `cwd`
+/// (entered as the new user); exec.
 struct spawn_options {
   /// argv[0] is the program unless `file` is set. Must not be empty.
   std::vector<std::string> argv;
   /// The program to execute; empty means argv[0].
   std::string file;
-  /// Look the program up in the parent's PATH when it has no '/' (posix_spawnp).
+  /// Look the program up when it has no '/': in the PATH of `env` when it sets one,
+  /// else in the parent's PATH (execvp's rules: a directory where it is not executable
+  /// is skipped, EACCES reported if no directory has it executable).
   bool search_path = true;
   /// The environment, each entry "KEY=value"; nullopt inherits the parent's.
   std::optional<std::vector<std::string>> env;
   /// The working directory; empty inherits the parent's.
   std::string cwd;
-  /// Standard input, output and error.
-  std::array<stdio, 3> stdio_map{};
-  /// setsid() in the child: a new session and process group, no controlling terminal.
+  /// The child's fds: entry N is fd N (at most 1,024 entries). Fds 0-2 without an entry
+  /// are /dev/null, as with uv_spawn; fds above the last entry are not open. The
+  /// default inherits 0, 1 and 2.
+  std::vector<stdio> stdio_map{stdio::inherit(), stdio::inherit(), stdio::inherit()};
+  /// setsid() in the child: a new session and process group, no controlling terminal
+  /// (uv_spawn's UV_PROCESS_DETACHED).
   bool new_session = false;
   /// setpgid(0, 0) in the child: a new process group (exclusive with new_session).
   bool new_process_group = false;
+  /// Run as this user (setuid). Needs the privilege to switch.
+  std::optional<uid_t> uid;
+  /// Run as this group (setgid).
+  std::optional<gid_t> gid;
+  /// Supplementary groups (setgroups); an empty list clears them. When not given but
+  /// `uid` or `gid` is, they are cleared, and it is an error (EPERM) if that fails while
+  /// the process has any to drop.
+  std::optional<std::vector<gid_t>> groups;
+  /// The child's umask (0 to 0777).
+  std::optional<mode_t> umask;
+  /// Resource limits to set in the child (soft <= hard).
+  std::vector<resource_limit> rlimits;
+  /// PR_SET_PDEATHSIG: the signal the child gets when the thread that spawned it exits
+  /// (for a spawn on the loop thread, the loop thread). 0 for none.
+  int parent_death_signal = 0;
   /// A time limit (see `deadline`); nullopt for none.
   std::optional<uvreap::deadline> time_limit;
 };

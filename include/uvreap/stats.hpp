@@ -60,7 +60,8 @@ struct stats {
     std::uint64_t wait4 = 0;       ///< reaping by pid, or any child (policy all)
     std::uint64_t waitid = 0;      ///< WNOWAIT peeks (sweeps of policy own, watch)
     std::uint64_t kill = 0;        ///< signals sent
-    std::uint64_t spawn = 0;       ///< posix_spawn calls
+    std::uint64_t spawn = 0;       ///< children created (clone; posix_spawn as fallback)
+    std::uint64_t fds = 0;         ///< spawn's stdio: pipes, socket pairs, fd copies
     std::uint64_t sigaction = 0;   ///< SIGCHLD disposition checks
     std::uint64_t pidfd_open = 0;  ///< pidfds opened (policy pidfd)
     std::uint64_t epoll = 0;       ///< epoll_create1, epoll_ctl, epoll_wait (policy pidfd)
@@ -69,7 +70,7 @@ struct stats {
     std::uint64_t eintr = 0;       ///< calls that returned EINTR and were retried
     /// Every call above except the EINTR count (retries are already counted as calls).
     [[nodiscard]] std::uint64_t total() const noexcept {
-      return wait4 + waitid + kill + spawn + sigaction + pidfd_open + epoll + close + other;
+      return wait4 + waitid + kill + spawn + fds + sigaction + pidfd_open + epoll + close + other;
     }
   } syscalls;  ///< syscalls by kind
 };

@@ -13,6 +13,10 @@ struct epoll_event;
 #pragma GCC visibility push(default)  // the public API; the rest of the library is hidden
 namespace uvreap::sys {
 
+/// What a spawned child does between clone and exec (private to the library; a seam
+/// that overrides `clone_spawn` forwards it, or fails without it).
+struct child_recipe;
+
 /// The thin interface between the reaper and the kernel.
 ///
 /// Each member makes exactly one attempt of one call and returns its raw outcome as a
@@ -47,6 +51,19 @@ class interface {
   virtual int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
                     const posix_spawnattr_t* attr, char* const argv[], char* const envp[],
                     bool search_path) noexcept;
+
+  /// The spawn engine: `clone(CLONE_VM | CLONE_VFORK | CLONE_FILES [| CLONE_PIDFD])` of
+  /// a child that follows `recipe` and execs. The pid, or -errno (the exec's error, or
+  /// the step of the child that failed); a failed child is reaped before this returns.
+  /// `*pidfd` is the child's pidfd when the recipe asked for one and the kernel gave it,
+  /// else -1. -ENOSYS (clone or close_range) makes the library fall back to `spawn`.
+  virtual pid_t clone_spawn(child_recipe& recipe, int* pidfd) noexcept;
+
+  /// `pipe2(fds, flags)`: 0 or -errno.
+  virtual int pipe2(int fds[2], int flags) noexcept;
+
+  /// `socketpair(domain, type, protocol, fds)`: 0 or -errno.
+  virtual int socketpair(int domain, int type, int protocol, int fds[2]) noexcept;
 
   /// `sigaction(sig, nullptr, old)`: 0 or -errno. Used to inspect SIGCHLD's disposition.
   virtual int get_sigaction(int sig, struct sigaction* old) noexcept;

@@ -81,18 +81,15 @@ typedef struct {
   void* orphan_data;           /**< passed to on_orphan */
 } uvreap_options_t;
 
-/** Where one of the child's fds 0-2 comes from: an fd >= 0, or one of these. */
-enum {
-  UVREAP_STDIO_INHERIT = -1, /**< the parent's fd of the same number */
-  UVREAP_STDIO_NULL = -2     /**< /dev/null */
-};
-
 /** Flags of uvreap_spawn_options_t. */
 enum {
   UVREAP_SEARCH_PATH = 1u << 0,       /**< look the program up in PATH when it has no '/' */
   UVREAP_NEW_SESSION = 1u << 1,       /**< setsid() in the child */
   UVREAP_NEW_PROCESS_GROUP = 1u << 2, /**< setpgid(0, 0) in the child */
-  UVREAP_KILL_PROCESS_GROUP = 1u << 3 /**< the time limit signals the child's group */
+  UVREAP_KILL_PROCESS_GROUP = 1u << 3, /**< the time limit signals the child's group */
+  UVREAP_SETUID = 1u << 4,             /**< run as `uid` (uv_spawn's UV_PROCESS_SETUID) */
+  UVREAP_SETGID = 1u << 5,             /**< run as `gid` (uv_spawn's UV_PROCESS_SETGID) */
+  UVREAP_DETACHED = UVREAP_NEW_SESSION /**< uv_spawn's UV_PROCESS_DETACHED */
 };
 
 /** What to start; fill with uvreap_spawn_options_init first. */
@@ -101,8 +98,19 @@ typedef struct {
   char* const* args;        /**< argv, NULL-terminated, at least one entry */
   char* const* env;         /**< "KEY=value" list, NULL-terminated; NULL = inherit */
   const char* cwd;          /**< working directory; NULL = inherit */
-  int stdio[3];             /**< fds 0-2: UVREAP_STDIO_INHERIT, UVREAP_STDIO_NULL or an fd */
+  /*
+   * The child's fds as uv_spawn takes them: entry N is fd N, libuv's own containers and
+   * flags (UV_IGNORE, UV_INHERIT_FD, UV_INHERIT_STREAM, UV_CREATE_PIPE with
+   * UV_READABLE_PIPE / UV_WRITABLE_PIPE from the child's side and UV_NONBLOCK_PIPE).
+   * UV_CREATE_PIPE takes an initialised, unopened uv_pipe_t, opened on the parent's end
+   * after a successful spawn. As with uv_spawn, fds 0-2 without an entry (or
+   * UV_IGNORE) are /dev/null and nothing above the last entry is open.
+   */
+  int stdio_count;              /**< entries in `stdio` */
+  uv_stdio_container_t* stdio; /**< the entries (see above); may be NULL when 0 */
   unsigned flags;           /**< UVREAP_SEARCH_PATH (default), UVREAP_NEW_SESSION, ... */
+  uv_uid_t uid;             /**< with UVREAP_SETUID */
+  uv_gid_t gid;             /**< with UVREAP_SETGID */
   uint64_t timeout_ms;      /**< time limit; 0 = none */
   int timeout_signal;       /**< signal when it expires; default SIGTERM */
   uint64_t kill_grace_ms;   /**< then SIGKILL this much later; default 2000 */
@@ -111,7 +119,7 @@ typedef struct {
 /** Fills `opts` with the defaults. */
 void uvreap_options_init(uvreap_options_t* opts);
 
-/** Fills `opts` with the defaults (inherit stdio, search PATH, no time limit). */
+/** Fills `opts` with the defaults (no stdio entries, search PATH, no time limit). */
 void uvreap_spawn_options_init(uvreap_spawn_options_t* opts);
 
 /**

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+// uvreap (private): the spawn engine. Built without sanitizers (see lib/meson.build):
+// the child runs on a borrowed stack in the parent's memory, where instrumentation that
+// keeps per-thread state has no business running.
+//
+// The child shares the parent's memory (CLONE_VM) and, until its first step, the
+// parent's fd table (CLONE_FILES), while the calling thread is suspended (CLONE_VFORK)
+// until the child execs or exits. So the child only makes raw syscalls through
+// syscall(2) — no allocation, no locks, no glibc wrapper that keeps process state
+// (glibc's setuid broadcasts to the parent's threads) — and its first step gives it a
+// private fd table holding only the fds it needs: close_range(CLOSE_RANGE_UNSHARE) copies
+// just the fds below the range, so the cost does not grow with the parent's open fds.
+//
+// Reporting errors: the child writes the failed step and its errno into the recipe,
+// which lives in the parent's frame, then exits. This is race-free: the parent thread
+// does not run again until the child has exited (CLONE_VFORK), and the kernel orders the
+// child's writes before that wake-up; when the exec succeeds the fields stay untouched.
+#include "spawn_child.hpp"
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+namespace uvreap::detail {
+
+namespace {
+
+// The kernel's struct for rt_sigaction (not glibc's, which differs in layout).
+struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  unsigned long mask;
+};
+constexpr long kSigsetBytes = sizeof(unsigned long);
+constexpr int kLastSignal = 64;
+
+// One raw syscall; -errno on failure.
+template <class... Args>
+long sys(long number, Args... args) noexcept {
+  const long r = ::syscall(number, args...);
+  return r < 0 ? -errno : r;
+}
+
+[[noreturn]] void fail(sys::child_recipe& r, child_step step, long err) noexcept {
+  r.failed_step = step;
+  r.error = static_cast<int>(-err);
+  ::syscall(SYS_exit_group, 127);
+  __builtin_unreachable();
+}
+
+// The injected fault for `step`, or 0.
+long injected(const sys::child_recipe& r, child_step step) noexcept {
+  return r.fault_step == step ? -r.fault_errno : 0;
+}
+
+bool moves_on(long err) noexcept {
+  // execvp's rule: these mean "not here, try the next directory".
+  return err == -ENOENT || err == -ENOTDIR || err == -ESTALE || err == -ENODEV ||
+         err == -ETIMEDOUT || err == -EACCES;
+}
+
+void place_fds(sys::child_recipe& r) noexcept {
+  const int n = r.move_count;
+  // Sources other than the target's own number are all >= n (copied there by the
+  // parent), so no dup2 below can clobber a source still to be used.
+  for (int i = 0; i < n; ++i) {
+    const fd_move& m = r.moves[i];
+    long e = 0;
+    if (m.source >= 0 && m.source != m.target) {
+      e = sys(SYS_dup2, m.source, m.target);  // clears FD_CLOEXEC on the target
+    } else if (m.source == m.target) {
+      // Inherit: keep it open across exec. A closed fd of the parent stays closed.
+      e = sys(SYS_fcntl, m.target, F_SETFD, 0);
+      if (e == -EBADF) e = 0;
+    }
+    if (long f = injected(r, child_step::fds); f != 0) e = f;
+    if (e < 0) fail(r, child_step::fds, e);
+  }
+  for (int i = 0; i < n; ++i) {
+    const fd_move& m = r.moves[i];
+    long e = 0;
+    if (m.source == fd_move::null) {
+      const long fd = sys(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR, 0);
+      if (fd < 0) fail(r, child_step::fds, fd);
+      if (fd != m.target) {
+        e = sys(SYS_dup2, fd, m.target);
+        (void)sys(SYS_close, fd);  // a slot below n that is still to be filled or closed
+      }
+    } else if (m.source == fd_move::closed) {
+      e = sys(SYS_close, m.target);
+      if (e == -EBADF) e = 0;
+    }
+    if (e < 0) fail(r, child_step::fds, e);
+  }
+  // The parent's copies and whatever else sits at n or above.
+  if (long e = sys(SYS_close_range, n, ~0U, 0); e < 0) fail(r, child_step::fds, e);
+}
+
+void set_identity(sys::child_recipe& r) noexcept {
+  for (std::size_t i = 0; i < r.rlimit_count; ++i) {
+    long e = injected(r, child_step::rlimits);
+    if (e == 0) e = sys(SYS_prlimit64, 0, r.rlimits[i].resource, &r.rlimits[i].limit, nullptr);
+    if (e < 0) fail(r, child_step::rlimits, e);
+  }
+  if (r.set_umask) (void)sys(SYS_umask, r.umask);
+  if (r.set_groups || r.drop_groups) {
+    long e = injected(r, child_step::groups);
+    if (e == 0) e = sys(SYS_setgroups, r.set_groups ? r.group_count : 0, r.groups);
+    // Not allowed to drop them, but there are none: the caller asked for nothing more.
+    if (e < 0 && r.drop_groups && sys(SYS_getgroups, 0, nullptr) == 0) e = 0;
+    if (e < 0) fail(r, child_step::groups, e);
+  }
+  if (r.set_gid) {
+    long e = injected(r, child_step::gid);
+    if (e == 0) e = sys(SYS_setgid, r.gid);
+    if (e < 0) fail(r, child_step::gid, e);
+  }
+  if (r.set_uid) {
+    long e = injected(r, child_step::uid);
+    if (e == 0) e = sys(SYS_setuid, r.uid);
+    if (e < 0) fail(r, child_step::uid, e);
+  }
+  // After setuid, which clears the parent-death signal.
+  if (r.pdeathsig != 0) {
+    long e = injected(r, child_step::pdeathsig);
+    if (e == 0) e = sys(SYS_prctl, PR_SET_PDEATHSIG, r.pdeathsig, 0, 0, 0);
+    if (e < 0) fail(r, child_step::pdeathsig, e);
+  }
+}
+
+int child_main(void* arg) noexcept {
+  auto& r = *static_cast<sys::child_recipe*>(arg);
+  // First: a fd table of our own with only the fds below the range, so nothing we do
+  // from here on touches the parent's.
+  long e = injected(r, child_step::close_range);
+  if (e == 0) e = sys(SYS_close_range, r.unshare_from, ~0U, CLOSE_RANGE_UNSHARE);
+  if (e < 0) fail(r, child_step::close_range, e);
+
+  // Every signal is blocked (the parent blocked them all before clone), so none of the
+  // parent's handlers can run here; set every disposition back to the default, SIG_IGN
+  // included, before the mask is emptied.
+  kernel_sigaction dfl{};
+  for (int sig = 1; sig <= kLastSignal; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (long s = sys(SYS_rt_sigaction, sig, &dfl, nullptr, kSigsetBytes); s < 0 && s != -EINVAL) {
+      fail(r, child_step::signals, s);
+    }
+  }
+
+  if (r.new_session || r.new_process_group) {
+    e = injected(r, child_step::session);
+    if (e == 0) e = r.new_session ? sys(SYS_setsid) : sys(SYS_setpgid, 0, 0);
+    if (e < 0) fail(r, child_step::session, e);
+  }
+  place_fds(r);
+  set_identity(r);
+  if (r.cwd != nullptr) {
+    e = injected(r, child_step::chdir);
+    if (e == 0) e = sys(SYS_chdir, r.cwd);
+    if (e < 0) fail(r, child_step::chdir, e);
+  }
+
+  unsigned long none = 0;
+  if (e = sys(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, kSigsetBytes); e < 0) {
+    fail(r, child_step::signals, e);
+  }
+  long err = injected(r, child_step::exec);
+  bool eacces = false;
+  for (std::size_t i = 0; err == 0 && i < r.path_count; ++i) {
+    const long x = sys(SYS_execve, r.paths[i], r.argv, r.envp);
+    eacces = eacces || x == -EACCES;
+    err = x;
+    if (moves_on(x) && i + 1 < r.path_count) err = 0;
+  }
+  if (err == 0) err = -ENOENT;  // no candidate at all
+  if (eacces && moves_on(err)) err = -EACCES;
+  fail(r, child_step::exec, err);
+}
+
+// The child's stack: one per thread, made once. The calling thread is suspended while
+// the child uses it, so one suffices however many children the thread makes.
+constexpr std::size_t kStackBytes = 64 * 1024;
+thread_local std::unique_ptr<unsigned char[]> t_stack;
+
+}  // namespace
+
+pid_t clone_and_exec(sys::child_recipe& r, int* pidfd) noexcept {
+  *pidfd = -1;
+  r.failed_step = child_step::none;
+  r.error = 0;
+  if (!t_stack) {
+    t_stack.reset(new (std::nothrow) unsigned char[kStackBytes]);
+    if (!t_stack) {
+      r.failed_step = child_step::clone;
+      return -ENOMEM;
+    }
+  }
+  void* top = t_stack.get() + kStackBytes;  // grows down; new[] is aligned for any type
+
+  int flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
+  if (r.want_pidfd) flags |= CLONE_PIDFD;
+  int fd = -1;
+
+  // No signal handler of ours may run in the child, which shares our memory: block
+  // them all across the clone (the child inherits the mask and empties it before exec).
+  sigset_t all;
+  sigset_t old;
+  sigfillset(&all);
+  const int m = ::pthread_sigmask(SIG_SETMASK, &all, &old);
+  if (m != 0) {
+    r.failed_step = child_step::clone;
+    return -m;
+  }
+  if (long f = injected(r, child_step::clone); f != 0) {
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    r.failed_step = child_step::clone;
+    return static_cast<pid_t>(f);
+  }
+  const pid_t pid = ::clone(child_main, top, flags, &r, &fd);
+  const int clone_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) {
+    r.failed_step = child_step::clone;
+    return -clone_errno;
+  }
+  if (r.failed_step == child_step::none) {
+    *pidfd = fd;  // stays -1 on a kernel that ignores CLONE_PIDFD
+    return pid;
+  }
+  // The child failed and has exited (we run again only after it did): reap it here so
+  // that no zombie is left and no reaper sees it.
+  if (fd >= 0) ::close(fd);
+  int status = 0;
+  while (::wait4(pid, &status, __WALL, nullptr) < 0 && errno == EINTR) {
+  }
+  return -r.error;
+}
+
+}  // namespace uvreap::detail

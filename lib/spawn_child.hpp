@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+// uvreap (private): the spawn engine's child — what runs between clone and exec.
+#pragma once
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <cstddef>
+
+#include "uvreap/sys.hpp"
+
+namespace uvreap::detail {
+
+/// The steps the child takes, in this order; the one that failed is reported with its
+/// errno. `clone` is the parent's own call.
+enum class child_step : int {
+  none = 0,
+  clone,        ///< clone() in the parent
+  close_range,  ///< close_range(boundary, ~0U, CLOSE_RANGE_UNSHARE): a private fd table
+  signals,      ///< every disposition to default
+  session,      ///< setsid() or setpgid(0, 0)
+  fds,          ///< dup2 of each source onto its target, /dev/null, closing the rest
+  rlimits,      ///< setrlimit for each given resource
+  umask,        ///< umask(mask); cannot fail, listed for order
+  groups,       ///< setgroups
+  gid,          ///< setgid
+  uid,          ///< setuid
+  pdeathsig,    ///< prctl(PR_SET_PDEATHSIG)
+  chdir,        ///< chdir(cwd), as the new user
+  exec,         ///< execve of each candidate path
+};
+
+/// Where child fd `target` comes from.
+struct fd_move {
+  static constexpr int null = -1;    ///< /dev/null, opened read-write in the child
+  static constexpr int closed = -2;  ///< not open in the child
+  int target = 0;
+  int source = closed;  ///< an fd of the parent (>= the number of targets, or == target)
+};
+
+/// One rlimit to set.
+struct rlimit_entry {
+  int resource = 0;
+  ::rlimit limit{};
+};
+
+}  // namespace uvreap::detail
+
+namespace uvreap::sys {
+
+/// Everything the child does, prepared in the parent so that the child only makes
+/// syscalls: no allocation, no locks, no libc state. Built by `spawn_plan`; the pointers
+/// borrow from it.
+struct child_recipe {
+  // exec: each candidate path in turn, with execvp's rules for which errors move on.
+  const char* const* paths = nullptr;
+  std::size_t path_count = 0;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const char* cwd = nullptr;  ///< nullptr: stay in the parent's
+
+  // fds: targets 0 .. move_count-1.
+  const detail::fd_move* moves = nullptr;
+  int move_count = 0;
+  int unshare_from = 3;  ///< above every source: the child's table keeps only fds below
+
+  bool new_session = false;
+  bool new_process_group = false;
+
+  const detail::rlimit_entry* rlimits = nullptr;
+  std::size_t rlimit_count = 0;
+  bool set_umask = false;
+  mode_t umask = 0;
+  bool set_groups = false;   ///< setgroups(groups) must succeed
+  bool drop_groups = false;  ///< setgroups(0): may fail only when there is nothing to drop
+  const gid_t* groups = nullptr;
+  std::size_t group_count = 0;
+  bool set_gid = false;
+  gid_t gid = 0;
+  bool set_uid = false;
+  uid_t uid = 0;
+  int pdeathsig = 0;
+
+  bool want_pidfd = false;  ///< CLONE_PIDFD: the child's pidfd from clone itself
+
+  /// Test hook: the child fails `fault_step` with `fault_errno` instead of making that
+  /// step's call (the steps before it run for real).
+  detail::child_step fault_step = detail::child_step::none;
+  int fault_errno = 0;
+
+  // Written by the child before it exits; read by the parent after clone returns.
+  detail::child_step failed_step = detail::child_step::none;
+  int error = 0;
+};
+
+}  // namespace uvreap::sys
+
+namespace uvreap::detail {
+
+/// The engine: clone(CLONE_VM | CLONE_VFORK | CLONE_FILES [| CLONE_PIDFD]) running
+/// `recipe`. Returns the pid, or -errno with `recipe.failed_step` saying where (and no
+/// child left: a child that failed is reaped here). `*pidfd` is the child's pidfd or -1
+/// (not asked for, or the kernel ignores CLONE_PIDFD). Any thread.
+pid_t clone_and_exec(sys::child_recipe& recipe, int* pidfd) noexcept;
+
+}  // namespace uvreap::detail
