@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 // uvreap tests: the helper modes the test binary runs in as a child process.
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -141,6 +144,44 @@ void child_main(int argc, char** argv) {
     } while (r < 0 && errno == EINTR);
     die(r == 0 ? 0 : 1);
   }
+  if (mode == "echo") {  // stdin to stdout until EOF
+    char buf[4096];
+    for (;;) {
+      const ssize_t r = ::read(0, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) die(r == 0 ? 0 : 1);
+      if (::write(1, buf, static_cast<std::size_t>(r)) != r) die(2);
+    }
+  }
+  if (mode == "write-fd") {  // write-fd N TEXT
+    const std::size_t n = std::strlen(arg(4));
+    die(::write(std::atoi(arg(3)), arg(4), n) == static_cast<ssize_t>(n) ? 0 : 1);
+  }
+  if (mode == "write-both") {  // TEXT to stdout, then TEXT to stderr
+    const std::size_t n = std::strlen(arg(3));
+    const bool ok = ::write(1, arg(3), n) == static_cast<ssize_t>(n) &&
+                    ::write(2, arg(3), n) == static_cast<ssize_t>(n);
+    die(ok ? 0 : 1);
+  }
+  if (mode == "ids") {  // ids UID GID: 0 if both match and no supplementary group is left
+    const bool ok = ::getuid() == static_cast<uid_t>(std::atol(arg(3))) &&
+                    ::getgid() == static_cast<gid_t>(std::atol(arg(4))) &&
+                    ::getgroups(0, nullptr) == 0;
+    die(ok ? 0 : 1);
+  }
+  if (mode == "groups") die(::getgroups(0, nullptr));
+  if (mode == "umask") die(static_cast<int>(::umask(0)));
+  if (mode == "nofile") {  // the soft RLIMIT_NOFILE, which the tests keep below 256
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) die(255);
+    die(static_cast<int>(rl.rlim_cur % 256));
+  }
+  if (mode == "pdeathsig") {
+    int sig = 0;
+    if (::prctl(PR_GET_PDEATHSIG, &sig) != 0) die(255);
+    die(sig);
+  }
+  if (mode == "fd-open") die(::fcntl(std::atoi(arg(3)), F_GETFD) >= 0 ? 0 : 1);
   die(204);
 }
 

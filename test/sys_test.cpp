@@ -652,7 +652,7 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, every_pidfd_open_errno_for_a_child_falls_ba
   o.reap_policy = policy::pidfd;
   reaper r{&loop, o};
   if (r.reap_policy() != policy::pidfd) return;  // kernel without pidfd_open
-  os.ignore_clone_pidfd = true;                   // so that it opens one after
+  os.ignore_clone_pidfd = true;                  // so that it opens one after
   const int fds = open_fd_count();
   os.fail_next(k::k_pidfd, err);
   std::vector<exit_status> got;
@@ -854,7 +854,8 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, a_child_step_that_fails_is_the_callers_erro
   os.child_fault = {f.step, f.err};
   std::error_code ec;
   int calls = 0;
-  BOOST_TEST(r.spawn(every_step(&out), [&](const exit_status&) { ++calls; }, ec) == -1);
+  BOOST_TEST(r.spawn(
+                 every_step(&out), [&](const exit_status&) { ++calls; }, ec) == -1);
   BOOST_TEST(ec.value() == f.err);
   BOOST_TEST(r.size() == 0u);
   BOOST_TEST(children_census().empty());
@@ -911,7 +912,8 @@ BOOST_AUTO_TEST_CASE(without_the_engine_what_posix_spawn_cannot_do_is_enosys) {
   auto o = helper_options({"exit", "0"});
   o.parent_death_signal = SIGTERM;
   std::error_code ec;
-  BOOST_TEST(r.spawn(o, [](const exit_status&) {}, ec) == -1);
+  BOOST_TEST(r.spawn(
+                 o, [](const exit_status&) {}, ec) == -1);
   BOOST_TEST(ec.value() == ENOSYS);
   BOOST_TEST(os.calls[k::k_posix_spawn] == 0);
   BOOST_TEST(children_census().empty());
@@ -928,7 +930,8 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, clone_errors_are_returned_with_nothing_left
   auto o = helper_options({"exit", "0"});
   o.stdio_map[0] = stdio::pipe(&in, stdio::flow::to_child);
   std::error_code ec;
-  BOOST_TEST(r.spawn(o, [](const exit_status&) {}, ec) == -1);
+  BOOST_TEST(r.spawn(
+                 o, [](const exit_status&) {}, ec) == -1);
   BOOST_TEST(ec.value() == err);
   BOOST_TEST(os.calls[k::k_posix_spawn] == 0);
   BOOST_TEST(open_fd_count() == fds);
@@ -958,7 +961,8 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, pipe_and_socketpair_errors_leave_no_fd_and_
     os.fail_next(k::k_pipe, err);
   }
   std::error_code ec;
-  BOOST_TEST(r.spawn(o, [](const exit_status&) {}, ec) == -1);
+  BOOST_TEST(r.spawn(
+                 o, [](const exit_status&) {}, ec) == -1);
   BOOST_TEST(ec.value() == err);
   BOOST_TEST(os.calls[k::k_spawn] == 0);
   BOOST_TEST(open_fd_count() == fds);
