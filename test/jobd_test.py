@@ -16,7 +16,10 @@ JOBD = sys.argv[1]
 # The worker is a fixed program with fixed arguments; requests only add arguments.
 WORKER = ["/bin/sh", "-c",
           'case $1 in exit) exit $2;; sleep) exec sleep $2;; '
-          'ignore) trap "" TERM; sleep $2;; kill) kill -$2 $$;; esac', "worker"]
+          'ignore) trap "" TERM; sleep $2;; kill) kill -$2 $$;; '
+          'out) printf %s "$2"; printf %s "$3" >&2;; '
+          'big) head -c "$2" /dev/zero | tr "\\0" x;; '
+          'closeout) exec >&-; sleep "$2"; echo done >&2;; esac', "worker"]
 failures = []
 
 
@@ -205,6 +208,31 @@ c.close()
 srv.send_signal(signal.SIGTERM)
 check(srv.wait(timeout=60) == 0, "second server stops cleanly")
 
+# Each reply carries the job's stdout and stderr, read through pipes, cut at --max-output.
+srv, port = start("--max-output", "100", "--timeout-ms", "60000", "--grace-ms", "2000")
+base_fds = fds(srv.pid)
+c = connect(port)
+s, f = c
+s.sendall(b"out hello world\n")
+r = json.loads(f.readline())
+check(r.get("code") == 0 and r.get("stdout") == "hello" and r.get("stderr") == "world",
+      "stdout and stderr come back")
+check(r.get("stdout_truncated") is False and r.get("stderr_truncated") is False
+      and "output_cut" not in r, "nothing said truncated when nothing was")
+s.sendall(b"big 5000\n")
+r = json.loads(f.readline())
+check(r.get("code") == 0 and r.get("stdout") == "x" * 100 and r.get("stdout_truncated") is True,
+      "output past --max-output is read, dropped, and said truncated")
+s.sendall(b"closeout 0.2\n")
+r = json.loads(f.readline())
+check(r.get("code") == 0 and r.get("stdout") == "" and r.get("stderr") == "done\n",
+      "a job that closes stdout early: the rest of its output and its exit still come")
+c.close()
+wait_for(lambda: fds(srv.pid) == base_fds, f"output server: fds back to {base_fds}")
+check(not children(srv.pid), "output server: no child left")
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the output server stops cleanly")
+
 # Loopback only, unless asked.
 r = subprocess.run([JOBD, "--listen", "0.0.0.0:0", "--", "/bin/true"], capture_output=True,
                    text=True, timeout=60)
@@ -221,7 +249,8 @@ check(r.returncode == 2, "a relative worker path is refused")
 for flag, value in [("--max-jobs", "-5"), ("--max-jobs", "0"), ("--timeout-ms", "-1"),
                     ("--timeout-ms", "99999999999999999999"), ("--timeout-ms", "10s"),
                     ("--grace-ms", "-1"), ("--grace-ms", "+5"), ("--max-line", "0"),
-                    ("--max-line", "x"), ("--listen", "127.0.0.1:70000"),
+                    ("--max-line", "x"), ("--max-output", "-1"), ("--max-output", "1e3"),
+                    ("--listen", "127.0.0.1:70000"),
                     ("--listen", "127.0.0.1:-1")]:
     r = subprocess.run([JOBD, flag, value, "--", "/bin/true"], capture_output=True, text=True,
                        timeout=60)

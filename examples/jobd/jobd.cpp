@@ -4,12 +4,17 @@
 // JSON line back.
 //
 //   uvreap-jobd [--listen HOST:PORT] [--max-jobs N] [--timeout-ms T] [--grace-ms G]
-//               [--max-line BYTES] [--allow-remote] -- /path/to/worker [fixed args...]
+//               [--max-line BYTES] [--max-output BYTES] [--allow-remote]
+//               -- /path/to/worker [fixed args...]
 //
 // Replies, one line per request, in completion order (`id` counts the connection's
-// requests from 1):
-//   {"id":1,"pid":4242,"exited":true,"code":0,"deadline":false,"cpu_ms":1.2,"max_rss_kib":900}
+// requests from 1), with what the job wrote to stdout and stderr (read through pipes,
+// at most --max-output bytes of each kept; "stdout_truncated" says when more came):
+//   {"id":1,"pid":4242,"exited":true,"code":0,"deadline":false,"cpu_ms":1.2,"max_rss_kib":900,
+//    "stdout":"...","stdout_truncated":false,"stderr":"","stderr_truncated":false}
 //   {"id":2,"pid":4243,"signaled":true,"signal":9,"core":false,"deadline":true,...}
+// A job is answered once it has exited and both pipes are at EOF, or --grace-ms after it
+// exited if something it left behind still holds them ("output_cut":true).
 //   {"id":3,"error":"busy","max_jobs":64}          (and "line too long", "invalid bytes",
 //                                                   "empty request", "spawn: <reason>")
 // A last request without its newline is answered too when the client half-closes.
@@ -26,8 +31,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "../common/flags.hpp"
@@ -42,6 +49,7 @@ struct config {
   std::uint64_t timeout_ms = 10000;
   std::uint64_t grace_ms = 1000;
   std::size_t max_line = 4096;
+  std::size_t max_output = 65536;
   bool allow_remote = false;
   std::vector<std::string> worker;  // program and fixed arguments
 };
@@ -76,7 +84,33 @@ struct server {
   std::unique_ptr<uvreap::reaper> reaper;
   std::size_t running = 0;
   std::vector<std::weak_ptr<connection>> conns;
+  std::unordered_set<struct job*> jobs;  // not yet released
   bool stopping = false;
+};
+
+// One running job: its exit and its two output pipes. It answers once all three are in
+// (or the grace after the exit runs out), then closes its handles and goes.
+struct job {
+  struct output {
+    job* owner = nullptr;
+    uv_pipe_t pipe{};
+    std::string data;
+    bool truncated = false;
+    bool done = false;  // EOF, an error, or cut
+  };
+  std::shared_ptr<connection> conn;
+  std::uint64_t id = 0;
+  output out;
+  output err;
+  uv_timer_t cut{};
+  std::optional<uvreap::exit_status> status;
+  int open_handles = 0;
+  bool cut_short = false;  // the grace after the exit ran out
+  bool answered = false;
+  bool released = false;
+
+  void maybe_answer();
+  void release();
 };
 
 std::string json_escape(std::string_view s) {
@@ -118,6 +152,15 @@ std::string status_json(std::uint64_t id, const uvreap::exit_status& s) {
                   static_cast<unsigned long long>(id), s.pid());
   }
   return buf;
+}
+
+std::string output_json(const job& j) {
+  std::string s = ",\"stdout\":\"" + json_escape(j.out.data) + "\",\"stdout_truncated\":";
+  s += j.out.truncated ? "true" : "false";
+  s += ",\"stderr\":\"" + json_escape(j.err.data) + "\",\"stderr_truncated\":";
+  s += j.err.truncated ? "true" : "false";
+  if (!j.out.done || !j.err.done) s += ",\"output_cut\":true";
+  return s;
 }
 
 std::string error_json(std::uint64_t id, std::string_view what) {
@@ -198,28 +241,105 @@ void connection::on_line(std::string_view line) {
     if (j > i) o.argv.emplace_back(line.substr(i, j - i));
     i = j;
   }
-  for (auto& s : o.stdio_map)
-    s = uvreap::stdio::null();
+  auto j = new job;
+  j->conn = shared_from_this();
+  j->id = id;
+  for (job::output* out : {&j->out, &j->err}) {
+    out->owner = j;
+    uv_pipe_init(srv->loop, &out->pipe, 0);
+    out->pipe.data = out;
+  }
+  uv_timer_init(srv->loop, &j->cut);
+  srv->jobs.insert(j);
+  j->cut.data = j;
+  j->open_handles = 3;
+  o.stdio_map = {uvreap::stdio::null(),
+                 uvreap::stdio::pipe(&j->out.pipe, uvreap::stdio::flow::from_child),
+                 uvreap::stdio::pipe(&j->err.pipe, uvreap::stdio::flow::from_child)};
   o.new_process_group = true;  // so the time limit takes the worker's own children too
   o.time_limit = uvreap::deadline{std::chrono::milliseconds{srv->cfg.timeout_ms}, SIGTERM,
                                   std::chrono::milliseconds{srv->cfg.grace_ms}, true};
   std::error_code ec;
-  auto keep = shared_from_this();
   srv->reaper->spawn(
       o,
-      [keep, id](const uvreap::exit_status& s) {
-        --keep->srv->running;
-        --keep->running;
-        keep->reply(status_json(id, s));
-        keep->maybe_finish();
+      [j](const uvreap::exit_status& s) {
+        j->status = s;
+        // Something the job left behind may hold its pipes: answer after the grace.
+        uv_timer_start(
+            &j->cut,
+            [](uv_timer_t* t) {
+              auto* jj = static_cast<job*>(t->data);
+              for (job::output* out : {&jj->out, &jj->err}) {
+                if (!out->done) uv_read_stop(reinterpret_cast<uv_stream_t*>(&out->pipe));
+              }
+              jj->cut_short = true;  // answer with what came so far
+              jj->maybe_answer();
+            },
+            j->conn->srv->cfg.grace_ms, 0);
+        j->maybe_answer();
       },
       ec);
   if (ec) {
     reply(error_json(id, "spawn: " + ec.message()));
+    j->release();  // the pipes were left unopened: only closing them remains
     return;
+  }
+  for (job::output* out : {&j->out, &j->err}) {
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&out->pipe),
+        [](uv_handle_t*, size_t, uv_buf_t* b) {
+          static char buf[65536];  // the loop thread's only; copied out at once
+          *b = uv_buf_init(buf, sizeof buf);
+        },
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+          auto* out = static_cast<job::output*>(s->data);
+          const std::size_t max = out->owner->conn->srv->cfg.max_output;
+          if (n > 0) {
+            const std::size_t room = max - std::min(max, out->data.size());
+            const std::size_t take = std::min(room, static_cast<std::size_t>(n));
+            out->data.append(b->base, take);
+            if (take < static_cast<std::size_t>(n)) out->truncated = true;  // read, dropped
+          }
+          if (n < 0) {
+            uv_read_stop(s);
+            out->done = true;
+            out->owner->maybe_answer();
+          }
+        });
   }
   ++srv->running;
   ++running;
+}
+
+void job::maybe_answer() {
+  if (answered || !status || (!cut_short && (!out.done || !err.done))) return;
+  answered = true;
+  uv_timer_stop(&cut);
+  --conn->srv->running;
+  --conn->running;
+  std::string text = status_json(id, *status);
+  text.pop_back();  // its closing brace
+  conn->reply(text + output_json(*this) + "}");
+  conn->maybe_finish();
+  release();
+}
+
+void job::release() {
+  if (released) return;
+  released = true;
+  conn->srv->jobs.erase(this);
+  auto on_closed = [](uv_handle_t* h) {
+    job* j = nullptr;
+    if (h->type == UV_TIMER) {
+      j = static_cast<job*>(h->data);
+    } else {
+      j = static_cast<job::output*>(h->data)->owner;
+    }
+    if (--j->open_handles == 0) delete j;
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&out.pipe), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&err.pipe), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&cut), on_closed);
 }
 
 void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -302,6 +422,9 @@ void on_stop_signal(uv_signal_t* h, int) {
   uv_close(reinterpret_cast<uv_handle_t*>(&srv->sigterm), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&srv->sigint), nullptr);
   srv->reaper->close(uvreap::close_options::kill_children(std::chrono::milliseconds{1000}));
+  // Jobs still running get no answer (their exits make no callback after close).
+  for (job* j : std::vector<job*>(srv->jobs.begin(), srv->jobs.end()))
+    j->release();
   for (auto& w : srv->conns) {
     if (auto c = w.lock()) c->close();
   }
@@ -324,6 +447,8 @@ constexpr char kUsage[] =
     "                       86400000 (default 10000)\n"
     "  --grace-ms G         then SIGKILL this much later, 0 to 86400000 (default 1000)\n"
     "  --max-line BYTES     longest request line, 1 to 16777216 (default 4096)\n"
+    "  --max-output BYTES   output kept of each of a job's stdout and stderr, 0 to\n"
+    "                       16777216 (default 65536)\n"
     "  --allow-remote       listen on a non-loopback address\n"
     "  -h, --help           this text\n";
 
@@ -356,7 +481,7 @@ int main(int argc, char** argv) {
       continue;
     }
     if (a != "--listen" && a != "--max-jobs" && a != "--timeout-ms" && a != "--grace-ms" &&
-        a != "--max-line") {
+        a != "--max-line" && a != "--max-output") {
       return usage("unknown option " + std::string(a));
     }
     if (i + 1 >= argc) return usage("missing value after " + std::string(a));
@@ -377,9 +502,12 @@ int main(int argc, char** argv) {
     } else if (a == "--grace-ms") {
       ok = uvreap::examples::parse_uint("--grace-ms", v, 0, kMaxMs, n, why);
       cfg.grace_ms = n;
-    } else {
+    } else if (a == "--max-line") {
       ok = uvreap::examples::parse_uint("--max-line", v, 1, 16 * 1024 * 1024, n, why);
       cfg.max_line = n;
+    } else {
+      ok = uvreap::examples::parse_uint("--max-output", v, 0, 16 * 1024 * 1024, n, why);
+      cfg.max_output = n;
     }
     if (!ok) return usage(why);
   }
