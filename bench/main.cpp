@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: MIT
 // uvreap-bench: reap latency, throughput and CPU per child under fork storms, uvreap's
 // policies side by side with libuv's uv_spawn and a blocking-wait floor, in one run.
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 #include <algorithm>
 #include <cstdio>
@@ -29,6 +33,8 @@ const char kUsage[] =
     "  --children N             measured children per run (default 2000)\n"
     "  --background K           long-lived children alive and registered all run (default 0)\n"
     "  --concurrency C          stream: most measured children alive at once (default 64)\n"
+    "  --open-fds N             extra fds the parent holds all run, as a server's sockets\n"
+    "                           (default 0)\n"
     "  --strategies LIST        comma-separated: own,all,pidfd,uv_spawn,floor (default: all)\n"
     "  --repeat R               repetitions, interleaved A B C A B C ... (default 3)\n"
     "  --spawn fork|exec        children are forks, or exec'd uvreap-bench-child (default\n"
@@ -83,7 +89,7 @@ config parse(int argc, char** argv) {
     }
     static const char* const kWithValue[] = {
         "--pattern", "--children", "--background", "--concurrency", "--strategies", "--repeat",
-        "--spawn",   "--json",     "--plot",       "--deadline",    "--child-exe"};
+        "--spawn",   "--json",     "--plot",       "--deadline",    "--child-exe",  "--open-fds"};
     if (std::find(std::begin(kWithValue), std::end(kWithValue), a) == std::end(kWithValue)) {
       usage_error("unknown option " + a);
     }
@@ -101,6 +107,8 @@ config parse(int argc, char** argv) {
       cfg.children = parse_count(a, v, 1, 1'000'000);
     } else if (a == "--background") {
       cfg.background = parse_count(a, v, 0, 1'000'000);
+    } else if (a == "--open-fds") {
+      cfg.open_fds = parse_count(a, v, 0, 1'000'000);
     } else if (a == "--concurrency") {
       cfg.concurrency = parse_count(a, v, 1, 100'000);
     } else if (a == "--repeat") {
@@ -158,6 +166,25 @@ int main(int argc, char** argv) {
                             cfg.repeat);
   }
   const bool tty = ::isatty(2) != 0;
+  // --open-fds: what a server holding that many sockets looks like to spawn.
+  std::vector<int> held;
+  if (cfg.open_fds > 0) {
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    const rlim_t need = cfg.open_fds + cfg.background + 4096;
+    if (rl.rlim_cur < need && rl.rlim_max >= need) {
+      rl.rlim_cur = need;
+      ::setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    for (std::uint32_t i = 0; i < cfg.open_fds; ++i) {
+      const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        std::fprintf(stderr, "uvreap-bench: --open-fds: open: %s\n", std::strerror(errno));
+        return 1;
+      }
+      held.push_back(fd);
+    }
+  }
   shared_area area(cfg.children + cfg.background);
   std::vector<run_result> results;
   const int total = cfg.repeat * static_cast<int>(cfg.strategies.size());

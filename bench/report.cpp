@@ -74,6 +74,7 @@ const column kColumns[] = {
     {"max us", 17, 1, 0, [](const run_result& r) { return r.latency.max; }},
     {"exits/s", 13, 0, 0, [](const run_result& r) { return r.children_per_s; }},
     {"cpu us/exit", 13, 1, 0, [](const run_result& r) { return r.cpu_us_per_child; }},
+    {"child cpu us", 13, 1, 0, [](const run_result& r) { return r.children_cpu_us_per_child; }},
     {"sc/exit", 16, 2, 2,
      [](const run_result& r) { return r.syscalls_per_exit ? *r.syscalls_per_exit : NAN; }},
     {"sweeps/exit", 12, 2, 2,
@@ -202,6 +203,7 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
         "                callback\n"
         "  cpu us/exit   the harness process's user+sys CPU during the measurement, per exit\n"
         "                (stream: creating the children included)\n"
+        "  child cpu us  the reaped children's own user+sys CPU (RUSAGE_CHILDREN), per exit\n"
         "  sc/exit       reaping syscalls per exit: wait4, waitid, epoll_* and closing pidfds\n"
         "                (uv_spawn: libuv's waitpid calls; floor: its blocking waitid calls)\n"
         "  sweeps/exit   times the reaper looked for exits (SIGCHLD or pidfd wake-ups,\n"
@@ -239,6 +241,8 @@ void write_json(std::ostream& os, const config& cfg, const machine_info& m,
     json_number(os, r.children_per_s);
     os << ", \"cpu_us_per_child\": ";
     json_number(os, r.cpu_us_per_child);
+    os << ", \"children_cpu_us_per_child\": ";
+    json_number(os, r.children_cpu_us_per_child);
     os << ", \"syscalls_per_exit\": ";
     json_number(os, r.syscalls_per_exit ? *r.syscalls_per_exit : NAN);
     os << ", \"sweeps_per_exit\": ";

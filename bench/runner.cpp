@@ -65,9 +65,9 @@ namespace {
   throw std::runtime_error(what + ": " + std::strerror(err));
 }
 
-double cpu_us() {
+double cpu_us(int who = RUSAGE_SELF) {
   rusage ru{};
-  ::getrusage(RUSAGE_SELF, &ru);
+  ::getrusage(who, &ru);
   return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
@@ -540,14 +540,17 @@ run_result measure(const config& cfg, Strategy& s, tracker& t, uv_loop_t* loop, 
     t0 = now_ns();
     s.start_stream(loop);
   }
+  const double children0 = cpu_us(RUSAGE_CHILDREN);  // only reaped children count
   const bool in_time = run_until(loop, cfg.deadline_s, [&] { return t.delivered >= cfg.children; });
   const double cpu1 = cpu_us();
+  const double children1 = cpu_us(RUSAGE_CHILDREN);
   const std::optional<uvreap::stats> after = st();
 
   const double n = std::max<double>(1, t.delivered);
   const double span_s = static_cast<double>(std::max(t.last_ns, t0 + 1) - t0) / 1e9;
   res.children_per_s = t.delivered / span_s;
   res.cpu_us_per_child = (cpu1 - cpu0) / n;
+  res.children_cpu_us_per_child = (children1 - children0) / n;
   if (before && after) {
     res.sweeps_per_exit = static_cast<double>(after->sweeps - before->sweeps) / n;
     // Reaping syscalls: the waits, and for pidfd the epoll calls and closing the pidfd.

@@ -26,7 +26,8 @@ struct config {
   std::string plot_path;
   std::string child_exe;  // uvreap-bench-child, for --spawn exec
   double deadline_s = 120;
-  bool kernel_costs = false;  // --kernel-costs: measure each reaping step alone instead
+  bool kernel_costs = false;   // --kernel-costs: measure each reaping step alone instead
+  std::uint32_t open_fds = 0;  // --open-fds: extra fds the parent holds during every run
 };
 
 /// The order statistics the table and the JSON report.
@@ -45,6 +46,7 @@ struct run_result {
   std::optional<percentiles> wake;  // floor only
   double children_per_s = 0;
   double cpu_us_per_child = 0;
+  double children_cpu_us_per_child = 0;     // the reaped children's own CPU (RUSAGE_CHILDREN)
   std::optional<double> syscalls_per_exit;  // reaping syscalls, where known
   std::optional<double> sweeps_per_exit;
   std::uint64_t lost = 0;
