@@ -33,6 +33,16 @@
 #define CLONE_PIDFD 0x00001000
 #endif
 
+#ifdef __GLIBC__
+// glibc's own name for clone(2). ThreadSanitizer intercepts `clone` and runs its
+// after-fork bookkeeping in the child, which shares our memory here and so corrupts the
+// parent's state; `__clone` is the same function without the interceptor.
+extern "C" int __clone(int (*fn)(void*), void* stack, int flags, void* arg, ...);
+#define UVREAP_CLONE __clone
+#else
+#define UVREAP_CLONE ::clone
+#endif
+
 namespace uvreap::detail {
 
 namespace {
@@ -229,7 +239,7 @@ pid_t clone_and_exec(sys::child_recipe& r, int* pidfd) noexcept {
     r.failed_step = child_step::clone;
     return static_cast<pid_t>(f);
   }
-  const pid_t pid = ::clone(child_main, top, flags, &r, &fd);
+  const pid_t pid = UVREAP_CLONE(child_main, top, flags, &r, &fd);
   const int clone_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) {
