@@ -215,23 +215,27 @@ class generator {
 
   ~generator() { stop(); }
 
-  void start(bool release_itself, std::function<void()> on_created = {}) {
-    thread_ = std::thread([this, release_itself, on_created = std::move(on_created)] {
-      try {
-        for (std::uint32_t i = 0; i < cfg_.children; ++i) {
-          room_.acquire();
-          if (stopping_.load()) return;
-          // A child the loop need not register (floor) is let go at once.
-          if (release_itself) area_.slots()[i].go.store(1, std::memory_order_release);
-          const pid_t pid = create_child(cfg_, area_, role::stream, i);
-          if (on_created) on_created();
-          queue_.push({pid, i});
-        }
-      } catch (const std::exception& e) {
-        // The run then ends at its deadline with the rest counted as lost.
-        std::fprintf(stderr, "uvreap-bench: generator: %s\n", e.what());
-      }
-    });
+  // `make` creates child `slot` in place of the harness's own posix_spawn (a reaper's
+  // spawn from this thread); its children register themselves, so they go at once.
+  void start(bool release_itself, std::function<void()> on_created = {},
+             std::function<pid_t(std::uint32_t)> make = {}) {
+    thread_ = std::thread(
+        [this, release_itself, on_created = std::move(on_created), make = std::move(make)] {
+          try {
+            for (std::uint32_t i = 0; i < cfg_.children; ++i) {
+              room_.acquire();
+              if (stopping_.load()) return;
+              // A child the loop need not register (floor, spawn) is let go at once.
+              if (release_itself) area_.slots()[i].go.store(1, std::memory_order_release);
+              const pid_t pid = make ? make(i) : create_child(cfg_, area_, role::stream, i);
+              if (on_created) on_created();
+              queue_.push({pid, i});
+            }
+          } catch (const std::exception& e) {
+            // The run then ends at its deadline with the rest counted as lost.
+            std::fprintf(stderr, "uvreap-bench: generator: %s\n", e.what());
+          }
+        });
   }
   // One measured child is gone: room for the next.
   void exited() { room_.release(); }
@@ -293,6 +297,20 @@ class reaper_strategy {
     // Registration: the generator thread posts (pid, slot) through a mutex queue and
     // uv_async_send; the loop calls watch() and only then lets the child exit, so no
     // exit can precede its registration.
+    if (cfg_.spawn == creation::exec) {
+      // The engine under test creates the children: reaper::spawn from the generator
+      // thread, which registers each child itself; nothing for the loop to do here.
+      gen_ = std::make_unique<generator>(cfg_, area_, loop, [](const registration&) {});
+      gen_->start(true, {}, [this](std::uint32_t slot) {
+        spawn_options o;
+        o.argv = child_argv(cfg_, area_, role::stream, slot);
+        std::error_code ec;
+        const pid_t pid = reaper_->spawn(o, callback(slot), ec);
+        if (ec) fail("reaper::spawn", ec.value());
+        return pid;
+      });
+      return;
+    }
     gen_ = std::make_unique<generator>(cfg_, area_, loop, [this](const registration& r) {
       std::error_code ec;
       reaper_->watch(r.pid, callback(r.slot), ec);
