@@ -213,7 +213,7 @@ void core::release(const reaped& r) noexcept {
   exit_callback cb = take_child(r.pid, &fired);
   if (!cb && policy_->reaps_unregistered()) {
     // Another thread may have spawned it and not queued it yet: it holds the inbox lock
-    // from before posix_spawn until the pid is queued, so draining settles it.
+    // from before the spawn until the pid is queued, so draining settles it.
     drain_inbox();
     cb = take_child(r.pid, &fired);
   }

@@ -100,12 +100,16 @@ class reaper {
   /// of this reaper.
   ~reaper();
 
-  /// Starts a child with posix_spawn and owns it. The pid is registered before this
-  /// returns (queued for the loop thread when called from another thread), so its exit
-  /// cannot be missed. With `opts.time_limit`, the child is signalled when it expires. Exec
-  /// failures (ENOENT, EACCES, ENOEXEC), a bad cwd, and resource limits (EAGAIN, EMFILE, ENOMEM)
-  /// are returned here; then no callback will ever run and no zombie is left. Also EINVAL for an
-  /// empty callback or invalid options, ESTALE after close.
+  /// Starts a child (the library's spawn engine; see `spawn_options` for the steps) and
+  /// owns it. The pid is registered before this returns (queued for the loop thread when
+  /// called from another thread), so its exit cannot be missed. With `opts.time_limit`,
+  /// the child is signalled when it expires. Exec failures (ENOENT, EACCES, ENOEXEC), a
+  /// failed step of the child (a bad cwd, EPERM from uid/gid/groups or an rlimit), and
+  /// resource limits (EAGAIN, EMFILE, ENOMEM) are returned here; then no callback will
+  /// ever run, no zombie is left, no fd of a pipe it made stays open, and its `uv_pipe_t`s
+  /// are left unopened. Pipes are opened on the calling thread after the child exists.
+  /// Also EINVAL for an empty callback or invalid options, ESTALE after close, ENOSYS on a
+  /// kernel without the engine's calls for options only the engine can carry out.
   pid_t spawn(const spawn_options& opts, exit_callback on_exit);
   /// The non-throwing form of `spawn`: -1 and `ec` set on failure.
   pid_t spawn(const spawn_options& opts, exit_callback on_exit, std::error_code& ec) noexcept;

@@ -47,7 +47,7 @@ class interface {
 
   /// `posix_spawn` (or `posix_spawnp` when `search_path`): 0 or -errno. `*pid` is set
   /// only on success. A failed exec is reported here (glibc's spawn waits for the
-  /// failed child, so it leaves no zombie).
+  /// failed child, so it leaves no zombie). Used only where `clone_spawn` says ENOSYS.
   virtual int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
                     const posix_spawnattr_t* attr, char* const argv[], char* const envp[],
                     bool search_path) noexcept;
