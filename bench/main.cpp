@@ -31,10 +31,11 @@ const char kUsage[] =
     "  --pattern burst|stream   burst: N children wait on a barrier, all released at once\n"
     "                           (default); stream: continuous creation, --concurrency alive\n"
     "  --children N             measured children per run (default 2000)\n"
-    "  --background K           long-lived children alive and registered all run (default 0)\n"
+    "  --background K[,K...]    long-lived children alive and registered all run (default 0);\n"
+    "                           a list runs each value in turn, interleaved, rows named K=..\n"
     "  --concurrency C          stream: most measured children alive at once (default 64)\n"
-    "  --open-fds N             extra fds the parent holds all run, as a server's sockets\n"
-    "                           (default 0)\n"
+    "  --open-fds N[,N...]      extra fds the parent holds all run, as a server's sockets\n"
+    "                           (default 0); a list as for --background, rows named fds=..\n"
     "  --strategies LIST        comma-separated: own,all,pidfd,uv_spawn,floor (default: all)\n"
     "  --repeat R               repetitions, interleaved A B C A B C ... (default 3)\n"
     "  --spawn fork|exec        children are forks, or exec'd uvreap-bench-child (default\n"
@@ -64,6 +65,18 @@ std::uint32_t parse_count(const std::string& flag, const char* v, std::uint32_t 
                 std::to_string(max) + ", not '" + v + "'");
   }
   return static_cast<std::uint32_t>(n);
+}
+
+// A comma-separated list of counts.
+std::vector<std::uint32_t> parse_counts(const std::string& flag, const char* v, std::uint32_t min,
+                                        std::uint32_t max) {
+  std::vector<std::uint32_t> out;
+  if (*v == '\0') out.push_back(parse_count(flag, v, min, max));  // refused, as any non-number
+  std::stringstream ss(v);
+  for (std::string one; std::getline(ss, one, ',');)
+    out.push_back(parse_count(flag, one.c_str(), min, max));
+  if (out.empty()) usage_error(flag + " is empty");
+  return out;
 }
 
 std::string default_child_exe() {
@@ -106,9 +119,9 @@ config parse(int argc, char** argv) {
     } else if (a == "--children") {
       cfg.children = parse_count(a, v, 1, 1'000'000);
     } else if (a == "--background") {
-      cfg.background = parse_count(a, v, 0, 1'000'000);
+      cfg.background_list = parse_counts(a, v, 0, 1'000'000);
     } else if (a == "--open-fds") {
-      cfg.open_fds = parse_count(a, v, 0, 1'000'000);
+      cfg.open_fds_list = parse_counts(a, v, 0, 1'000'000);
     } else if (a == "--concurrency") {
       cfg.concurrency = parse_count(a, v, 1, 100'000);
     } else if (a == "--repeat") {
@@ -160,7 +173,9 @@ config parse(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const config cfg = parse(argc, argv);
+  config cfg = parse(argc, argv);
+  cfg.background = *std::max_element(cfg.background_list.begin(), cfg.background_list.end());
+  cfg.open_fds = *std::max_element(cfg.open_fds_list.begin(), cfg.open_fds_list.end());
   if (cfg.kernel_costs) {
     return run_kernel_costs(std::cout, cfg.children, cfg.background == 0 ? 10000 : cfg.background,
                             cfg.repeat);
@@ -176,34 +191,57 @@ int main(int argc, char** argv) {
       rl.rlim_cur = need;
       ::setrlimit(RLIMIT_NOFILE, &rl);
     }
-    for (std::uint32_t i = 0; i < cfg.open_fds; ++i) {
+  }
+  auto hold = [&](std::uint32_t n) {
+    while (held.size() > n) {
+      ::close(held.back());
+      held.pop_back();
+    }
+    while (held.size() < n) {
       const int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (fd < 0) {
         std::fprintf(stderr, "uvreap-bench: --open-fds: open: %s\n", std::strerror(errno));
-        return 1;
+        std::exit(1);
       }
       held.push_back(fd);
     }
-  }
+  };
   shared_area area(cfg.children + cfg.background);
   std::vector<run_result> results;
-  const int total = cfg.repeat * static_cast<int>(cfg.strategies.size());
+  const int total =
+      cfg.repeat * static_cast<int>(cfg.strategies.size() * cfg.background_list.size() *
+                                    cfg.open_fds_list.size());
+  const bool name_k = cfg.background_list.size() > 1;
+  const bool name_fds = cfg.open_fds_list.size() > 1;
   int done = 0;
   // Interleaved (A B C A B C ...): drift of a shared machine hits every strategy alike.
   for (int rep = 0; rep < cfg.repeat; ++rep) {
-    for (const auto& s : cfg.strategies) {
-      if (tty) {
-        std::fprintf(stderr, "\r[%d/%d] %s, repeat %d ...        ", done + 1, total, s.c_str(),
-                     rep + 1);
+    for (const std::uint32_t k : cfg.background_list) {
+      for (const std::uint32_t fds : cfg.open_fds_list) {
+        config one = cfg;
+        one.background = k;
+        one.open_fds = fds;
+        hold(fds);
+        for (const auto& s : cfg.strategies) {
+          if (tty) {
+            std::fprintf(stderr, "\r[%d/%d] %s, repeat %d ...        ", done + 1, total, s.c_str(),
+                         rep + 1);
+          }
+          try {
+            run_result r = run_once(one, s, rep, area);
+            r.background = k;
+            r.open_fds = fds;
+            if (name_k) r.strategy += " K=" + std::to_string(k);
+            if (name_fds) r.strategy += " fds=" + std::to_string(fds);
+            results.push_back(std::move(r));
+          } catch (const std::exception& e) {
+            if (tty) std::fprintf(stderr, "\n");
+            std::cerr << "uvreap-bench: " << s << ": " << e.what() << "\n";
+            return 1;
+          }
+          ++done;
+        }
       }
-      try {
-        results.push_back(run_once(cfg, s, rep, area));
-      } catch (const std::exception& e) {
-        if (tty) std::fprintf(stderr, "\n");
-        std::cerr << "uvreap-bench: " << s << ": " << e.what() << "\n";
-        return 1;
-      }
-      ++done;
     }
   }
   if (tty) std::fprintf(stderr, "\r%60s\r", "");

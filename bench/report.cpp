@@ -130,13 +130,25 @@ void json_percentiles(std::ostream& os, const percentiles& p) {
 }  // namespace
 
 void print_table(std::ostream& os, const config& cfg, const std::vector<run_result>& results) {
+  auto list = [](const std::vector<std::uint32_t>& v) {
+    std::string s;
+    for (std::size_t i = 0; i < v.size(); ++i)
+      s += (i ? "," : "") + std::to_string(v[i]);
+    return s;
+  };
   os << "uvreap-bench: pattern=" << to_string(cfg.pat) << " children=" << cfg.children
-     << " background=" << cfg.background;
+     << " background=" << list(cfg.background_list);
+  if (cfg.open_fds_list.size() > 1 || cfg.open_fds > 0) {
+    os << " open_fds=" << list(cfg.open_fds_list);
+  }
   if (cfg.pat == pattern::stream) os << " concurrency=" << cfg.concurrency;
   os << " spawn=" << to_string(cfg.spawn) << " repeat=" << cfg.repeat << "\n";
   os << "medians over repeats; second line: min-max. latency = child's exit stamp to its "
         "callback; cpu = parent user+sys\n";
-  os << std::left << std::setw(10) << "strategy" << std::setw(15) << "children by";
+  int name_w = 10;  // the strategy column: as wide as the longest name and a space
+  for (const auto& r : results)
+    name_w = std::max(name_w, static_cast<int>(r.strategy.size()) + 1);
+  os << std::left << std::setw(name_w) << "strategy" << std::setw(15) << "children by";
   for (const auto& c : kColumns)
     os << std::right << std::setw(c.width) << c.title;
   os << std::right << std::setw(6) << "lost" << std::setw(5) << "dup"
@@ -154,7 +166,7 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
       if (r.strategy == name) runs.push_back(&r);
     }
     if (!runs.front()->note.empty() && runs.front()->note.rfind("skipped", 0) == 0) {
-      os << std::left << std::setw(10) << name << runs.front()->note << "\n";
+      os << std::left << std::setw(name_w) << name << runs.front()->note << "\n";
       continue;
     }
     std::uint64_t lost = 0, dup = 0;
@@ -162,9 +174,9 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
       lost += r->lost + r->wrong;
       dup += r->duplicated;
     }
-    os << std::left << std::setw(10) << name << std::setw(15) << runs.front()->generator;
+    os << std::left << std::setw(name_w) << name << std::setw(15) << runs.front()->generator;
     std::ostringstream range;
-    range << std::left << std::setw(25) << "";
+    range << std::left << std::setw(name_w + 15) << "";
     for (const auto& c : kColumns) {
       std::vector<double> v;
       for (const auto* r : runs)
@@ -228,9 +240,10 @@ void write_json(std::ostream& os, const config& cfg, const machine_info& m,
   bool first = true;
   for (const auto& r : results) {
     os << (first ? "\n" : ",\n") << "    {\"strategy\": " << json_string(r.strategy)
-       << ", \"pattern\": \"" << to_string(cfg.pat) << "\", \"background\": " << cfg.background
-       << ", \"children\": " << cfg.children << ", \"repeat\": " << r.repeat
-       << ", \"generator\": " << json_string(r.generator) << ", \"latency_us\": ";
+       << ", \"pattern\": \"" << to_string(cfg.pat) << "\", \"background\": " << r.background
+       << ", \"open_fds\": " << r.open_fds << ", \"children\": " << cfg.children
+       << ", \"repeat\": " << r.repeat << ", \"generator\": " << json_string(r.generator)
+       << ", \"latency_us\": ";
     first = false;
     json_percentiles(os, r.latency);
     if (r.wake) {

@@ -28,6 +28,10 @@ struct config {
   double deadline_s = 120;
   bool kernel_costs = false;   // --kernel-costs: measure each reaping step alone instead
   std::uint32_t open_fds = 0;  // --open-fds: extra fds the parent holds during every run
+  // Lists given to --background / --open-fds: each value is a run of its own, interleaved
+  // with the rest; `background` / `open_fds` above hold the one in effect.
+  std::vector<std::uint32_t> background_list{0};
+  std::vector<std::uint32_t> open_fds_list{0};
 };
 
 /// The order statistics the table and the JSON report.
@@ -37,8 +41,10 @@ struct percentiles {
 percentiles summarize(std::vector<double> samples);
 
 struct run_result {
-  std::string strategy;
+  std::string strategy;  // with " K=.." / " fds=.." when a list of them was given
   int repeat = 0;
+  std::uint32_t background = 0;
+  std::uint32_t open_fds = 0;
   std::string generator;           // who created the measured children
   std::vector<double> latency_us;  // exit stamp -> first thing in the callback
   std::vector<double> wake_us;     // floor only: exit stamp -> waitid returned

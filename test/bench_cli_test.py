@@ -32,7 +32,8 @@ r = run("--children")
 check(r.returncode == 2 and "missing value after --children" in r.stderr,
       "a flag without its value is named")
 for flag, value in [("--children", "-5"), ("--children", "0"), ("--repeat", "x"),
-                    ("--background", "99999999999999999999"), ("--deadline", "+3")]:
+                    ("--background", "99999999999999999999"), ("--deadline", "+3"),
+                    ("--background", "0,x"), ("--open-fds", "10,-1"), ("--open-fds", "")]:
     r = run(flag, value)
     check(r.returncode == 2 and flag in r.stderr and "takes a whole number" in r.stderr,
           f"{flag} {value}: refused, exit 2, flag named")
@@ -54,6 +55,19 @@ except ValueError:
 check(r.returncode == 0 and only_json, "--json -: stdout is one JSON document")
 check(len(doc.get("results", [])) == 2, "--json -: both strategies' results in it")
 check("strategy" in r.stderr and "columns:" in r.stderr, "--json -: the table goes to stderr")
+
+# Lists: each value a run of its own, named in the row and the JSON.
+r = run("--pattern", "stream", "--children", "30", "--repeat", "1", "--strategies", "own",
+        "--open-fds", "0,100", "--json", "-")
+try:
+    doc = json.loads(r.stdout)
+except ValueError:
+    doc = {}
+rows = sorted((x.get("strategy"), x.get("open_fds")) for x in doc.get("results", []))
+check(r.returncode == 0 and rows == [("own fds=0", 0), ("own fds=100", 100)],
+      f"--open-fds 0,100: two runs, named and counted ({rows})")
+check(all(x.get("lost") == 0 and x.get("children_cpu_us_per_child", -1) >= 0
+          for x in doc.get("results", [])), "--open-fds runs: nothing lost, children's CPU given")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
