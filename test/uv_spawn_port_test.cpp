@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <fstream>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "support.hpp"
 #include "uvreap/reaper.hpp"
@@ -120,6 +122,13 @@ int as_nobody(const std::function<int(reaper&)>& body) {
   BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
   BOOST_REQUIRE(WIFEXITED(status));
   return WEXITSTATUS(status);
+}
+
+// A child that runs until it is killed.
+spawn_options gated_helper_forever() {
+  spawn_options o;
+  o.argv = {"/bin/sleep", "3600"};
+  return o;
 }
 
 }  // namespace
@@ -407,6 +416,55 @@ BOOST_AUTO_TEST_CASE(spawn_umask_rlimits_pdeathsig_groups) {
     g.groups = std::vector<gid_t>{1, 2, 3};
     BOOST_TEST(code_of(g) == 3);
   }
+}
+
+BOOST_AUTO_TEST_CASE(pdeathsig_comes_when_the_spawning_thread_exits) {
+  // The documented trap of PR_SET_PDEATHSIG: it follows the thread that spawned, not the
+  // process. A thread spawns a child that would wait forever, then ends.
+  pid_t pid = -1;
+  std::thread t([&] {
+    auto o = gated_helper_forever();
+    o.parent_death_signal = SIGKILL;
+    std::error_code ec;
+    pid = r.spawn(
+        o, [this](const exit_status& s) { got = s; }, ec);
+  });
+  t.join();
+  BOOST_REQUIRE(pid > 0);
+  const exit_status s = wait_exit();
+  BOOST_TEST(s.pid() == pid);
+  BOOST_TEST(s.signaled());
+  BOOST_TEST(s.signal() == SIGKILL);
+}
+
+BOOST_AUTO_TEST_CASE(a_pipe_spawned_from_another_thread_opens_on_that_thread) {
+  // The thread has a loop of its own; its pipe is opened on it, the exit comes to ours.
+  std::string output;
+  std::thread t([&] {
+    uv_loop_t l;
+    BOOST_REQUIRE(uv_loop_init(&l) == 0);
+    {
+      reader out{&l};
+      auto o = helper_options({"write", "from a thread"});
+      o.stdio_map[1] = stdio::pipe(&out.pipe, stdio::flow::from_child);
+      std::error_code ec;
+      const pid_t pid = r.spawn(
+          o, [this](const exit_status& s) { got = s; }, ec);
+      if (pid > 0) {
+        out.start();
+        while (!out.eof && out.error == 0)
+          uv_run(&l, UV_RUN_ONCE);
+      }
+      output = out.data;
+    }
+    uv_run(&l, UV_RUN_DEFAULT);
+    uv_loop_close(&l);
+  });
+  // The exit comes to our loop; the thread finishes on its own (nothing of it wakes us).
+  BOOST_REQUIRE(run_until([&] { return got.has_value(); }));
+  t.join();
+  BOOST_TEST(got->code() == 0);
+  BOOST_TEST(output == "from a thread");
 }
 
 BOOST_AUTO_TEST_CASE(spawn_bad_options_are_einval) {
