@@ -163,6 +163,11 @@ void core::on_poll_timer(uv_timer_t* h) {
 void core::on_inbox(uv_async_t* h) {
   auto* self = enter(h->data);
   self->drain_inbox();
+  if (self->sweep_after_inbox_) {
+    // A sweep stopped at a child it did not know, expecting this wake-up.
+    self->sweep_after_inbox_ = false;
+    self->schedule_continuation();
+  }
   self->after_dispatch();
 }
 
@@ -189,8 +194,9 @@ void core::sweep(sweep_kind why) noexcept {
   if (inbox_.has_work() || !drained_.empty()) drain_inbox();
   reaped_.clear();
   const std::size_t budget = opts_.max_batch > batch_.size() ? opts_.max_batch - batch_.size() : 0;
-  sweep_context ctx{table_, os_, reaped_, budget, why, *this, stats_};
+  sweep_context ctx{table_, os_, reaped_, budget, why, *this, stats_, inbox_.spawning()};
   const sweep_result result = policy_->collect(ctx);
+  sweep_after_inbox_ = ctx.deferred;
   for (const reaped& r : reaped_)
     release(r);
   reaped_.clear();

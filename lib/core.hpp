@@ -160,6 +160,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   deadline_queue deadlines_;
   thread_inbox inbox_{wake_loop, this};
   std::vector<thread_inbox::item> drained_;  // taken from the inbox, not registered yet
+  bool sweep_after_inbox_ = false;           // the last sweep waits for a registration on its way
 
   uv_handle<uv_signal_t> sigchld_;       // own, all; pidfd while a child has no pidfd
   uv_handle<uv_poll_t> pidfd_poll_;      // pidfd: the epoll set of pidfds

@@ -51,6 +51,12 @@ struct sweep_context {
   sweep_kind kind;
   error_sink& errors;
   uvreap::stats& counters;  ///< fast_path_hits, fallback_scans, pidfd_not_reapable
+  /// A spawn on another thread has made a child it has not queued yet: a waitable
+  /// child missing from the table may be that one (its queueing wakes the loop).
+  bool registration_coming = false;
+  /// Set by a policy that stopped early because of `registration_coming`: the core
+  /// sweeps again when the inbox wakes it.
+  bool deferred = false;
 };
 
 /// A new child's place in the policy: its pidfd, or -1.

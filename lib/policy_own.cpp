@@ -45,6 +45,15 @@ class own_policy final : public reap_policy {
       }
       if (si.si_pid == 0) return sweep_result::done;  // nothing has exited
       if (!ctx.table.contains(si.si_pid)) {
+        // A child spawned on another thread, not queued yet? Then the wake-up of its
+        // queueing sweeps again; if the same pid still heads the zombies then, it is
+        // foreign after all. (Without this every such child costs an O(owned) scan.)
+        if (ctx.registration_coming && si.si_pid != last_unknown_) {
+          last_unknown_ = si.si_pid;
+          ctx.deferred = true;
+          return sweep_result::done;
+        }
+        last_unknown_ = si.si_pid;
         // The oldest zombie is foreign: ask for each of ours by pid, once per sweep.
         if (!ctx.out.empty()) return sweep_result::more;  // a whole-table step
         ++ctx.counters.fallback_scans;
@@ -67,6 +76,9 @@ class own_policy final : public reap_policy {
     }
     return sweep_result::more;
   }
+
+ private:
+  pid_t last_unknown_ = 0;  // the last waitable child found missing from the table
 };
 
 }  // namespace

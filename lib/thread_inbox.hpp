@@ -70,6 +70,12 @@ class thread_inbox {
   /// Cheap, from the loop thread: is anything queued?
   [[nodiscard]] bool has_work() const noexcept { return nonempty_.load(std::memory_order_acquire); }
 
+  /// Cheap, from the loop thread: is a spawn on another thread between making its child
+  /// and queueing it? (Its wake-up follows, whether it queues the child or not.)
+  [[nodiscard]] bool spawning() const noexcept {
+    return spawning_.load(std::memory_order_acquire) > 0;
+  }
+
   /// Loop thread: moves everything queued into `out`, which must be empty (in
   /// submission order; a swap, so nothing allocates), and adds the submitting threads'
   /// syscalls to `calls`.
@@ -86,6 +92,7 @@ class thread_inbox {
   void* wake_arg_;
   std::mutex mu_;
   std::atomic<bool> nonempty_{false};
+  std::atomic<unsigned> spawning_{0};
   bool open_ = true;               // guarded by mu_
   std::vector<item> items_;        // guarded by mu_
   stats::syscall_counts calls_{};  // guarded by mu_
@@ -97,6 +104,16 @@ pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&&
   stats::syscall_counts calls{};
   std::unique_lock lock(mu_, std::defer_lock);
   pid_t pid = -1;
+  bool counted = false;  // in spawning_: undone, with a wake-up, on every way out
+  struct done_spawning {
+    thread_inbox& in;
+    bool& counted;
+    ~done_spawning() {
+      if (!counted) return;
+      in.spawning_.fetch_sub(1, std::memory_order_acq_rel);
+      in.wake_(in.wake_arg_);
+    }
+  } guard{*this, counted};
   try {
     lock.lock();
     if (!open_) {
@@ -105,6 +122,8 @@ pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&&
     }
     items_.reserve(items_.size() + 1);
     if (!hold_lock) lock.unlock();
+    spawning_.fetch_add(1, std::memory_order_acq_rel);
+    counted = true;
     pid = make(calls);
     if (!hold_lock) lock.lock();
   } catch (const std::bad_alloc&) {
@@ -139,8 +158,7 @@ pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&&
   }
   add(calls);
   nonempty_.store(true, std::memory_order_release);
-  wake_(wake_arg_);
-  return pid;
+  return pid;  // the guard wakes the loop
 }
 
 template <class Peek>
