@@ -21,6 +21,7 @@
 #include <linux/close_range.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -176,6 +177,18 @@ int child_main(void* arg) noexcept {
     if (e < 0) fail(r, child_step::session, e);
   }
   place_fds(r);
+  if (r.foreground) {
+    // The group's own terminal: allowed although we are not its foreground group yet,
+    // because SIGTTOU is blocked here. No terminal on fd 0 is not an error.
+    e = injected(r, child_step::terminal);
+    if (e == 0) {
+      const long pgrp = sys(SYS_getpgid, 0);
+      const pid_t pg = static_cast<pid_t>(pgrp);
+      e = pgrp < 0 ? pgrp : sys(SYS_ioctl, 0, TIOCSPGRP, &pg);
+      if (e == -ENOTTY || e == -ENXIO || e == -EBADF) e = 0;
+    }
+    if (e < 0) fail(r, child_step::terminal, e);
+  }
   set_identity(r);
   if (r.cwd != nullptr) {
     e = injected(r, child_step::chdir);
@@ -190,7 +203,11 @@ int child_main(void* arg) noexcept {
   long err = injected(r, child_step::exec);
   bool eacces = false;
   for (std::size_t i = 0; err == 0 && i < r.path_count; ++i) {
-    const long x = sys(SYS_execve, r.paths[i], r.argv, r.envp);
+    long x = sys(SYS_execve, r.paths[i], r.argv, r.envp);
+    if (x == -ENOEXEC && r.shell_argv != nullptr) {
+      r.shell_argv[1] = const_cast<char*>(r.paths[i]);
+      x = sys(SYS_execve, "/bin/sh", r.shell_argv, r.envp);
+    }
     eacces = eacces || x == -EACCES;
     err = x;
     if (moves_on(x) && i + 1 < r.path_count) err = 0;

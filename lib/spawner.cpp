@@ -82,6 +82,7 @@ std::error_code spawn_plan::validate(const spawn_options& opts) const {
     return errno_code(EINVAL);
   }
   if (opts.new_session && opts.new_process_group) return errno_code(EINVAL);
+  if (opts.foreground_terminal && !opts.new_process_group) return errno_code(EINVAL);
   if (const auto& t = opts.time_limit) {
     if (t->after.count() <= 0 || t->grace.count() < 0 || t->signal <= 0 || t->signal >= NSIG) {
       return errno_code(EINVAL);
@@ -143,6 +144,14 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   recipe_.move_count = static_cast<int>(moves_.size());
   recipe_.new_session = opts.new_session;
   recipe_.new_process_group = opts.new_process_group;
+  recipe_.foreground = opts.foreground_terminal;
+  if (opts.shell_fallback) {
+    // {"/bin/sh", <the path, filled in by the child>, argv[1..], nullptr}
+    shell_argv_.push_back(const_cast<char*>("/bin/sh"));
+    shell_argv_.push_back(nullptr);
+    shell_argv_.insert(shell_argv_.end(), argv_.begin() + 1, argv_.end());
+    recipe_.shell_argv = shell_argv_.data();
+  }
   return {};
 }
 
@@ -194,7 +203,7 @@ void spawn_plan::plan_identity(const spawn_options& opts) {
   recipe_.uid = opts.uid.value_or(0);
   recipe_.pdeathsig = opts.parent_death_signal;
   needs_engine_ = !opts.rlimits.empty() || opts.umask || opts.groups || opts.uid || opts.gid ||
-                  opts.parent_death_signal != 0;
+                  opts.parent_death_signal != 0 || opts.foreground_terminal || opts.shell_fallback;
 }
 
 int spawn_plan::source_above(int fd, int n) {

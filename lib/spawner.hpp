@@ -75,6 +75,7 @@ class spawn_plan {
   stats::syscall_counts* calls_ = nullptr;  // prepare's counts, for its own calls
 
   std::vector<char*> argv_;
+  std::vector<char*> shell_argv_;
   std::vector<char*> env_;
   char* const* envp_ = nullptr;
   const char* file_ = nullptr;

@@ -467,6 +467,27 @@ BOOST_AUTO_TEST_CASE(a_pipe_spawned_from_another_thread_opens_on_that_thread) {
   BOOST_TEST(output == "from a thread");
 }
 
+BOOST_AUTO_TEST_CASE(a_script_without_shebang_runs_through_sh_with_shell_fallback) {
+  // libuv execs with execvp, which runs such a file with /bin/sh; uvreap does when asked.
+  const fs::path script =
+      fs::temp_directory_path() / ("uvreap-noshebang-" + std::to_string(::getpid()));
+  {
+    std::ofstream f(script);
+    f << "exit $(( $# + 40 ))\n";
+  }
+  fs::permissions(script, fs::perms::owner_all);
+  spawn_options o;
+  o.argv = {script.string(), "a", "b"};
+  std::error_code ec;
+  BOOST_TEST(r.spawn(
+                 o, [](const exit_status&) {}, ec) == -1);
+  BOOST_TEST(ec.value() == ENOEXEC);
+  BOOST_TEST(children_census().empty());
+  o.shell_fallback = true;
+  BOOST_TEST(code_of(o) == 42);  // its two arguments reached it
+  fs::remove(script);
+}
+
 BOOST_AUTO_TEST_CASE(spawn_bad_options_are_einval) {
   uv_pipe_t p;
   BOOST_REQUIRE(uv_pipe_init(&loop, &p, 0) == 0);
@@ -495,6 +516,9 @@ BOOST_AUTO_TEST_CASE(spawn_bad_options_are_einval) {
   auto bad_sig = helper_options({"exit", "0"});
   bad_sig.parent_death_signal = NSIG;
   BOOST_TEST(einval(bad_sig));
+  auto no_group = helper_options({"exit", "0"});
+  no_group.foreground_terminal = true;  // needs a group of its own
+  BOOST_TEST(einval(no_group));
   BOOST_TEST(children_census().empty());
   uv_close(reinterpret_cast<uv_handle_t*>(&p), nullptr);
   uv_run(&loop, UV_RUN_NOWAIT);

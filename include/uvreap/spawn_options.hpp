@@ -78,7 +78,7 @@ struct stdio {
 
 /// One resource limit for the child (`setrlimit(resource, {soft, hard})`).
 struct resource_limit {
-  int resource = 0;  ///< RLIMIT_NOFILE, RLIMIT_CORE, ...
+  int resource = 0;             ///< RLIMIT_NOFILE, RLIMIT_CORE, ...
   rlim_t soft = RLIM_INFINITY;  ///< the limit in force
   rlim_t hard = RLIM_INFINITY;  ///< the ceiling the child may raise `soft` to
 };
@@ -148,6 +148,13 @@ struct spawn_options {
   bool new_session = false;
   /// setpgid(0, 0) in the child: a new process group (exclusive with new_session).
   bool new_process_group = false;
+  /// With `new_process_group`: make the child's group the foreground group of the
+  /// terminal on its fd 0 (tcsetpgrp), so that it can read the terminal and gets its
+  /// Ctrl-C and Ctrl-Z. Nothing happens when fd 0 is not a terminal.
+  bool foreground_terminal = false;
+  /// execvp's rule: a program that exec refuses as not executable (ENOEXEC: a script
+  /// without "#!") is run as `/bin/sh program args...`, as libuv's uv_spawn does.
+  bool shell_fallback = false;
   /// Run as this user (setuid). Needs the privilege to switch.
   std::optional<uid_t> uid;
   /// Run as this group (setgid).
