@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""uvreap-init against what tini and dumb-init users rely on. The same file runs against
+the real tini and dumb-init (Debian's packages) where they are installed: each check
+says which peer's behaviour it is and runs against the binaries that have it, so a check
+the peer itself fails is a mis-port. Usage: init_compat_test.py FLAVOR BINARY
+(FLAVOR: uvreap, tini or dumb-init). Exit 77 (skipped) when BINARY is missing."""
+import errno
+import os
+import pty
+import select
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+FLAVOR, BINARY = sys.argv[1], sys.argv[2]
+if not os.access(BINARY, os.X_OK):
+    print(f"skipped: {BINARY} is not installed")
+    sys.exit(77)
+failures = []
+TMP = tempfile.mkdtemp(prefix="uvreap-init-compat-")
+
+
+def check(cond, what):
+    print(("ok   " if cond else "FAIL ") + f"[{FLAVOR}] " + what, flush=True)
+    if not cond:
+        failures.append(what)
+
+
+def peers(*flavors):
+    """True when this run's binary is one whose behaviour the check describes."""
+    return FLAVOR in flavors
+
+
+def argv(*cmd, group=False, extra=()):
+    """The init command line for this flavor: the command alone, or in its own group."""
+    if FLAVOR == "tini":
+        return [BINARY, "-s", *(["-g"] if group else []), *extra, "--", *cmd]
+    if FLAVOR == "dumb-init":
+        # dumb-init's default is its setsid mode (a group); -c is one child only.
+        return [BINARY, *([] if group else ["-c"]), *extra, *cmd]
+    return [BINARY, *(["-g"] if group else []), *extra, "--", *cmd]
+
+
+def run(*cmd, group=False, extra=(), **kw):
+    return subprocess.run(argv(*cmd, group=group, extra=extra), capture_output=True, text=True,
+                          timeout=60, **kw)
+
+
+# A command that reports each signal it gets on stdout, one number per line, after
+# "ready"; it exits 0 on SIGUSR2 (that is reported first) or after 30 s.
+REPORTER = os.path.join(TMP, "reporter.py")
+with open(REPORTER, "w") as f:
+    f.write(r"""
+import os, signal, sys, time
+signal.pthread_sigmask(signal.SIG_SETMASK, [])  # whatever init's parent blocked
+def on(sig, frame):
+    os.write(1, f"{sig}\n".encode())
+    if sig == signal.SIGUSR2:
+        os._exit(0)
+for s in range(1, signal.SIGRTMAX + 1):
+    if s in (signal.SIGKILL, signal.SIGSTOP, 32, 33):
+        continue
+    try:
+        signal.signal(s, on)
+    except (OSError, ValueError):
+        pass
+os.write(1, b"ready\n")
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    time.sleep(0.05)
+sys.exit(9)
+""")
+
+
+def start_reporter(group=False, extra=(), **kw):
+    p = subprocess.Popen(argv(sys.executable, REPORTER, group=group, extra=extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    line = p.stdout.readline()
+    assert line == b"ready\n", line
+    return p
+
+
+def read_line(p, timeout=10.0):
+    r, _, _ = select.select([p.stdout], [], [], timeout)
+    return p.stdout.readline().decode().strip() if r else None
+
+
+def finish(p):
+    p.send_signal(signal.SIGUSR2)
+    read_line(p)
+    return p.wait(timeout=60)
+
+
+# --- exit status ----------------------------------------------------------------------
+# tini's and dumb-init's: the command's exit code, 0-255, is init's.
+codes = [c for c in range(256) if run("sh", "-c", f"exit {c}").returncode != c]
+check(not codes, f"every exit code 0-255 propagates (wrong: {codes[:5]})")
+
+# tini's and dumb-init's: killed by signal n, init exits 128 + n (dumb-init's setsid mode
+# and tini both report it that way).
+DEADLY = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGILL, signal.SIGTRAP,
+          signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGKILL, signal.SIGUSR1,
+          signal.SIGSEGV, signal.SIGUSR2, signal.SIGPIPE, signal.SIGALRM, signal.SIGTERM,
+          signal.SIGXCPU, signal.SIGXFSZ, signal.SIGVTALRM, signal.SIGPROF, signal.SIGIO,
+          signal.SIGPWR, signal.SIGSYS, signal.SIGRTMIN, signal.SIGRTMAX]
+wrong = []
+for s in DEADLY:
+    dfl = "" if s == signal.SIGKILL else f"signal.signal({int(s)}, signal.SIG_DFL); "
+    script = f"import os, resource, signal; {dfl}" \
+             f"resource.setrlimit(resource.RLIMIT_CORE, (0, 0)); os.kill(os.getpid(), {int(s)})"
+    rc = run(sys.executable, "-c", script).returncode
+    if rc != 128 + int(s):
+        wrong.append((int(s), rc))
+check(not wrong, f"killed by signal n: exit 128 + n for every deadly signal (wrong: {wrong})")
+
+# tini's: not found 127, not executable 126, a script without "#!" runs through /bin/sh.
+if peers("uvreap", "tini"):
+    check(run("/nonexistent/command").returncode == 127, "a missing command: 127")
+    noexec = os.path.join(TMP, "noexec")
+    with open(noexec, "w") as f:
+        f.write("exit 0\n")
+    os.chmod(noexec, 0o644)
+    check(run(noexec).returncode == 126, "a command that is not executable: 126")
+    script = os.path.join(TMP, "script")
+    with open(script, "w") as f:
+        f.write("exit 5\n")
+    os.chmod(script, 0o755)
+    check(run(script).returncode == 5, "a script without #! runs through /bin/sh (exit 5)")
+
+# --- signals ----------------------------------------------------------------------------
+# tini forwards every signal but the faults; dumb-init 1-31 but KILL/STOP/CHLD. The
+# common set, plus the real-time signals where tini has them: each sent to init reaches
+# the command.
+COMMON = [signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGUSR1, signal.SIGPIPE,
+          signal.SIGALRM, signal.SIGTERM, signal.SIGCONT, signal.SIGURG, signal.SIGXCPU,
+          signal.SIGXFSZ, signal.SIGVTALRM, signal.SIGPROF, signal.SIGWINCH, signal.SIGIO,
+          signal.SIGPWR, signal.SIGSTKFLT]
+if peers("uvreap", "tini"):
+    COMMON += [signal.SIGRTMIN, signal.SIGRTMIN + 3, signal.SIGRTMAX]
+for group in (False, True):
+    p = start_reporter(group=group)
+    missed = []
+    for s in COMMON:
+        p.send_signal(s)
+        got = read_line(p)
+        if got != str(int(s)):
+            missed.append((int(s), got))
+    rc = finish(p)
+    check(not missed and rc == 0,
+          f"every forwardable signal reaches the command{' (group)' if group else ''} "
+          f"(missed: {missed}, rc {rc})")
+
+# Signals blocked when init starts (all three forward them), or ignored (dumb-init
+# installs handlers over SIG_IGN; tini's sigtimedwait never sees an ignored signal).
+for how in ("blocked", "ignored"):
+    if how == "ignored" and not peers("uvreap", "dumb-init"):
+        continue
+    def pre(how=how):
+        if how == "blocked":
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        else:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    p = start_reporter(preexec_fn=pre)  # ready: init is past its start-up
+    p.send_signal(signal.SIGTERM)
+    got = read_line(p)
+    rc = finish(p)
+    check(got == str(int(signal.SIGTERM)) and rc == 0,
+          f"SIGTERM {how} when init started: forwarded ({got}, rc {rc})")
+
+# tini's -e: an exit code counted as success.
+if peers("uvreap", "tini"):
+    check(run("sh", "-c", "exit 143", extra=["-e", "143"]).returncode == 0, "-e 143: exit 0")
+    check(run("sh", "-c", "exit 3", extra=["-e", "143", "-e", "3"]).returncode == 0,
+          "-e repeatable")
+    check(run("sh", "-c", "exit 4", extra=["-e", "3"]).returncode == 4, "-e: other codes kept")
+
+# dumb-init's -r: rewrite a signal, or drop it (TO 0).
+if peers("uvreap", "dumb-init"):
+    p = start_reporter(extra=["-r", "15:3"])
+    p.send_signal(signal.SIGTERM)
+    check(read_line(p) == str(int(signal.SIGQUIT)), "-r 15:3: SIGTERM arrives as SIGQUIT")
+    finish(p)
+    p = start_reporter(extra=["-r", "15:0"])
+    p.send_signal(signal.SIGTERM)
+    p.send_signal(signal.SIGHUP)
+    check(read_line(p) == str(int(signal.SIGHUP)), "-r 15:0: SIGTERM dropped, SIGHUP still sent")
+    finish(p)
+
+# tini's -p: a signal when init's parent dies. A shell starts init and exits at once.
+if peers("uvreap", "tini"):
+    out = os.path.join(TMP, "pdeath")
+    ready = os.path.join(TMP, "pdeath.ready")
+    child = f"import signal, sys, time\n" \
+            f"def on(s, f):\n open({out!r}, 'w').write(str(s)); sys.exit(0)\n" \
+            f"signal.signal(signal.SIGUSR1, on)\nopen({ready!r}, 'w').close()\ntime.sleep(30)\n"
+    line = " ".join(shlex.quote(a) for a in argv(sys.executable, "-c", child, extra=["-p", "SIGUSR1"]))
+    # The shell exits once the command runs (so init has set its death signal): poll for
+    # the command's mark, 10 s at most.
+    subprocess.run(["sh", "-c", f"{line} >/dev/null 2>&1 & i=0; "
+                    f"while [ ! -e {ready} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done"],
+                   timeout=60)
+    end = time.monotonic() + 20
+    while time.monotonic() < end and not os.path.exists(out):
+        time.sleep(0.05)
+    got = open(out).read() if os.path.exists(out) else None
+    check(got == str(int(signal.SIGUSR1)), f"-p SIGUSR1: sent when init's parent died ({got})")
+
+# dumb-init's setsid mode: when the command exits, the rest of its group gets SIGTERM.
+pidfile = os.path.join(TMP, "bg.pid")
+r = run("sh", "-c", f"sleep 60 >/dev/null 2>&1 & echo $! > {pidfile}; exit 0", group=True)
+bg = int(open(pidfile).read())
+end = time.monotonic() + 10
+while time.monotonic() < end and os.path.exists(f"/proc/{bg}") and \
+        open(f"/proc/{bg}/stat").read().split()[2] != "Z":
+    time.sleep(0.05)
+alive = os.path.exists(f"/proc/{bg}") and open(f"/proc/{bg}/stat").read().split()[2] != "Z"
+if peers("uvreap", "dumb-init"):
+    check(not alive, "group mode: the command's leftover group member gets SIGTERM on exit")
+if alive:
+    os.kill(bg, signal.SIGKILL)
+
+# --- the terminal ------------------------------------------------------------------------
+def on_pty(args, feed, after=b"", timeout=20.0):
+    """Runs args with a new pseudo-terminal as its controlling terminal and stdio; once
+    the output shows `after`, types `feed`; returns (rc, output)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(args[0], args)
+    out = b""
+    end = time.monotonic() + timeout
+    while after not in out and time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                out += os.read(fd, 4096)
+            except OSError:
+                break
+    os.write(fd, feed)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                data = os.read(fd, 4096)
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    break
+                raise
+            if not data:
+                break
+            out += data
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid == pid:
+            return os.waitstatus_to_exitcode(status), out
+    # The terminal closes (EIO) a moment before the process is a zombie: wait for it.
+    while time.monotonic() < end:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid == pid:
+            return os.waitstatus_to_exitcode(status), out
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None, out
+
+
+# tini's -g (and dumb-init's setsid mode): the command in its own group reads the terminal.
+# (Typed at once: the terminal holds the lines and the end-of-file until tac reads.)
+rc, out = on_pty(argv("/usr/bin/tac", group=True), b"one\ntwo\n\x04")
+check(rc == 0 and b"two\r\none" in out, f"group mode on a tty: tac reads the terminal (rc {rc})")
+# Ctrl-C goes to the command's group: it dies of SIGINT, init exits 130.
+rc, out = on_pty(argv("/bin/sh", "-c", "echo going; exec sleep 30", group=True), b"\x03",
+                 after=b"going")
+check(rc == 130, f"group mode on a tty: Ctrl-C ends the command, 130 (rc {rc})")
+
+# --- a pid namespace ----------------------------------------------------------------------
+# As PID 1 of a new pid namespace: exit codes and forwarding hold there too.
+probe = subprocess.run(["unshare", "-fp", "--mount-proc", "true"], capture_output=True)
+if probe.returncode != 0:
+    print(f"skipped: pid namespace tests (unshare: {probe.stderr.decode().strip()})")
+else:
+    r = subprocess.run(["unshare", "-fp", "--mount-proc", *argv("sh", "-c", "exit 9")],
+                       capture_output=True, timeout=60)
+    check(r.returncode == 9, f"as pid 1: exit code propagates (rc {r.returncode})")
+    p = subprocess.Popen(["unshare", "-fp", "--mount-proc", *argv(sys.executable, REPORTER)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    check(p.stdout.readline() == b"ready\n", "as pid 1: the command runs")
+    init_pid = None
+    with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
+        kids = f.read().split()
+    init_pid = int(kids[0]) if kids else None
+    missed = []
+    for s in [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH]:
+        os.kill(init_pid, s)
+        got = read_line(p)
+        if got != str(int(s)):
+            missed.append((int(s), got))
+    os.kill(init_pid, signal.SIGUSR2)
+    read_line(p)
+    rc = p.wait(timeout=60)
+    check(not missed and rc == 0, f"as pid 1: signals reach the command (missed {missed}, rc {rc})")
+
+# --- bad input ----------------------------------------------------------------------------
+if peers("uvreap"):
+    for bad in (["-e", "256"], ["-e", "x"], ["-e"], ["-p", "NOPE"], ["-p", "0"], ["-r", "15"],
+                ["-r", "x:y"], ["-r", "15:99"], ["-r", "0:3"], ["-z"]):
+        r = subprocess.run([BINARY, *bad, "--", "true"], capture_output=True, text=True,
+                           timeout=60)
+        check(r.returncode == 2 and "uvreap-init:" in r.stderr and "usage:" in r.stderr,
+              f"{' '.join(bad)}: refused, exit 2, message")
+    r = subprocess.run([BINARY, "--version"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0 and r.stdout.startswith("uvreap-init "), "--version: exit 0")
+    r = subprocess.run([BINARY, "sh", "-c", "exit 6"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 6, "a command without --")
+    r = subprocess.run([BINARY, "-s", "-w", "-v", "-v", "--", "true"], capture_output=True,
+                       text=True, timeout=60)
+    check(r.returncode == 0, "-s, -w, -v -v accepted")
+    env = dict(os.environ, TINI_VERBOSITY="1")
+    r = subprocess.run([BINARY, "--", "sh", "-c", "(sleep 0.1 &); sleep 1"], capture_output=True,
+                       text=True, timeout=60, env=env)
+    check("reaped orphan" in r.stderr, "TINI_VERBOSITY=1 reports orphans as -v does")
+    env = dict(os.environ, TINI_VERBOSITY="x")
+    r = subprocess.run([BINARY, "--", "true"], capture_output=True, text=True, timeout=60,
+                       env=env)
+    check(r.returncode == 2 and "TINI_VERBOSITY" in r.stderr, "a bad TINI_VERBOSITY is named")
+    env = dict(os.environ, TINI_KILL_PROCESS_GROUP="1")
+    r = subprocess.run([BINARY, "--", sys.executable, "-c",
+                        "import os; print(os.getpgid(0) == os.getpid())"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    check(r.stdout.strip() == "True", "TINI_KILL_PROCESS_GROUP: the command leads its own group")
+
+print(f"{len(failures)} failures")
+sys.exit(1 if failures else 0)
