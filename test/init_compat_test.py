@@ -171,6 +171,36 @@ for how in ("blocked", "ignored"):
     check(got == str(int(signal.SIGTERM)) and rc == 0,
           f"SIGTERM {how} when init started: forwarded ({got}, rc {rc})")
 
+# dumb-init's job control: SIGTSTP is forwarded and then init stops itself; SIGCONT
+# resumes it and is forwarded too.
+def state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def wait_state(pid, want, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:  # a poll of another process's state, with a deadline
+        if state(pid) == want:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+if peers("uvreap", "dumb-init"):
+    p = start_reporter()
+    p.send_signal(signal.SIGTSTP)
+    got = read_line(p)
+    stopped = wait_state(p.pid, "T")
+    p.send_signal(signal.SIGCONT)
+    got_cont = read_line(p)
+    running = wait_state(p.pid, "S")
+    rc = finish(p)
+    check(got == str(int(signal.SIGTSTP)) and stopped and got_cont == str(int(signal.SIGCONT))
+          and running and rc == 0,
+          f"SIGTSTP: forwarded, then init stops; SIGCONT: init resumes and forwards it "
+          f"({got}, {stopped}, {got_cont}, {running}, rc {rc})")
+
 # tini's -e: an exit code counted as success.
 if peers("uvreap", "tini"):
     check(run("sh", "-c", "exit 143", extra=["-e", "143"]).returncode == 0, "-e 143: exit 0")
@@ -275,6 +305,130 @@ check(rc == 0 and b"two\r\none" in out, f"group mode on a tty: tac reads the ter
 rc, out = on_pty(argv("/bin/sh", "-c", "echo going; exec sleep 30", group=True), b"\x03",
                  after=b"going")
 check(rc == 130, f"group mode on a tty: Ctrl-C ends the command, 130 (rc {rc})")
+
+# tini's -g with an interactive shell: bash -m reads the terminal, runs a job, and
+# Ctrl-Z stops the job and `fg` resumes it (job control needs the foreground group).
+def comm_pids(name):
+    found = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/comm") as f:
+                    if f.read().strip() == name:
+                        found.append(int(d))
+            except OSError:
+                pass
+    return found
+
+
+if os.access("/bin/bash", os.X_OK):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.environ["PS1"] = "uvr> "  # a prompt to count, whoever runs the test
+        os.execv(argv("/bin/bash", "--norc", "--noprofile", "-i", group=True)[0],
+                 argv("/bin/bash", "--norc", "--noprofile", "-i", group=True))
+    out = b""
+
+    def read_until(marker, timeout=20.0):
+        global out
+        end = time.monotonic() + timeout
+        while marker not in out and time.monotonic() < end:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                try:
+                    out += os.read(fd, 4096)
+                except OSError:
+                    return False
+        return marker in out
+
+    before = set(comm_pids("cat"))
+    os.write(fd, b"echo sh-$((40+2))\n")
+    shell_ok = read_until(b"sh-42\r\n")
+    os.write(fd, b"cat\n")
+    end = time.monotonic() + 20  # poll until the job runs (another process's state)
+    while time.monotonic() < end and not set(comm_pids("cat")) - before:
+        time.sleep(0.02)
+    os.write(fd, b"\x1a")  # Ctrl-Z
+    stopped = read_until(b"Stopped")
+    # Each line typed once the one reading it is in the foreground (bash's line editor
+    # reads raw, where Ctrl-D is just a byte): bash names the job when fg resumes it.
+    jobs = out.count(b"cat\r\n")
+    os.write(fd, b"fg\n")
+    end = time.monotonic() + 20
+    while out.count(b"cat\r\n") <= jobs and time.monotonic() < end:
+        read_until(b"cat\r\n" * (jobs + 1), timeout=0.2)
+    os.write(fd, b"back\n")
+    resumed = read_until(b"back\r\nback\r\n")  # the terminal's echo, then cat's copy
+    prompts = out.count(b"uvr> ")
+    os.write(fd, b"\x04")  # cat ends; bash prompts again
+    end = time.monotonic() + 20
+    while out.count(b"uvr> ") <= prompts and time.monotonic() < end:
+        read_until(b"\xff", timeout=0.2)
+    os.write(fd, b"exit 4\n")
+    read_until(b"\xff", timeout=3)  # drain until the terminal closes
+    rc = None
+    end = time.monotonic() + 20
+    while time.monotonic() < end:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid == pid:
+            rc = os.waitstatus_to_exitcode(status)
+            break
+        time.sleep(0.02)
+    if rc is None:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    check(shell_ok and stopped and resumed and rc == 4,
+          f"group mode on a tty: interactive bash, Ctrl-Z and fg work (shell {shell_ok}, "
+          f"stopped {stopped}, resumed {resumed}, rc {rc})")
+
+# tini's and dumb-init's: 1,000 orphans at once, and no zombie left behind.
+ORPHANS = os.path.join(TMP, "orphans.py")
+with open(ORPHANS, "w") as f:
+    f.write(r"""
+import os, time
+for _ in range(1000):
+    if os.fork() == 0:
+        if os.fork() == 0:
+            time.sleep(0.2)
+            os._exit(0)
+        os._exit(0)
+# Each middle process is ours to wait for; the grandchildren go to init.
+for _ in range(1000):
+    os.wait()
+init = os.getppid()
+end = time.monotonic() + 30
+while time.monotonic() < end:
+    zombies = 0
+    kids = []
+    for t in os.listdir(f"/proc/{init}/task"):
+        with open(f"/proc/{init}/task/{t}/children") as c:
+            kids += c.read().split()
+    for k in kids:
+        if int(k) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{k}/stat") as s:
+                zombies += 1
+        except OSError:
+            pass
+    if zombies == 0:
+        os._exit(0)
+    time.sleep(0.05)
+os._exit(1)
+""")
+check(run(sys.executable, ORPHANS).returncode == 0,
+      "1,000 orphans at once: every one reaped while the command runs")
+
+# uvreap-init's own: the command gets no fd of init's but 0-2 (tini and dumb-init pass
+# them all on).
+if peers("uvreap"):
+    extra_fd = os.open("/dev/null", os.O_RDONLY)
+    r = subprocess.run(argv(sys.executable, "-c",
+                            "import os; print(len([f for f in os.listdir('/proc/self/fd') "
+                            "if int(f) > 2]) - 1)"),
+                       capture_output=True, text=True, timeout=60, pass_fds=(extra_fd,))
+    os.close(extra_fd)
+    check(r.stdout.strip() == "0", f"the command inherits no fd above 2 ({r.stdout.strip()})")
 
 # --- a pid namespace ----------------------------------------------------------------------
 # As PID 1 of a new pid namespace: exit codes and forwarding hold there too.
