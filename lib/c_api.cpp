@@ -84,6 +84,7 @@ int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
   }
   if ((in.flags & UVREAP_SETUID) != 0) out.uid = in.uid;
   if ((in.flags & UVREAP_SETGID) != 0) out.gid = in.gid;
+  out.shell_fallback = (in.flags & UVREAP_SHELL_FALLBACK) != 0;
   out.new_session = (in.flags & UVREAP_NEW_SESSION) != 0;
   out.new_process_group = (in.flags & UVREAP_NEW_PROCESS_GROUP) != 0;
   if (in.timeout_ms > 0) {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -15,12 +16,12 @@
 
 static int failures;
 
-#define CHECK(cond)                                                  \
-  do {                                                               \
-    if (!(cond)) {                                                   \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
       fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                    \
-    }                                                                \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
 typedef struct {
@@ -91,6 +92,89 @@ static void test_spawn_and_exit(uv_loop_t* loop) {
   CHECK(rec.last.kind == UVREAP_SIGNALED);
   CHECK(rec.last.term_signal == SIGTERM);
   CHECK(rec.last.deadline_fired == 1);
+
+  closed_calls = 0;
+  CHECK(uvreap_close(r, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+}
+
+/* uv_spawn's stdio, as libuv's own containers: a pipe from the child's stdout read as a
+ * stream, fd 3 inherited, /dev/null for stdin; the uid and gid we run as. */
+typedef struct {
+  char text[64];
+  size_t len;
+  int eof;
+} output_t;
+
+static void alloc_cb(uv_handle_t* h, size_t size, uv_buf_t* buf) {
+  output_t* out = h->data;
+  (void)size;
+  *buf = uv_buf_init(out->text + out->len, (unsigned)(sizeof out->text - 1 - out->len));
+}
+
+static void read_cb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  output_t* out = s->data;
+  (void)buf;
+  if (n > 0) out->len += (size_t)n;
+  if (n < 0) {
+    out->eof = 1;
+    uv_read_stop(s);
+  }
+}
+
+static void test_stdio_containers(uv_loop_t* loop) {
+  uvreap_t* r = NULL;
+  CHECK(uvreap_init(loop, NULL, &r) == 0);
+  uv_pipe_t out_pipe;
+  CHECK(uv_pipe_init(loop, &out_pipe, 0) == 0);
+  output_t out = {{0}, 0, 0};
+  out_pipe.data = &out;
+  int fd3 = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(fd3 >= 0);
+  uv_stdio_container_t io[4];
+  io[0].flags = UV_IGNORE;
+  io[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+  io[1].data.stream = (uv_stream_t*)&out_pipe;
+  io[2].flags = UV_INHERIT_FD;
+  io[2].data.fd = 2;
+  io[3].flags = UV_INHERIT_FD;
+  io[3].data.fd = fd3;
+  char* args[] = {"/bin/sh", "-c", "[ -e /proc/self/fd/3 ] && echo piped", NULL};
+  uvreap_spawn_options_t so;
+  uvreap_spawn_options_init(&so);
+  so.args = args;
+  so.stdio = io;
+  so.stdio_count = 4;
+  so.flags |= UVREAP_SETUID | UVREAP_SETGID;
+  so.uid = getuid();
+  so.gid = getgid();
+  record_t rec = {0};
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == 0);
+  CHECK(uv_read_start((uv_stream_t*)&out_pipe, alloc_cb, read_cb) == 0);
+  run_until(loop, &rec.calls, 1);
+  run_until(loop, &out.eof, 1);
+  CHECK(rec.last.exit_status == 0);
+  CHECK(strcmp(out.text, "piped\n") == 0);
+  close(fd3);
+  uv_close((uv_handle_t*)&out_pipe, NULL);
+
+  /* A script without "#!": ENOEXEC, or /bin/sh with UVREAP_SHELL_FALLBACK. */
+  char script[] = "/tmp/uvreap-c-api-XXXXXX";
+  int sfd = mkstemp(script);
+  CHECK(sfd >= 0);
+  CHECK(write(sfd, "exit 12\n", 8) == 8);
+  close(sfd);
+  CHECK(chmod(script, 0700) == 0);
+  char* sargs[] = {script, NULL};
+  uvreap_spawn_options_init(&so);
+  so.args = sargs;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) ==
+        -ENOEXEC); /* libuv 1.44 has no UV_ENOEXEC */
+  so.flags |= UVREAP_SHELL_FALLBACK;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == 0);
+  run_until(loop, &rec.calls, 2);
+  CHECK(rec.last.exit_status == 12);
+  unlink(script);
 
   closed_calls = 0;
   CHECK(uvreap_close(r, on_closed) == 0);
@@ -217,6 +301,7 @@ int main(void) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return 2;
   test_spawn_and_exit(&loop);
+  test_stdio_containers(&loop);
   test_bad_arguments(&loop);
   test_close_with_children_alive(&loop);
   test_orphans(&loop);

@@ -89,6 +89,7 @@ enum {
   UVREAP_KILL_PROCESS_GROUP = 1u << 3, /**< the time limit signals the child's group */
   UVREAP_SETUID = 1u << 4,             /**< run as `uid` (uv_spawn's UV_PROCESS_SETUID) */
   UVREAP_SETGID = 1u << 5,             /**< run as `gid` (uv_spawn's UV_PROCESS_SETGID) */
+  UVREAP_SHELL_FALLBACK = 1u << 6,     /**< a script without "#!" runs via /bin/sh (execvp's rule) */
   UVREAP_DETACHED = UVREAP_NEW_SESSION /**< uv_spawn's UV_PROCESS_DETACHED */
 };
 
