@@ -447,7 +447,7 @@ else:
         kids = f.read().split()
     init_pid = int(kids[0]) if kids else None
     missed = []
-    for s in [signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGWINCH]:
+    for s in COMMON:
         os.kill(init_pid, s)
         got = read_line(p)
         if got != str(int(s)):
@@ -476,6 +476,20 @@ if peers("uvreap"):
     r = subprocess.run([BINARY, "--", "sh", "-c", "(sleep 0.1 &); sleep 1"], capture_output=True,
                        text=True, timeout=60, env=env)
     check("reaped orphan" in r.stderr, "TINI_VERBOSITY=1 reports orphans as -v does")
+    r = subprocess.run([BINARY, "-w", "--", "sh", "-c", "(sleep 0.1 &); sleep 1"],
+                       capture_output=True, text=True, timeout=60)
+    check("reaped orphan" in r.stderr, "-w warns for each orphan reaped")
+    env = dict(os.environ, UVREAP_INIT_VERBOSITY="1")
+    r = subprocess.run([BINARY, "--", "sh", "-c", "(sleep 0.1 &); sleep 1"], capture_output=True,
+                       text=True, timeout=60, env=env)
+    check("reaped orphan" in r.stderr, "UVREAP_INIT_VERBOSITY=1 as TINI_VERBOSITY")
+    env = dict(os.environ, UVREAP_INIT_KILL_PROCESS_GROUP="1", UVREAP_INIT_SUBREAPER="1",
+               TINI_SUBREAPER="1")
+    r = subprocess.run([BINARY, "--", sys.executable, "-c",
+                        "import os; print(os.getpgid(0) == os.getpid())"],
+                       capture_output=True, text=True, timeout=60, env=env)
+    check(r.returncode == 0 and r.stdout.strip() == "True",
+          "UVREAP_INIT_KILL_PROCESS_GROUP as TINI_KILL_PROCESS_GROUP; *_SUBREAPER accepted")
     env = dict(os.environ, TINI_VERBOSITY="x")
     r = subprocess.run([BINARY, "--", "true"], capture_output=True, text=True, timeout=60,
                        env=env)
