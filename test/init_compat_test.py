@@ -254,21 +254,27 @@ if alive:
     os.kill(bg, signal.SIGKILL)
 
 # --- the terminal ------------------------------------------------------------------------
-def on_pty(args, feed, after=b"", timeout=20.0):
-    """Runs args with a new pseudo-terminal as its controlling terminal and stdio; once
-    the output shows `after`, types `feed`; returns (rc, output)."""
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.execv(args[0], args)
-    out = b""
+def pty_read_until(fd, out, marker, timeout):
+    """Appends what the terminal's master side gives to `out` until `marker` shows (or
+    the terminal closes, or the deadline passes); returns it."""
     end = time.monotonic() + timeout
-    while after not in out and time.monotonic() < end:
+    while marker not in out and time.monotonic() < end:
         r, _, _ = select.select([fd], [], [], 0.2)
         if r:
             try:
                 out += os.read(fd, 4096)
             except OSError:
                 break
+    return out
+
+
+def on_pty(args, feed, after=b"", timeout=20.0):
+    """Runs args with a new pseudo-terminal as its controlling terminal and stdio; once
+    the output shows `after`, types `feed`; returns (rc, output)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(args[0], args)
+    out = pty_read_until(fd, b"", after, timeout)
     os.write(fd, feed)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -331,14 +337,7 @@ if os.access("/bin/bash", os.X_OK):
 
     def read_until(marker, timeout=20.0):
         global out
-        end = time.monotonic() + timeout
-        while marker not in out and time.monotonic() < end:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                try:
-                    out += os.read(fd, 4096)
-                except OSError:
-                    return False
+        out = pty_read_until(fd, out, marker, timeout)
         return marker in out
 
     before = set(comm_pids("cat"))
