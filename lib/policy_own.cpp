@@ -46,14 +46,18 @@ class own_policy final : public reap_policy {
       if (si.si_pid == 0) return sweep_result::done;  // nothing has exited
       if (!ctx.table.contains(si.si_pid)) {
         // A child spawned on another thread, not queued yet? Then the wake-up of its
-        // queueing sweeps again; if the same pid still heads the zombies then, it is
-        // foreign after all. (Without this every such child costs an O(owned) scan.)
-        if (ctx.registration_coming && si.si_pid != last_unknown_) {
+        // queueing sweeps again. A pid that keeps heading the zombies for kMaxDeferrals
+        // sweeps, or one met when nothing is coming, is foreign. (Without this every
+        // such child costs an O(owned) scan.)
+        if (si.si_pid != last_unknown_) {
           last_unknown_ = si.si_pid;
+          deferrals_ = 0;
+        }
+        if (ctx.registration_coming && deferrals_ < kMaxDeferrals) {
+          ++deferrals_;
           ctx.deferred = true;
           return sweep_result::done;
         }
-        last_unknown_ = si.si_pid;
         // The oldest zombie is foreign: ask for each of ours by pid, once per sweep.
         if (!ctx.out.empty()) return sweep_result::more;  // a whole-table step
         ++ctx.counters.fallback_scans;
@@ -78,7 +82,9 @@ class own_policy final : public reap_policy {
   }
 
  private:
+  static constexpr int kMaxDeferrals = 8;
   pid_t last_unknown_ = 0;  // the last waitable child found missing from the table
+  int deferrals_ = 0;       // sweeps that stopped at it
 };
 
 }  // namespace
