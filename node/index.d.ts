@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+// Type declarations for the uvreap Node.js addon.
+/// <reference types="node" />
+import { EventEmitter } from 'node:events';
+import { Readable, Writable, Duplex } from 'node:stream';
+
+export type Policy = 'pidfd' | 'own';
+export type StdioEntry = 'pipe' | 'overlapped' | 'inherit' | 'ignore' | number | null | undefined |
+  { fd: number } | { _handle: { fd: number } };
+
+export interface ReaperOptions {
+  /** 'pidfd' (default): one pidfd per child in one epoll set; 'own': SIGCHLD. */
+  policy?: Policy;
+}
+
+export interface SpawnOptions {
+  /** The environment; default: the parent's. */
+  env?: Record<string, string | undefined>;
+  /** The working directory; default: the parent's. */
+  cwd?: string;
+  /** 'pipe' (default), 'inherit', 'ignore', or one entry per child fd. */
+  stdio?: 'pipe' | 'overlapped' | 'inherit' | 'ignore' | StdioEntry[];
+  /** argv[0] for the child; default: `file`. */
+  argv0?: string;
+  /** A new session (setsid). */
+  detached?: boolean;
+  uid?: number;
+  gid?: number;
+  /** Milliseconds from spawn to `killSignal`. */
+  timeout?: number;
+  /** Default 'SIGTERM'. */
+  killSignal?: NodeJS.Signals | number;
+  /** Milliseconds from `killSignal` to SIGKILL; default 2000. */
+  killGrace?: number;
+}
+
+export interface ExitStatus {
+  pid: number;
+  /** The exit code, or null when the child was killed by a signal (or lost). */
+  code: number | null;
+  /** The terminating signal's name, or null. */
+  signal: NodeJS.Signals | null;
+  coreDumped: boolean;
+  /** The time limit expired and its signal was sent. */
+  deadlineFired: boolean;
+  /** Someone else reaped the child; its status is unknown. */
+  lost: boolean;
+  /** CPU in microseconds, maxRSS in kilobytes. */
+  rusage: { userCPU: number; systemCPU: number; maxRSS: number };
+}
+
+export interface ReaperStats {
+  sweeps: number;
+  exitsReaped: number;
+  lost: number;
+  fallbackScans: number;
+  deadlinesFired: number;
+  pidfdFallbacks: number;
+  reapSyscalls: number;
+  syscalls: number;
+}
+
+export class ReapedChild extends EventEmitter {
+  readonly pid: number;
+  /** Resolves once, with the child's status; never rejects. */
+  readonly exited: Promise<ExitStatus>;
+  exitCode: number | null;
+  signalCode: NodeJS.Signals | null;
+  killed: boolean;
+  stdin: Writable | null;
+  stdout: Readable | null;
+  stderr: Readable | null;
+  stdio: Array<Duplex | null>;
+  /** Sends a signal (default SIGTERM); false once the child has been reaped. */
+  kill(signal?: NodeJS.Signals | number): boolean;
+  on(event: 'exit' | 'close', listener: (code: number | null, signal: NodeJS.Signals | null, status: ExitStatus) => void): this;
+  once(event: 'exit' | 'close', listener: (code: number | null, signal: NodeJS.Signals | null, status: ExitStatus) => void): this;
+}
+
+export interface CloseOptions {
+  /** Signal the running children, SIGKILL them after `grace`, and reap them. */
+  killChildren?: boolean;
+  /** Milliseconds; default 2000. */
+  grace?: number;
+  /** Default 'SIGTERM'. */
+  signal?: NodeJS.Signals | number;
+}
+
+export class Reaper {
+  constructor(options?: ReaperOptions);
+  readonly policy: Policy;
+  readonly size: number;
+  stats(): ReaperStats;
+  spawn(file: string, args?: readonly string[], options?: SpawnOptions): ReapedChild;
+  spawn(file: string, options?: SpawnOptions): ReapedChild;
+  watch(pid: number): ReapedChild;
+  close(options?: CloseOptions): Promise<void>;
+}
+
+/** The version of the libuv the addon runs on (node's own). */
+export const libuvVersion: string;

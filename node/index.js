@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+// uvreap for Node.js: spawn or adopt children on Node's own libuv loop and get each exit
+// exactly once, at a cost that does not grow with the number of children alive.
+'use strict';
+
+const { EventEmitter } = require('node:events');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+
+const binding = require(path.join(__dirname, 'uvreap.node'));
+
+const signals = os.constants.signals;
+// First name wins for a number (SIGABRT, not SIGIOT), as child_process reports them.
+const signalNames = new Map();
+for (const [name, number] of Object.entries(signals)) {
+  if (!signalNames.has(number)) signalNames.set(number, name);
+}
+
+// Codes the native side takes for a stdio entry that is not an fd number.
+const STDIO = { ignore: -1, inherit: -2, pipe: -3, closed: -4 };
+const DEFAULT_GRACE_MS = 2000;
+
+function typeError(code, message) {
+  const e = new TypeError(message);
+  e.code = code;
+  return e;
+}
+
+function rangeError(code, message) {
+  const e = new RangeError(message);
+  e.code = code;
+  return e;
+}
+
+function toSignal(sig, name) {
+  if (typeof sig === 'string') {
+    const n = signals[sig];
+    if (n === undefined) throw typeError('ERR_UNKNOWN_SIGNAL', `Unknown signal: ${sig}`);
+    return n;
+  }
+  if (Number.isInteger(sig) && sig >= 0 && sig <= 64) return sig;
+  throw typeError('ERR_INVALID_ARG_TYPE', `The "${name}" argument must be a signal name or number`);
+}
+
+function toMilliseconds(value, name, { allowZero }) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (!allowZero && value === 0) ||
+      value > 2 ** 53) {
+    throw rangeError('ERR_OUT_OF_RANGE',
+      `The value of "${name}" is out of range. It must be a ${allowZero ? 'non-negative' : 'positive'} number of milliseconds. Received ${value}`);
+  }
+  return Math.ceil(value);
+}
+
+function toId(value, name) {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw rangeError('ERR_OUT_OF_RANGE', `The value of "${name}" must be an integer from 0 to 4294967295. Received ${value}`);
+  }
+  return value;
+}
+
+function checkString(value, name) {
+  if (typeof value !== 'string') throw typeError('ERR_INVALID_ARG_TYPE', `The "${name}" argument must be of type string`);
+  if (value.includes('\0')) throw typeError('ERR_INVALID_ARG_VALUE', `The argument '${name}' must be a string without null bytes`);
+  return value;
+}
+
+function stdioEntry(entry, fd) {
+  if (entry === 'pipe' || entry === 'overlapped') return STDIO.pipe;
+  if (entry === 'inherit') return STDIO.inherit;
+  // child_process opens /dev/null for 'ignore' on fds 0-2 and leaves higher fds closed.
+  if (entry === 'ignore') return fd <= 2 ? STDIO.ignore : STDIO.closed;
+  if (entry === null || entry === undefined) return fd <= 2 ? STDIO.pipe : STDIO.closed;
+  if (Number.isInteger(entry) && entry >= 0) return entry;
+  if (entry && typeof entry === 'object') {
+    const handleFd = entry._handle && entry._handle.fd;
+    if (Number.isInteger(handleFd) && handleFd >= 0) return handleFd;
+    if (Number.isInteger(entry.fd) && entry.fd >= 0) return entry.fd;
+  }
+  throw typeError('ERR_INVALID_ARG_VALUE',
+    `stdio[${fd}] must be 'pipe', 'inherit', 'ignore', an fd, or a stream with an fd; ` +
+    `received ${typeof entry === 'string' ? `'${entry}'` : typeof entry}`);
+}
+
+function stdioCodes(stdio) {
+  if (stdio === undefined || stdio === null) stdio = 'pipe';
+  if (typeof stdio === 'string') {
+    if (stdio !== 'pipe' && stdio !== 'inherit' && stdio !== 'ignore' && stdio !== 'overlapped') {
+      throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'stdio' is invalid. Received '${stdio}'`);
+    }
+    stdio = [stdio, stdio, stdio];
+  }
+  if (!Array.isArray(stdio)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "stdio" option must be a string or an array');
+  const codes = stdio.map(stdioEntry);
+  while (codes.length < 3) codes.push(STDIO.pipe);
+  return codes;
+}
+
+function envArray(env) {
+  if (env === undefined || env === null) return null;
+  if (typeof env !== 'object') throw typeError('ERR_INVALID_ARG_TYPE', 'The "env" option must be an object');
+  const out = [];
+  for (const key of Object.keys(env)) {
+    const value = env[key];
+    if (value === undefined) continue;
+    out.push(checkString(`${key}=${value}`, 'env'));
+  }
+  return out;
+}
+
+/** The record of one exit, as the `exited` promise resolves to. */
+function exitRecord(pid, kind, code, sig, core, deadline, userUs, sysUs, rssKib) {
+  return {
+    pid,
+    code: kind === 0 ? code : null,
+    signal: kind === 1 ? (signalNames.get(sig) ?? sig) : null,
+    coreDumped: core === 1,
+    deadlineFired: deadline === 1,
+    lost: kind === 2,
+    rusage: { userCPU: userUs, systemCPU: sysUs, maxRSS: rssKib },
+  };
+}
+
+/** A child owned by a Reaper: `pid`, `kill()`, `exited`, an 'exit' event and stdio streams. */
+class ReapedChild extends EventEmitter {
+  constructor(reaper, pid) {
+    super();
+    this.pid = pid;
+    this.exitCode = null;
+    this.signalCode = null;
+    this.killed = false;
+    this.stdin = null;
+    this.stdout = null;
+    this.stderr = null;
+    this.stdio = [];
+    this._reaper = reaper;
+    this._status = null;
+    this._openStreams = 0;
+    this.exited = new Promise((resolve) => { this._resolve = resolve; });
+  }
+
+  /** Sends `signal` (default SIGTERM); false once the child has been reaped. */
+  kill(signal = 'SIGTERM') {
+    const number = toSignal(signal, 'signal');
+    if (this._status) return false;
+    const sent = this._reaper._native.kill(this.pid, number);
+    if (sent && signal !== 0) this.killed = true;
+    return sent;
+  }
+
+  _attach(streams) {
+    this.stdio = streams;
+    [this.stdin, this.stdout, this.stderr] = streams;
+    for (let fd = 1; fd < streams.length; ++fd) {
+      if (!streams[fd]) continue;
+      ++this._openStreams;
+      streams[fd].once('close', () => this._streamClosed());
+    }
+  }
+
+  _streamClosed() {
+    --this._openStreams;
+    this._maybeClose();
+  }
+
+  _maybeClose() {
+    if (this._status && this._openStreams === 0 && !this._closeEmitted) {
+      this._closeEmitted = true;
+      this.emit('close', this.exitCode, this.signalCode, this._status);
+    }
+  }
+
+  _finish(status) {
+    this._status = status;
+    this.exitCode = status.code;
+    this.signalCode = status.signal;
+    if (this.stdin) this.stdin.destroy();
+    this._resolve(status);
+    this.emit('exit', status.code, status.signal, status);
+    this._maybeClose();
+  }
+}
+
+/**
+ * Reaps children on Node's own event loop. Policy 'pidfd' (the default) watches one
+ * pidfd per child in one epoll set; 'own' uses SIGCHLD. Both take only the children given
+ * to them, so child_process keeps working beside them.
+ */
+class Reaper {
+  constructor(options = {}) {
+    if (options === null || typeof options !== 'object') {
+      throw typeError('ERR_INVALID_ARG_TYPE', 'The "options" argument must be an object');
+    }
+    const policy = options.policy ?? 'pidfd';
+    if (policy !== 'pidfd' && policy !== 'own') {
+      throw typeError('ERR_INVALID_ARG_VALUE', `The "policy" option must be 'pidfd' or 'own'. Received '${policy}'`);
+    }
+    this._children = new Map();  // id -> ReapedChild; an id is never reused, a pid may be
+    this._nextId = 1;
+    this._closed = null;
+    this._native = new binding.NativeReaper(policy);
+    this._native._onexit = (id, ...status) => {
+      const child = this._children.get(id);
+      if (!child) return;
+      this._children.delete(id);
+      child._finish(exitRecord(...status));
+    };
+  }
+
+  /** The policy in effect ('pidfd' runs as 'own' on a kernel without pidfd_open). */
+  get policy() { return this._native.policy(); }
+
+  /** Children owned and not yet reaped. */
+  get size() { return this._native.size(); }
+
+  /** Counters since construction: sweeps, exits, reaping syscalls, ... */
+  stats() { return this._native.stats(); }
+
+  /**
+   * Starts `file` with `args` (child_process.spawn's signature). Options: env, cwd,
+   * stdio, argv0, detached, uid, gid, timeout (ms) with killSignal and killGrace (ms until
+   * SIGKILL, default 2000). Throws at once when the child cannot be started: ENOENT,
+   * EACCES, a bad cwd, EAGAIN, ... as `err.code`.
+   */
+  spawn(file, args, options) {
+    if (!Array.isArray(args)) {
+      if (options === undefined && args !== null && typeof args === 'object') options = args;
+      args = [];
+    }
+    options = options ?? {};
+    checkString(file, 'file');
+    if (file.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'file' cannot be empty");
+    args.forEach((a, i) => checkString(a, `args[${i}]`));
+    const argv0 = options.argv0 === undefined ? file : checkString(options.argv0, 'options.argv0');
+    const cwd = options.cwd === undefined || options.cwd === null ? '' : checkString(String(options.cwd), 'options.cwd');
+    let limit = null;
+    if (options.timeout !== undefined && options.timeout !== null && options.timeout !== 0) {
+      limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }),
+        toSignal(options.killSignal ?? 'SIGTERM', 'killSignal'),
+        toMilliseconds(options.killGrace ?? DEFAULT_GRACE_MS, 'killGrace', { allowZero: true })];
+    }
+    const uid = options.uid === undefined ? null : toId(options.uid, 'uid');
+    const gid = options.gid === undefined ? null : toId(options.gid, 'gid');
+    const stdio = stdioCodes(options.stdio);
+    const id = this._nextId++;
+    let result;
+    try {
+      result = this._native.spawn(id, file, [argv0, ...args], envArray(options.env), cwd, stdio, limit,
+        Boolean(options.detached), uid, gid);
+    } catch (e) {
+      if (e.errno !== undefined) {
+        e.message = `spawn ${file} ${e.code}`;
+        e.syscall = `spawn ${file}`;
+        e.path = file;
+        e.spawnargs = args.slice();
+      }
+      throw e;
+    }
+    const child = new ReapedChild(this, result[0]);
+    const streams = stdio.map((code, fd) => {
+      const parentFd = result[fd + 1];
+      if (code !== STDIO.pipe || parentFd < 0) return null;
+      return new net.Socket({ fd: parentFd, readable: fd !== 0, writable: fd === 0 || fd > 2 });
+    });
+    child._attach(streams);
+    this._children.set(id, child);
+    return child;
+  }
+
+  /** Adopts a child this process started elsewhere (not one child_process owns). */
+  watch(pid) {
+    if (!Number.isInteger(pid)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "pid" argument must be an integer');
+    const id = this._nextId++;
+    this._native.watch(id, pid);
+    const child = new ReapedChild(this, pid);
+    this._children.set(id, child);
+    return child;
+  }
+
+  /**
+   * Stops every callback and releases the reaper's handles. With `killChildren`, running
+   * children get `signal` (default SIGTERM), then SIGKILL after `grace` ms, and are
+   * reaped; otherwise they keep running. The promise settles once all is released.
+   * Children still running at close get no 'exit' event and their `exited` stays pending.
+   */
+  close({ killChildren = false, grace = DEFAULT_GRACE_MS, signal = 'SIGTERM' } = {}) {
+    if (this._closed) return this._closed;
+    const graceMs = toMilliseconds(grace, 'grace', { allowZero: true });
+    const sig = toSignal(signal, 'signal');
+    this._closed = new Promise((resolve) => {
+      this._native._onclose = resolve;
+      if (!this._native.close(Boolean(killChildren), graceMs, sig)) resolve();
+    });
+    this._children.clear();
+    return this._closed;
+  }
+}
+
+module.exports = { Reaper, ReapedChild, libuvVersion: binding.libuvVersion };

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+// The addon's Reaper under both policies: statuses, errors, time limits, storms,
+// child_process beside it, close, watch, pipes — and no zombie after any of it.
+'use strict';
+
+const assert = require('node:assert/strict');
+const childProcess = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { describe, test, afterEach } = require('node:test');
+const { uvreap, zombies, exists, fdCount, within, POLICIES } = require('./helpers');
+
+const { Reaper } = uvreap;
+const LONG = 120_000;  // a deadline that fails a test on a slow machine instead of hanging it
+
+function sh(reaper, script, options = {}) {
+  return reaper.spawn('/bin/sh', ['-c', script], { stdio: 'ignore', ...options });
+}
+
+async function readAll(stream) {
+  const chunks = [];
+  for await (const c of stream) chunks.push(c);
+  return Buffer.concat(chunks).toString();
+}
+
+for (const policy of POLICIES) {
+  describe(`policy ${policy}`, () => {
+    let reaper;
+    afterEach(async () => {
+      if (reaper) await within(LONG, reaper.close({ killChildren: true, grace: 0 }), 'close');
+      reaper = null;
+      assert.deepEqual(zombies(), [], 'no zombie left');
+    });
+
+    test('reports the policy in effect, refuses others', () => {
+      reaper = new Reaper({ policy });
+      assert.equal(reaper.policy, policy);
+      assert.throws(() => new Reaper({ policy: 'all' }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => new Reaper(42), { code: 'ERR_INVALID_ARG_TYPE' });
+    });
+
+    test('exit codes 0-255, each once, with its pid and rusage', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const children = [];
+      for (let code = 0; code < 256; ++code) children.push([code, sh(reaper, `exit ${code}`)]);
+      const exits = new Map();
+      for (const [, child] of children) child.on('exit', () => exits.set(child.pid, (exits.get(child.pid) ?? 0) + 1));
+      for (const [code, child] of children) {
+        const s = await within(LONG, child.exited, `exit ${code}`);
+        assert.equal(s.pid, child.pid);
+        assert.equal(s.code, code);
+        assert.equal(s.signal, null);
+        assert.equal(s.lost, false);
+        assert.equal(s.deadlineFired, false);
+        assert.equal(child.exitCode, code);
+        assert.ok(s.rusage.maxRSS > 0, 'maxRSS from wait4');
+        assert.ok(s.rusage.userCPU >= 0 && s.rusage.systemCPU >= 0);
+      }
+      assert.equal(exits.size, 256);
+      for (const n of exits.values()) assert.equal(n, 1, "one 'exit' per child");
+      assert.equal(reaper.size, 0);
+      assert.equal(reaper.stats().exitsReaped, 256);
+    });
+
+    test('a signal ends a child: its name, no code', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      for (const sig of ['SIGTERM', 'SIGKILL', 'SIGUSR1', 'SIGHUP']) {
+        const child = sh(reaper, `kill -${sig.slice(3)} $$`);
+        const [code, signal] = await within(LONG, new Promise((r) => child.on('exit', (c, s) => r([c, s]))), sig);
+        assert.equal(code, null);
+        assert.equal(signal, sig);
+        assert.equal(child.signalCode, sig);
+      }
+      const sleeper = reaper.spawn('sleep', ['1000'], { stdio: 'ignore' });
+      assert.equal(sleeper.kill('SIGINT'), true);
+      assert.equal(sleeper.killed, true);
+      const s = await within(LONG, sleeper.exited, 'sleep');
+      assert.equal(s.signal, 'SIGINT');
+      assert.equal(sleeper.kill(), false, 'a reaped child is never signalled');
+      assert.throws(() => sleeper.kill('SIGNOPE'), { code: 'ERR_UNKNOWN_SIGNAL' });
+    });
+
+    test('ENOENT, EACCES and a bad cwd throw like child_process, with no child and no fd left', () => {
+      reaper = new Reaper({ policy });
+      const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'uvreap-node-'));
+      const plain = path.join(tmp, 'not-executable');
+      fs.writeFileSync(plain, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
+      const before = fdCount();
+      try {
+        assert.throws(() => reaper.spawn('/no/such/program', ['a'], { stdio: 'pipe' }), {
+          code: 'ENOENT', errno: -os.constants.errno.ENOENT, syscall: 'spawn /no/such/program',
+          path: '/no/such/program', message: 'spawn /no/such/program ENOENT',
+        });
+        assert.throws(() => reaper.spawn('uvreap-no-such-program-anywhere', [], { stdio: 'ignore' }), { code: 'ENOENT' });
+        assert.throws(() => reaper.spawn(plain, [], { stdio: 'pipe' }), { code: 'EACCES', errno: -os.constants.errno.EACCES });
+        assert.throws(() => reaper.spawn('/bin/true', [], { cwd: path.join(tmp, 'missing'), stdio: 'pipe' }), { code: 'ENOENT' });
+        assert.throws(() => reaper.spawn('/bin/true', ['a\0b']), { code: 'ERR_INVALID_ARG_VALUE' });
+        assert.throws(() => reaper.spawn('/bin/true', [], { timeout: -1 }), { code: 'ERR_OUT_OF_RANGE' });
+        assert.throws(() => reaper.spawn('/bin/true', [], { stdio: ['pipe', 'bogus'] }), { code: 'ERR_INVALID_ARG_VALUE' });
+        assert.throws(() => reaper.spawn('/bin/true', [], { killSignal: 'SIGNOPE', timeout: 10 }), { code: 'ERR_UNKNOWN_SIGNAL' });
+      } finally {
+        fs.rmSync(tmp, { recursive: true });
+      }
+      assert.equal(fdCount(), before, 'no fd of a failed spawn stays open');
+      assert.equal(reaper.size, 0);
+    });
+
+    test('timeout: SIGTERM, then SIGKILL after killGrace, deadlineFired', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      // A shell that ignores SIGTERM and blocks reading its stdin (a pipe nobody writes).
+      const stubborn = reaper.spawn('/bin/sh', ['-c', 'trap "" TERM; read line'], {
+        stdio: ['pipe', 'ignore', 'ignore'], timeout: 50, killGrace: 100,
+      });
+      const polite = reaper.spawn('sleep', ['1000'], { stdio: 'ignore', timeout: 50, killSignal: 'SIGUSR2' });
+      const quick = reaper.spawn('/bin/true', [], { stdio: 'ignore', timeout: 60_000 });
+      const [a, b, c] = await within(LONG, Promise.all([stubborn.exited, polite.exited, quick.exited]), 'time limits');
+      assert.deepEqual([a.signal, a.deadlineFired], ['SIGKILL', true]);
+      assert.deepEqual([b.signal, b.deadlineFired], ['SIGUSR2', true]);
+      assert.deepEqual([c.code, c.deadlineFired], [0, false]);
+      assert.equal(reaper.stats().deadlinesFired, 2);
+    });
+
+    test('5,000 children at once: every exit exactly once, right code', { timeout: 600_000 }, async () => {
+      reaper = new Reaper({ policy });
+      const N = 5000;
+      const seen = new Map();
+      const done = [];
+      for (let i = 0; i < N; ++i) {
+        const code = i % 256;
+        const child = reaper.spawn('/bin/sh', ['-c', `exit ${code}`], { stdio: 'ignore' });
+        child.on('exit', (c) => seen.set(i, [...(seen.get(i) ?? []), c]));
+        done.push(child.exited.then((s) => assert.equal(s.code, code, `child ${i}`)));
+      }
+      await within(500_000, Promise.all(done), 'storm');
+      assert.equal(seen.size, N);
+      for (const [i, codes] of seen) assert.deepEqual(codes, [i % 256], `child ${i}: one exit`);
+      assert.equal(reaper.stats().exitsReaped, N);
+      assert.equal(reaper.stats().lost, 0);
+      assert.equal(reaper.size, 0);
+    });
+
+    test('1,000 background children, churn of 1,000 more', { timeout: 600_000 }, async () => {
+      reaper = new Reaper({ policy });
+      const background = [];
+      for (let i = 0; i < 1000; ++i) background.push(reaper.spawn('sleep', ['1000'], { stdio: 'ignore' }));
+      for (let round = 0; round < 10; ++round) {
+        const batch = [];
+        for (let i = 0; i < 100; ++i) batch.push(sh(reaper, `exit ${(round * 100 + i) % 256}`));
+        const statuses = await within(LONG, Promise.all(batch.map((c) => c.exited)), `churn ${round}`);
+        statuses.forEach((s, i) => assert.equal(s.code, (round * 100 + i) % 256));
+      }
+      assert.equal(reaper.size, 1000);
+      if (policy === 'pidfd') assert.equal(reaper.stats().fallbackScans, 0);
+      for (const c of background) assert.equal(c.kill('SIGKILL'), true);
+      const ends = await within(LONG, Promise.all(background.map((c) => c.exited)), 'background');
+      for (const s of ends) assert.equal(s.signal, 'SIGKILL');
+    });
+
+    test('child_process works beside it: both at once, every exit right', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const ours = [];
+      const theirs = [];
+      for (let i = 0; i < 200; ++i) {
+        ours.push(sh(reaper, `exit ${i % 100}`).exited.then((s) => [i % 100, s.code]));
+        const cp = childProcess.spawn('/bin/sh', ['-c', `exit ${100 + (i % 100)}`], { stdio: 'ignore' });
+        theirs.push(new Promise((resolve, reject) => {
+          cp.on('error', reject);
+          cp.on('exit', (code) => resolve([100 + (i % 100), code]));
+        }));
+      }
+      const results = await within(LONG, Promise.all([...ours, ...theirs]), 'both spawners');
+      for (const [want, got] of results) assert.equal(got, want);
+      assert.equal(reaper.stats().lost, 0);
+      // execFileSync waits with libuv's own reaping while ours holds a live child.
+      const sleeper = reaper.spawn('sleep', ['1000'], { stdio: 'ignore' });
+      assert.equal(childProcess.execFileSync('/bin/sh', ['-c', 'echo hi']).toString(), 'hi\n');
+      sleeper.kill();
+      assert.equal((await within(LONG, sleeper.exited, 'sleeper')).signal, 'SIGTERM');
+    });
+
+    test('close with live children: killChildren reaps them, leave-running does not', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const doomed = [];
+      for (let i = 0; i < 20; ++i) doomed.push(sh(reaper, 'trap "" TERM; while :; do :; done'));
+      const late = [];
+      for (const c of doomed) c.on('exit', () => late.push(c.pid));
+      await within(LONG, reaper.close({ killChildren: true, grace: 100 }), 'close');
+      for (const c of doomed) assert.equal(exists(c.pid), false, `child ${c.pid} reaped`);
+      assert.deepEqual(late, [], "no 'exit' after close");
+      assert.equal(reaper.close(), reaper.close(), 'close is idempotent');
+      assert.throws(() => reaper.spawn('/bin/true'), { code: 'ESTALE' });
+
+      // Left running, a child can be adopted by another reaper (watch).
+      const first = new Reaper({ policy });
+      const survivor = sh(first, 'read line; exit 7', { stdio: ['pipe', 'ignore', 'ignore'] });
+      await first.close();
+      assert.equal(exists(survivor.pid), true, 'left running');
+      reaper = new Reaper({ policy });
+      const adopted = reaper.watch(survivor.pid);
+      assert.throws(() => reaper.watch(survivor.pid), { code: 'EBUSY' });
+      survivor.stdin.end('go\n');
+      const s = await within(LONG, adopted.exited, 'adopted');
+      assert.deepEqual([s.pid, s.code], [survivor.pid, 7]);
+    });
+
+    test('watch refuses what is not an unreaped child', () => {
+      reaper = new Reaper({ policy });
+      assert.throws(() => reaper.watch(process.ppid), { code: 'ECHILD', syscall: 'watch' });
+      assert.throws(() => reaper.watch(0), { code: 'EINVAL' });
+      assert.throws(() => reaper.watch(1.5), { code: 'ERR_INVALID_ARG_TYPE' });
+    });
+
+    test("stdio 'pipe': Node streams both ways, 'close' after exit and EOF", { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const before = fdCount();
+      const child = reaper.spawn('/bin/sh', ['-c', 'tr a-z A-Z; echo done >&2; exit 3']);
+      const out = readAll(child.stdout);
+      const err = readAll(child.stderr);
+      const closed = new Promise((r) => child.on('close', (code) => r(code)));
+      child.stdin.end('hello pipes\n');
+      assert.equal(await within(LONG, out, 'stdout'), 'HELLO PIPES\n');
+      assert.equal(await within(LONG, err, 'stderr'), 'done\n');
+      assert.equal(await within(LONG, closed, "'close'"), 3);
+      assert.equal(fdCount(), before, 'the pipes are closed');
+      // An extra fd (3) as a pipe, and env/cwd/argv0 as child_process has them.
+      const extra = reaper.spawn('/bin/sh', ['-c', 'echo "$0 $FOO $(pwd)" >&3'], {
+        stdio: ['ignore', 'ignore', 'inherit', 'pipe'], env: { FOO: 'bar', PATH: process.env.PATH }, cwd: '/tmp', argv0: 'named',
+      });
+      assert.equal(await within(LONG, readAll(extra.stdio[3]), 'fd 3'), 'named bar /tmp\n');
+      assert.equal((await within(LONG, extra.exited, 'extra')).code, 0);
+    });
+  });
+}
