@@ -19,6 +19,7 @@ enum class role : int {
   burst = 0,       ///< the shared burst barrier
   stream = 1,      ///< its own slot's `go` word (set once the parent has registered it)
   background = 2,  ///< the background barrier; exits without stamping (not measured)
+  at_once = 3,     ///< nothing: stamps and exits at once (bench/node, where registration is synchronous)
 };
 
 // One cache line per child so that children stamping at once do not share lines.
@@ -74,6 +75,8 @@ constexpr int expected_code(std::uint32_t index) noexcept {
     case role::background:
       futex_wait_while_zero(h->background_release);
       ::_exit(0);
+    case role::at_once:
+      break;
   }
   slots[index].exit_ns.store(now_ns(), std::memory_order_release);
   ::_exit(expected_code(index));

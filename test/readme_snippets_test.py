@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Every C and C++ code block in README.md is part of a program in examples/ (the test
+"""Every C, C++ and JavaScript code block in README.md is part of a program in examples/ (the test
 command builds and runs them), so a snippet cannot drift into something that does not
 compile. Lines are compared without their indentation; blank lines are ignored.
 Usage: readme_snippets_test.py README.md examples/"""
@@ -15,8 +15,8 @@ def lines(text):
     return [l.strip() for l in text.splitlines() if l.strip()]
 
 
-sources = {p: lines(p.read_text()) for p in examples.rglob("*") if p.suffix in (".c", ".cpp")}
-blocks = re.findall(r"^```(c|cpp)\n(.*?)^```$", readme.read_text(), re.M | re.S)
+sources = {p: lines(p.read_text()) for p in examples.rglob("*") if p.suffix in (".c", ".cpp", ".js")}
+blocks = re.findall(r"^```(c|cpp|js)\n(.*?)^```$", readme.read_text(), re.M | re.S)
 problems = 0
 for lang, body in blocks:
     want = lines(body)

@@ -133,6 +133,16 @@ test('garbage collection: an unreachable reaper still delivers its exits; an idl
   assert.deepEqual(lines, ['finalized true', 'own 9', 'pidfd 9']);
 });
 
+test("README's example (examples/node/hello.js) runs as a user would: require('uvreap')", () => {
+  const r = childProcess.spawnSync(process.execPath, [path.resolve(__dirname, '..', '..', 'examples', 'node', 'hello.js')], {
+    env: { ...process.env, NODE_PATH: process.env.UVREAP_NODE_PATH || '' },
+    encoding: 'utf8',
+    timeout: LONG,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^hello from the child\npid \d+: code 3, signal null, deadline false, \d+ us of CPU\n$/);
+});
+
 test('no zombie of this test process', () => {
   assert.deepEqual(zombies(), []);
 });
