@@ -5,11 +5,13 @@ the real tini and dumb-init (Debian's packages) where they are installed: each c
 says which peer's behaviour it is and runs against the binaries that have it, so a check
 the peer itself fails is a mis-port. Usage: init_compat_test.py FLAVOR BINARY
 (FLAVOR: uvreap, tini or dumb-init). Exit 77 (skipped) when BINARY is missing."""
+import atexit
 import errno
 import os
 import pty
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +24,7 @@ if not os.access(BINARY, os.X_OK):
     sys.exit(77)
 failures = []
 TMP = tempfile.mkdtemp(prefix="uvreap-init-compat-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
 
 def check(cond, what):
