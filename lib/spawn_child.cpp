@@ -97,6 +97,16 @@ void place_fds(sys::child_recipe& r) noexcept {
       e = sys(SYS_fcntl, m.target, F_SETFD, 0);
       if (e == -EBADF) e = 0;
     }
+    if (e >= 0 && m.blocking) {
+      // fcntl(F_GETFL) then F_SETFL: async-signal-safe, and EBADF only for an inherited
+      // fd the parent does not have open (it stays closed).
+      const long flags = sys(SYS_fcntl, m.target, F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK) != 0) {
+        e = sys(SYS_fcntl, m.target, F_SETFL, flags & ~static_cast<long>(O_NONBLOCK));
+      } else if (flags < 0 && flags != -EBADF) {
+        e = flags;
+      }
+    }
     if (long f = injected(r, child_step::fds); f != 0) e = f;
     if (e < 0) fail(r, child_step::fds, e);
   }

@@ -288,6 +288,10 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
         break;
       }
     }
+    // uv_spawn's rule: the child's stdio is blocking (a pipe of ours is made that way
+    // unless it asked for O_NONBLOCK; an fd or stream given may be non-blocking).
+    m.blocking = t <= 2 && (s.how == stdio::kind::inherit || s.how == stdio::kind::fd ||
+                            s.how == stdio::kind::stream);
     if (from >= 0) {
       if (from == t) {
         m.source = t;

@@ -136,6 +136,15 @@ void child_main(int argc, char** argv) {
     const std::size_t n = std::strlen(arg(3));
     die(::write(1, arg(3), n) == static_cast<ssize_t>(n) ? 0 : 1);
   }
+  if (mode == "nonblocking-fds") {  // bit N set: fd N (0-2) is O_NONBLOCK; 8: an error
+    int bits = 0;
+    for (int fd = 0; fd <= 2; ++fd) {
+      const int fl = ::fcntl(fd, F_GETFL);
+      if (fl < 0) die(8);
+      if ((fl & O_NONBLOCK) != 0) bits |= 1 << fd;
+    }
+    die(bits);
+  }
   if (mode == "stdin-eof") {
     char c;
     ssize_t r;

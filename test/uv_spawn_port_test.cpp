@@ -363,6 +363,36 @@ BOOST_AUTO_TEST_CASE(spawn_inherit_streams) {
   uv_run(&loop, UV_RUN_NOWAIT);
 }
 
+BOOST_AUTO_TEST_CASE(stdio_from_libuv_streams_is_blocking_in_the_child) {
+  // uv_spawn's rule: libuv's streams are O_NONBLOCK, the child's stdio is not, unless a
+  // pipe asks for it. (A child reading a non-blocking stdin gets EAGAIN.)
+  int a[2];
+  int b[2];
+  BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a) == 0);
+  BOOST_REQUIRE(::pipe2(b, O_CLOEXEC | O_NONBLOCK) == 0);
+  uv_pipe_t in;
+  BOOST_REQUIRE(uv_pipe_init(&loop, &in, 0) == 0);
+  BOOST_REQUIRE(uv_pipe_open(&in, a[1]) == 0);  // libuv makes it non-blocking
+  BOOST_REQUIRE((::fcntl(a[1], F_GETFL) & O_NONBLOCK) != 0);
+  reader err{&loop};
+  auto o = helper_options({"nonblocking-fds"});
+  o.stdio_map[0] = stdio::from_stream(reinterpret_cast<uv_stream_t*>(&in));
+  o.stdio_map[1] = stdio::from_fd(b[1]);
+  o.stdio_map[2] = stdio::pipe(&err.pipe, stdio::flow::from_child);
+  o.stdio_map[2].nonblocking = true;
+  start(o);
+  const exit_status s = wait_exit();
+  BOOST_TEST(s.code() == 4);  // only fd 2, the pipe that asked for it
+  // The flag is the open file's: the parent's fds for it are blocking now too.
+  BOOST_TEST((::fcntl(a[1], F_GETFL) & O_NONBLOCK) == 0);
+  BOOST_TEST((::fcntl(b[1], F_GETFL) & O_NONBLOCK) == 0);
+  uv_close(reinterpret_cast<uv_handle_t*>(&in), nullptr);
+  ::close(a[0]);
+  ::close(b[0]);
+  ::close(b[1]);
+  uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 BOOST_AUTO_TEST_CASE(spawn_fs_open) {
   // Files the parent has open, CLOEXEC or not, do not reach the child.
   const int ce = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -16,6 +16,13 @@ namespace uvreap {
 
 /// Where one of the child's fds comes from: entry N of `spawn_options::stdio_map` is the
 /// child's fd N (libuv's `uv_stdio_container_t`, in C++).
+///
+/// The child's fds 0-2 are blocking, as with uv_spawn: an inherited fd, a given fd or a
+/// stream's fd (libuv makes its streams' fds O_NONBLOCK) has O_NONBLOCK cleared in the
+/// child. That flag belongs to the open file, so the parent's fd for it becomes blocking
+/// too. Only a `pipe` with `nonblocking` set gives the child a non-blocking stdio fd.
+/// (On a kernel without the engine's calls, where posix_spawn starts the child, the flag
+/// is left as it is.)
 struct stdio {
   /// The source of the fd.
   enum class kind : unsigned char {
