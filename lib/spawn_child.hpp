@@ -37,10 +37,7 @@ struct fd_move {
   static constexpr int closed = -2;  ///< not open in the child
   int target = 0;
   int source = closed;  ///< an fd of the parent (>= the number of targets, or == target)
-  /// Clear O_NONBLOCK on the target once placed (uv_spawn's rule for fds 0-2: programs
-  /// expect blocking stdio, and a libuv stream's fd is non-blocking). The flag belongs to
-  /// the open file, so the parent's own fd for it turns blocking too, as with uv_spawn.
-  bool blocking = false;
+  bool blocking = false;  ///< clear O_NONBLOCK once placed (the rule: uvreap::stdio's doc)
 };
 
 /// One rlimit to set.
