@@ -278,8 +278,11 @@ pid_t clone_and_exec(sys::child_recipe& r, int* pidfd) noexcept {
     return pid;
   }
   // The child failed and has exited (we run again only after it did): reap it here so
-  // that no zombie is left and no reaper sees it.
-  if (fd >= 0) ::close(fd);
+  // that no zombie is left and no reaper sees it. Neither result changes what happens
+  // next: a close error still releases the pidfd, and the only other wait4 error is
+  // ECHILD, when someone's wait(-1) in another thread took the child first — either way
+  // no zombie is left, and the caller gets the child's error, not ours.
+  if (fd >= 0) (void)::close(fd);
   int status = 0;
   while (::wait4(pid, &status, __WALL, nullptr) < 0 && errno == EINTR) {
   }
