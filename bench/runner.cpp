@@ -596,6 +596,13 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
   if (int e = uv_loop_init(&loop); e != 0) fail("uv_loop_init", -e);
   tracker t(area, cfg.children);
   run_result res;
+  // shutdown() starts closing the handles a strategy owns (its reaper, the generator's
+  // and the floor's uv_async_t); the loop must finish those closes while the strategy
+  // is still alive, or libuv would touch freed memory.
+  const auto finish = [&loop](auto& strategy) {
+    strategy.shutdown();
+    uv_run(&loop, UV_RUN_DEFAULT);
+  };
 
   if (strategy == "own" || strategy == "all" || strategy == "pidfd") {
     const auto pol = strategy == "own"   ? uvreap::policy::own
@@ -611,7 +618,7 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
           per_watch * static_cast<double>(s.watches()) / std::max(1u, t.delivered);
     }
     t.wrong += s.orphans();
-    s.shutdown();
+    finish(s);
   } else if (strategy == "uv_spawn") {
     if (cfg.spawn != creation::exec) {
       res.note = "skipped: uv_spawn can only exec (use --spawn exec)";
@@ -630,18 +637,17 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
     });
     res.sweeps_per_exit.reset();
     if (res.syscalls_per_exit && *res.syscalls_per_exit == 0) res.syscalls_per_exit.reset();
-    s.shutdown();
+    finish(s);
   } else if (strategy == "floor") {
     floor_strategy s(cfg, area, t, &loop);
     res = measure(cfg, s, t, &loop, area, [] { return std::optional<uvreap::stats>(); });
-    s.shutdown();
+    finish(s);
     res.syscalls_per_exit = static_cast<double>(s.waitid_calls()) / (cfg.children + cfg.background);
     res.wake = summarize(t.wake_us);
     res.wake_us = std::move(t.wake_us);
   } else {
     throw std::runtime_error("unknown strategy " + strategy);
   }
-  uv_run(&loop, UV_RUN_DEFAULT);
   if (uv_loop_close(&loop) != 0)
     res.note += (res.note.empty() ? "" : "; ") + std::string("loop busy at close");
   reap_leftovers();
