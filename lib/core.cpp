@@ -44,6 +44,7 @@ policy core::effective_policy() const noexcept {
 
 std::error_code core::start(const std::shared_ptr<core>& self) noexcept {
   if (loop_ == nullptr || opts_.max_batch == 0 || opts_.poll_interval.count() < 0 ||
+      opts_.safety_sweep.count() < 0 ||
       (opts_.subreaper && opts_.reap_policy != policy::all)) {
     return errno_code(EINVAL);
   }
@@ -82,6 +83,7 @@ std::error_code core::start(const std::shared_ptr<core>& self) noexcept {
   if (r == 0) r = uv_idle_init(loop_, continuation_.get());
   if (r == 0) r = uv_timer_init(loop_, resweep_timer_.get());
   if (r == 0) r = uv_timer_init(loop_, poll_timer_.get());
+  if (r == 0) r = uv_timer_init(loop_, safety_timer_.get());
   if (r == 0) r = uv_timer_init(loop_, deadline_timer_.get());
   if (r == 0) r = uv_timer_init(loop_, grace_timer_.get());
   if (r == 0) r = uv_async_init(loop_, inbox_async_.get(), on_inbox);
@@ -95,6 +97,7 @@ std::error_code core::start(const std::shared_ptr<core>& self) noexcept {
   pidfd_poll_.keeps_loop_alive(false);
   resweep_timer_.keeps_loop_alive(false);
   poll_timer_.keeps_loop_alive(false);
+  safety_timer_.keeps_loop_alive(false);
   deadline_timer_.keeps_loop_alive(false);
   inbox_async_.keeps_loop_alive(false);
   if (r == 0 && pidfd_poll_.initialised()) {
@@ -158,6 +161,12 @@ void core::on_poll_timer(uv_timer_t* h) {
   auto* self = enter(h->data);
   ++self->stats_.poll_sweeps;
   self->sweep(sweep_kind::safety_poll);
+}
+
+void core::on_safety_timer(uv_timer_t* h) {
+  auto* self = enter(h->data);
+  ++self->stats_.safety_sweeps;
+  self->sweep(sweep_kind::wake);
 }
 
 void core::on_inbox(uv_async_t* h) {
@@ -339,6 +348,19 @@ void core::update_ref() noexcept {
     } else if (!want && poll_timer_.active()) {
       uv_timer_stop(poll_timer_.get());
     }
+  }
+  // A SIGCHLD wake-up can be lost in libuv's signal pipe (full after 4,096 undelivered
+  // signals of any kind in the process), and an exit already a zombie raises no second
+  // one: without another look, its callback would never run and its zombie would stay.
+  // A periodic plain sweep is that look. It is armed only while a child depends on
+  // SIGCHLD, so a reaper with nothing to wait for never wakes the loop.
+  const bool safety = state_ != state::closed && poll_every_.count() == 0 &&
+                      opts_.safety_sweep.count() > 0 && !table_.empty() && sigchld_.active();
+  if (safety && !safety_timer_.active()) {
+    const auto ms = static_cast<std::uint64_t>(opts_.safety_sweep.count());
+    start_timer(safety_timer_.get(), on_safety_timer, ms, ms);
+  } else if (!safety && safety_timer_.active()) {
+    uv_timer_stop(safety_timer_.get());
   }
 }
 

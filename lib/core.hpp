@@ -79,6 +79,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   static void on_resweep(uv_timer_t* h);
   static void on_pidfd_ready(uv_poll_t* h, int status, int events);
   static void on_poll_timer(uv_timer_t* h);
+  static void on_safety_timer(uv_timer_t* h);
   static void on_inbox(uv_async_t* h);
   static void on_deadline(uv_timer_t* h);
   static void on_grace(uv_timer_t* h);
@@ -129,6 +130,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
     f(continuation_);
     f(resweep_timer_);
     f(poll_timer_);
+    f(safety_timer_);
     f(deadline_timer_);
     f(grace_timer_);
     f(inbox_async_);
@@ -167,6 +169,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   uv_handle<uv_idle_t> continuation_;    // a sweep owed on the next iteration
   uv_handle<uv_timer_t> resweep_timer_;  // a sweep 10 ms after a failure or a parked pidfd
   uv_handle<uv_timer_t> poll_timer_;     // options::poll_interval
+  uv_handle<uv_timer_t> safety_timer_;   // options::safety_sweep: a lost SIGCHLD wake-up
   uv_handle<uv_timer_t> deadline_timer_;
   uv_handle<uv_timer_t> grace_timer_;  // close(kill_children): the SIGKILL step
   uv_handle<uv_async_t> inbox_async_;  // wakes the loop for the thread inbox

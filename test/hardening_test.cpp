@@ -4,6 +4,7 @@
 // self-pipe, and the other scenarios that bit event-loop reapers before.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -14,6 +15,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -131,6 +133,123 @@ BOOST_AUTO_TEST_CASE(a_replaced_sigchld_handler_is_survived_with_a_poll_interval
   BOOST_REQUIRE(ok);
   BOOST_TEST(rec.by_pid[pid].at(0).code() == 4);
   if (r.reap_policy() != policy::pidfd) BOOST_TEST(r.stats().poll_sweeps >= 1u);
+}
+
+// RELIABILITY.md row 2, a full pipe of other signals: libuv's signal handler writes one
+// message per caught signal into the loop's non-blocking pipe and drops it on EAGAIN.
+// 5,000 queued real-time signals for another watcher fill the pipe (4,096 messages),
+// and the SIGCHLD of a child that exited meanwhile is dropped: only the safety sweep can
+// find that exit.
+BOOST_AUTO_TEST_CASE(an_exit_whose_wakeup_a_signal_flood_dropped_is_still_delivered) {
+  // The signals must stay pending in this thread until it lets them in, in order.
+  int threads = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+    (void)e;
+    ++threads;
+  }
+  BOOST_REQUIRE_MESSAGE(threads == 1, "the flood needs a single-threaded test process");
+  const int rt = SIGRTMIN + 1;
+  constexpr int kFlood = 5000;
+  rlimit pending{};
+  BOOST_REQUIRE(::getrlimit(RLIMIT_SIGPENDING, &pending) == 0);
+  if (pending.rlim_cur != RLIM_INFINITY && pending.rlim_cur < kFlood + 100) {
+    pending.rlim_cur = kFlood + 100;
+    if (pending.rlim_max != RLIM_INFINITY && pending.rlim_max < pending.rlim_cur) {
+      pending.rlim_max = pending.rlim_cur;
+    }
+    BOOST_REQUIRE(::setrlimit(RLIMIT_SIGPENDING, &pending) == 0);
+  }
+
+  reaper r{&loop, test_options()};
+  uv_run(&loop, UV_RUN_NOWAIT);  // the start-up sweep
+  std::size_t rt_calls = 0;
+  uv_signal_t rt_watch;
+  BOOST_REQUIRE(uv_signal_init(&loop, &rt_watch) == 0);
+  rt_watch.data = &rt_calls;
+  BOOST_REQUIRE(uv_signal_start(&rt_watch, [](uv_signal_t* h, int) {
+    ++*static_cast<std::size_t*>(h->data);
+  }, rt) == 0);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&rt_watch));
+
+  gate g;
+  recorder rec;
+  const pid_t pid = r.spawn(gated_helper(g, 7), rec.cb());
+
+  sigset_t both, only_rt, only_chld;
+  sigemptyset(&both);
+  sigaddset(&both, rt);
+  sigaddset(&both, SIGCHLD);
+  sigemptyset(&only_rt);
+  sigaddset(&only_rt, rt);
+  sigemptyset(&only_chld);
+  sigaddset(&only_chld, SIGCHLD);
+  sigset_t old;
+  BOOST_REQUIRE(::pthread_sigmask(SIG_BLOCK, &both, &old) == 0);
+  int sent = 0;
+  for (int i = 0; i < kFlood; ++i)
+    sent += ::kill(::getpid(), rt) == 0 ? 1 : 0;  // real-time signals queue, one each
+  BOOST_REQUIRE(sent == kFlood);
+  g.open();
+  wait_until_zombie(pid);  // its SIGCHLD is pending now, behind the mask
+  // The kernel delivers the lowest-numbered pending signal first: let the flood in
+  // alone, so that SIGCHLD comes after the pipe is full.
+  BOOST_REQUIRE(::pthread_sigmask(SIG_UNBLOCK, &only_rt, nullptr) == 0);
+  int queued = 0;
+  BOOST_REQUIRE(::ioctl(loop.signal_pipefd[0], FIONREAD, &queued) == 0);
+  BOOST_REQUIRE_MESSAGE(queued == 65536, "libuv's signal pipe holds " << queued << " bytes");
+  BOOST_REQUIRE(::pthread_sigmask(SIG_UNBLOCK, &only_chld, nullptr) == 0);
+  BOOST_REQUIRE(::pthread_sigmask(SIG_SETMASK, &old, nullptr) == 0);
+
+  const bool ok = run_until([&] { return rec.calls == 1; }, 60s);
+  uv_close(reinterpret_cast<uv_handle_t*>(&rt_watch), nullptr);
+  BOOST_REQUIRE(ok);
+  BOOST_TEST(rec.by_pid[pid].size() == 1u);
+  BOOST_TEST(rec.by_pid[pid].at(0).code() == 7);
+  BOOST_TEST(rt_calls < static_cast<std::size_t>(kFlood));  // the flood did overflow
+  if (r.reap_policy() != policy::pidfd) BOOST_TEST(r.stats().safety_sweeps >= 1u);
+  run_to_completion();  // the rt watcher lives on this stack
+}
+
+BOOST_AUTO_TEST_CASE(the_safety_sweep_runs_only_while_a_child_is_owned) {
+  auto o = test_options();
+  o.safety_sweep = 5ms;
+  reaper r{&loop, o};
+  // Timers fire in the order they are due: a 5 ms repeating timer that was armed fires
+  // before a 200 ms one, so "none fired" means "none was armed".
+  uv_timer_t window;
+  bool over = false;
+  auto run_window = [&] {
+    over = false;
+    uv_timer_init(&loop, &window);
+    window.data = &over;
+    uv_timer_start(&window, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 200, 0);
+    BOOST_REQUIRE(run_until([&] { return over; }));
+    uv_close(reinterpret_cast<uv_handle_t*>(&window), nullptr);
+    uv_run(&loop, UV_RUN_NOWAIT);
+  };
+  run_window();
+  BOOST_TEST(r.stats().safety_sweeps == 0u);  // no child: no wake-up
+
+  gate g;
+  recorder rec;
+  const pid_t pid = r.spawn(gated_helper(g, 0), rec.cb());
+  run_window();
+  if (r.reap_policy() == policy::pidfd) {
+    BOOST_TEST(r.stats().safety_sweeps == 0u);  // its pidfd is the source, not SIGCHLD
+  } else {
+    BOOST_TEST(r.stats().safety_sweeps >= 1u);
+  }
+  g.open();
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid[pid].at(0).code() == 0);
+  const auto after = r.stats().safety_sweeps;
+  run_window();
+  BOOST_TEST(r.stats().safety_sweeps == after);  // the last child is gone: no wake-up
+
+  o.safety_sweep = -1ms;
+  std::error_code ec;
+  BOOST_TEST(!reaper::create(&loop, o, ec));
+  BOOST_TEST(ec == std::errc::invalid_argument);
 }
 
 BOOST_AUTO_TEST_CASE(libuv_installs_its_handler_with_sa_restart_and_resets_it_to_default) {

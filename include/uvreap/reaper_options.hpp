@@ -131,6 +131,18 @@ struct options {
   /// (reported as `exit_kind::lost`) while other children are alive. Negative: EINVAL.
   std::chrono::milliseconds poll_interval{0};
 
+  /// A plain sweep every `safety_sweep` while the reaper owns a child whose exit it learns
+  /// of through SIGCHLD (policies own and all; pidfd only for a child that got no pidfd),
+  /// and never otherwise: no wake-up at all while it owns none. It bounds how late an exit
+  /// can be when its SIGCHLD wake-up never reaches the loop: libuv's signal handler drops
+  /// the wake-up of any signal when the process's signal pipe is full (4,096 undelivered
+  /// signals, which one burst of queued real-time signals to any `uv_signal_t` in the
+  /// process is enough for). The sweep is the one a SIGCHLD would have started (the wake-up
+  /// carries no other information), so it finds every exit that wake-up would have: one
+  /// wake-up and one syscall per interval when nothing has exited. Not run while a
+  /// `poll_interval` is in effect (its poll does more). Zero: none. Negative: EINVAL.
+  std::chrono::milliseconds safety_sweep{1000};
+
   /// The OS seam; null means the kernel (`sys::os()`). Must outlive the reaper.
   sys::interface* os = nullptr;
 };

@@ -45,6 +45,8 @@ struct stats {
   /// Sweeps started by the safety poll timer (`options::poll_interval`); under `own` and
   /// `all` each asks for every owned pid by number.
   std::uint64_t poll_sweeps = 0;
+  /// Sweeps started by the safety sweep timer (`options::safety_sweep`).
+  std::uint64_t safety_sweeps = 0;
   /// Children whose `spawn_options::time_limit` expired (first signal sent).
   std::uint64_t deadlines_fired = 0;
   /// Signals not sent because the child's exit was already waiting when the library was
