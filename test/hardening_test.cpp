@@ -166,9 +166,9 @@ BOOST_AUTO_TEST_CASE(an_exit_whose_wakeup_a_signal_flood_dropped_is_still_delive
   uv_signal_t rt_watch;
   BOOST_REQUIRE(uv_signal_init(&loop, &rt_watch) == 0);
   rt_watch.data = &rt_calls;
-  BOOST_REQUIRE(uv_signal_start(&rt_watch, [](uv_signal_t* h, int) {
-    ++*static_cast<std::size_t*>(h->data);
-  }, rt) == 0);
+  BOOST_REQUIRE(
+      uv_signal_start(
+          &rt_watch, [](uv_signal_t* h, int) { ++*static_cast<std::size_t*>(h->data); }, rt) == 0);
   uv_unref(reinterpret_cast<uv_handle_t*>(&rt_watch));
 
   gate g;
@@ -222,7 +222,8 @@ BOOST_AUTO_TEST_CASE(the_safety_sweep_runs_only_while_a_child_is_owned) {
     over = false;
     uv_timer_init(&loop, &window);
     window.data = &over;
-    uv_timer_start(&window, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 200, 0);
+    uv_timer_start(
+        &window, [](uv_timer_t* t) { *static_cast<bool*>(t->data) = true; }, 200, 0);
     BOOST_REQUIRE(run_until([&] { return over; }));
     uv_close(reinterpret_cast<uv_handle_t*>(&window), nullptr);
     uv_run(&loop, UV_RUN_NOWAIT);
