@@ -233,6 +233,35 @@ check(not children(srv.pid), "output server: no child left")
 srv.send_signal(signal.SIGTERM)
 check(srv.wait(timeout=60) == 0, "the output server stops cleanly")
 
+# Started with fd 0, 1 or 2 closed: /dev/null takes its place before libuv opens anything,
+# so a job's stdin is /dev/null and a SIGTERM shutdown exits 0 (libuv asserts at exit that
+# it closes no fd below 3). With fd 1 closed the port cannot be printed: one is chosen here.
+for closed in (0, 1, 2):
+    probe_sock = socket.socket()
+    probe_sock.bind(("127.0.0.1", 0))
+    fixed = probe_sock.getsockname()[1]
+    probe_sock.close()
+    p = subprocess.Popen([JOBD, "--listen", f"127.0.0.1:{fixed}", "--", "/bin/sh", "-c",
+                          "readlink /proc/self/fd/0", "job"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         preexec_fn=lambda fd=closed: os.close(fd))
+    c = None
+    end = time.monotonic() + 30
+    while c is None and time.monotonic() < end:
+        try:
+            c = connect(fixed)
+        except OSError:
+            time.sleep(0.05)
+    reply = None
+    if c is not None:
+        c.sock.sendall(b"x\n")
+        reply = json.loads(c.file.readline())
+        c.close()
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=60)
+    check(reply is not None and reply.get("stdout") == "/dev/null\n" and rc == 0,
+          f"fd {closed} closed at start: the job's stdin is /dev/null, exit {rc} ({reply})")
+
 # Loopback only, unless asked.
 r = subprocess.run([JOBD, "--listen", "0.0.0.0:0", "--", "/bin/true"], capture_output=True,
                    text=True, timeout=60)

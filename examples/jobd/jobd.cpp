@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "../common/flags.hpp"
+#include "../common/std_fds.hpp"
 #include "uvreap/uvreap.hpp"
 
 namespace {
@@ -462,6 +463,8 @@ constexpr std::uint64_t kMaxMs = 86'400'000;  // one day
 }  // namespace
 
 int main(int argc, char** argv) {
+  // First of all: a closed 0-2 would be taken by libuv's first fd (see std_fds.hpp).
+  if (!uvreap::examples::open_standard_fds()) return 1;
   server srv;
   config& cfg = srv.cfg;
   std::string listen = "127.0.0.1:0";
