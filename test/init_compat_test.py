@@ -459,6 +459,47 @@ else:
     rc = p.wait(timeout=60)
     check(not missed and rc == 0, f"as pid 1: signals reach the command (missed {missed}, rc {rc})")
 
+# --- tini's command line, the getopt way -------------------------------------------------
+# tini reads TINI_VERBOSITY with atoi: junk, a sign, blanks and large numbers all start the
+# command (a container must not fail to start over its verbosity).
+if peers("uvreap", "tini"):
+    for v in ("abc", "11", "-1", " 3", "x"):
+        r = subprocess.run(argv("sh", "-c", "exit 5"), capture_output=True, text=True,
+                           timeout=60, env=dict(os.environ, TINI_VERBOSITY=v))
+        check(r.returncode == 5, f"TINI_VERBOSITY={v!r}: the command runs (rc {r.returncode})")
+    # Bundled flags and values attached to their flag, as getopt takes them.
+    for extra, code, want in ((["-vvv", "-p", "SIGUSR1"], 0, 0), (["-sg"], 0, 0),
+                              (["-sgw"], 0, 0), (["-e143"], 143, 0), (["-pSIGUSR1"], 4, 4),
+                              (["-vve", "143"], 143, 0)):
+        r = subprocess.run([BINARY, *extra, "--", "sh", "-c", f"exit {code}"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == want, f"{' '.join(extra)}: accepted (rc {r.returncode}, {r.stderr.strip()[:60]!r})")
+
+# A signal blocked and pending when init starts is forwarded, never its default action on
+# init itself (tini, with the same signals pending, runs the command to its end).
+if peers("uvreap"):
+    def pending_term():
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGTERM, signal.SIGUSR1])
+        os.kill(os.getpid(), signal.SIGUSR1)
+    # Forwarded at once, it reaches the command before any handler of its own: the command
+    # dies of it and init reports 128 + SIGUSR1 (init itself killed would give -SIGUSR1).
+    r = subprocess.run(argv("sleep", "30"), capture_output=True, timeout=60,
+                       preexec_fn=pending_term)
+    check(r.returncode == 128 + signal.SIGUSR1,
+          f"a signal pending at start is forwarded to the command (rc {r.returncode})")
+
+# dumb-init's rewrite test: -r 1:31 -r 31:1 swaps SIGHUP and SIGSYS, so SIGSYS (a fault
+# signal, not watched by default) is watched because -r names it.
+if peers("uvreap", "dumb-init"):
+    p = start_reporter(extra=["-r", "1:31", "-r", "31:1"])
+    p.send_signal(signal.SIGSYS)
+    got_sys = read_line(p)
+    p.send_signal(signal.SIGHUP)
+    got_hup = read_line(p)
+    rc = finish(p)
+    check(got_sys == str(int(signal.SIGHUP)) and got_hup == str(int(signal.SIGSYS)) and rc == 0,
+          f"-r 1:31 -r 31:1: SIGSYS arrives as SIGHUP and back ({got_sys}, {got_hup}, rc {rc})")
+
 # --- bad input ----------------------------------------------------------------------------
 if peers("uvreap"):
     for bad in (["-e", "256"], ["-e", "x"], ["-e"], ["-p", "NOPE"], ["-p", "0"], ["-r", "15"],
@@ -492,10 +533,11 @@ if peers("uvreap"):
                        capture_output=True, text=True, timeout=60, env=env)
     check(r.returncode == 0 and r.stdout.strip() == "True",
           "UVREAP_INIT_KILL_PROCESS_GROUP as TINI_KILL_PROCESS_GROUP; *_SUBREAPER accepted")
-    env = dict(os.environ, TINI_VERBOSITY="x")
-    r = subprocess.run([BINARY, "--", "true"], capture_output=True, text=True, timeout=60,
-                       env=env)
-    check(r.returncode == 2 and "TINI_VERBOSITY" in r.stderr, "a bad TINI_VERBOSITY is named")
+    for bad in (["-r", "9:1"], ["-r", "19:1"], ["-r", "17:1"], ["-r", "32:1"], ["-r", "33:1"]):
+        r = subprocess.run([BINARY, *bad, "--", "true"], capture_output=True, text=True,
+                           timeout=60)
+        check(r.returncode == 2 and "cannot be watched" in r.stderr,
+              f"{' '.join(bad)}: a signal init cannot watch is refused, exit 2")
     env = dict(os.environ, TINI_KILL_PROCESS_GROUP="1")
     r = subprocess.run([BINARY, "--", sys.executable, "-c",
                         "import os; print(os.getpgid(0) == os.getpid())"],

@@ -110,6 +110,42 @@ start = time.monotonic()
 rest = p.stdout.read()  # returns at EOF, once the background sleep is gone too
 check(rest == "" and time.monotonic() - start < 60, "the background child died with its group")
 
+# Started with fd 0, 1 or 2 closed: /dev/null takes its place before libuv opens anything,
+# so the command's stdin is /dev/null (not init's epoll fd) and init exits with the
+# command's status (libuv asserts at exit that it closes no fd below 3).
+import tempfile
+with tempfile.TemporaryDirectory(prefix="uvreap-init-fds-") as tmp:
+    for closed in (0, 1, 2):
+        out = os.path.join(tmp, f"fd{closed}")
+        r = subprocess.run([INIT, "--", "sh", "-c", f"readlink /proc/self/fd/0 > {out}; exit 3"],
+                           capture_output=True, timeout=60,
+                           preexec_fn=lambda fd=closed: os.close(fd))
+        seen = open(out).read().strip() if os.path.exists(out) else None
+        check(r.returncode == 3 and seen == "/dev/null",
+              f"fd {closed} closed at start: rc {r.returncode}, the command's stdin is {seen}")
+
+# A flood of queued real-time signals while the command exits: forwarded signals are read
+# from a signalfd, so none is dropped and the command's exit is never missed. As pid 1
+# where a pid namespace can be made (the case where nothing else would end init).
+FLOOD = r"""
+import os, signal, sys
+rt = signal.SIGRTMIN + 1
+signal.signal(rt, signal.SIG_IGN)  # what init forwards back
+init = os.getppid()
+for _ in range(90000):
+    os.kill(init, rt)
+os._exit(7)
+"""
+flood_cmd = [INIT, "--", sys.executable, "-c", FLOOD]
+if probe.returncode == 0:
+    flood_cmd = ["unshare", "-fp", "--mount-proc"] + flood_cmd
+try:
+    r = subprocess.run(flood_cmd, capture_output=True, text=True, timeout=120)
+    check(r.returncode == 7, f"90,000 queued RT signals while the command exits: rc {r.returncode}"
+          f"{' (as pid 1)' if probe.returncode == 0 else ''} {r.stderr.strip()[:200]!r}")
+except subprocess.TimeoutExpired:
+    check(False, "90,000 queued RT signals while the command exits: init never exited")
+
 # Nothing of ours is left behind.
 try:
     os.waitpid(-1, os.WNOHANG)
