@@ -30,7 +30,7 @@ void core::arm_deadline(pid_t pid, const uvreap::deadline& d, std::uint64_t elap
   const std::uint64_t wait = after > elapsed_ms ? after - elapsed_ms : 0;
   // Room was reserved with the table entry (reserve_for_one).
   e->deadline_serial = deadlines_.arm(pid, clock_now() + wait, d.signal,
-                                      static_cast<std::uint32_t>(d.grace.count()), d.process_group);
+                                      static_cast<std::uint64_t>(d.grace.count()), d.process_group);
   restart_deadline_timer();
 }
 

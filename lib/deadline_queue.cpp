@@ -20,7 +20,7 @@ void deadline_queue::reserve_one() {
 }
 
 std::uint32_t deadline_queue::arm(pid_t pid, std::uint64_t due_ms, int signal,
-                                  std::uint32_t grace_ms, bool group) noexcept {
+                                  std::uint64_t grace_ms, bool group) noexcept {
   if (++last_serial_ == 0) ++last_serial_;  // 0 means "no time limit" to the owner
   push(step{due_ms, pid, last_serial_, signal, grace_ms, group, signal == SIGKILL});
   ++live_;

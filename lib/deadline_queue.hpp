@@ -30,7 +30,7 @@ class deadline_queue {
     pid_t pid;               ///< the child
     std::uint32_t serial;    ///< the limit's serial; never 0
     int signal;              ///< the signal this step sends
-    std::uint32_t grace_ms;  ///< first step: how long until its SIGKILL step
+    std::uint64_t grace_ms;  ///< first step: how long until its SIGKILL step
     bool group;              ///< signal the child's process group
     bool final;              ///< nothing follows this step
   };
@@ -43,7 +43,7 @@ class deadline_queue {
 
   /// A new limit for `pid`: `signal` at `due_ms`, then SIGKILL `grace_ms` after it (no
   /// second step when `signal` is SIGKILL). Returns its serial. Needs `reserve_one()`.
-  std::uint32_t arm(pid_t pid, std::uint64_t due_ms, int signal, std::uint32_t grace_ms,
+  std::uint32_t arm(pid_t pid, std::uint64_t due_ms, int signal, std::uint64_t grace_ms,
                     bool group) noexcept;
 
   /// Takes the earliest step due at `now_ms` (due_ms <= now_ms) into `out`; false when

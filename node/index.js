@@ -65,17 +65,27 @@ function checkString(value, name) {
   return value;
 }
 
+// The native side takes an fd as a C int: a larger number would wrap into another fd
+// (2**40 + 1 into fd 1) or into one of the codes above.
+const INT32_MAX = 2 ** 31 - 1;
+function checkFd(n, fd) {
+  if (n > INT32_MAX) {
+    throw rangeError('ERR_OUT_OF_RANGE', `The value of "stdio[${fd}]" is out of range. It must be an fd from 0 to ${INT32_MAX}. Received ${n}`);
+  }
+  return n;
+}
+
 function stdioEntry(entry, fd) {
   if (entry === 'pipe' || entry === 'overlapped') return STDIO.pipe;
   if (entry === 'inherit') return STDIO.inherit;
   // child_process opens /dev/null for 'ignore' on fds 0-2 and leaves higher fds closed.
   if (entry === 'ignore') return fd <= 2 ? STDIO.ignore : STDIO.closed;
   if (entry === null || entry === undefined) return fd <= 2 ? STDIO.pipe : STDIO.closed;
-  if (Number.isInteger(entry) && entry >= 0) return entry;
+  if (Number.isInteger(entry) && entry >= 0) return checkFd(entry, fd);
   if (entry && typeof entry === 'object') {
     const handleFd = entry._handle && entry._handle.fd;
-    if (Number.isInteger(handleFd) && handleFd >= 0) return handleFd;
-    if (Number.isInteger(entry.fd) && entry.fd >= 0) return entry.fd;
+    if (Number.isInteger(handleFd) && handleFd >= 0) return checkFd(handleFd, fd);
+    if (Number.isInteger(entry.fd) && entry.fd >= 0) return checkFd(entry.fd, fd);
   }
   throw typeError('ERR_INVALID_ARG_VALUE',
     `stdio[${fd}] must be 'pipe', 'inherit', 'ignore', an fd, or a stream with an fd; ` +
@@ -270,6 +280,9 @@ class Reaper {
   /** Adopts a child this process started elsewhere (not one child_process owns). */
   watch(pid) {
     if (!Number.isInteger(pid)) throw typeError('ERR_INVALID_ARG_TYPE', 'The "pid" argument must be an integer');
+    if (pid > INT32_MAX || pid < -INT32_MAX) {
+      throw rangeError('ERR_OUT_OF_RANGE', `The value of "pid" is out of range. It must be an integer from -${INT32_MAX} to ${INT32_MAX}. Received ${pid}`);
+    }
     const id = this._nextId++;
     this._native.watch(id, pid);
     const child = new ReapedChild(this, pid);

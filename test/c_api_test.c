@@ -93,6 +93,16 @@ static void test_spawn_and_exit(uv_loop_t* loop) {
   CHECK(rec.last.term_signal == SIGTERM);
   CHECK(rec.last.deadline_fired == 1);
 
+  /* 64-bit times are taken whole or refused, never cut to 32 bits. */
+  pid_t none = -1;
+  so.timeout_ms = UINT64_MAX;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &none) == -EINVAL && none <= 0);
+  so.timeout_ms = 10;
+  so.kill_grace_ms = UINT64_MAX;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &none) == -EINVAL && none <= 0);
+  so.kill_grace_ms = 2000;
+  CHECK(rec.calls == 2);
+
   closed_calls = 0;
   CHECK(uvreap_close(r, on_closed) == 0);
   run_until(loop, &closed_calls, 1);

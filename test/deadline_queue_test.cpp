@@ -13,7 +13,7 @@ using uvreap::detail::deadline_queue;
 namespace {
 // Arms with the room it needs, as the reaper does.
 std::uint32_t arm(deadline_queue& q, pid_t pid, std::uint64_t due, int sig = SIGTERM,
-                  std::uint32_t grace = 100, bool group = false) {
+                  std::uint64_t grace = 100, bool group = false) {
   q.reserve_one();
   return q.arm(pid, due, sig, grace, group);
 }
@@ -35,6 +35,19 @@ BOOST_AUTO_TEST_CASE(a_step_comes_out_only_once_it_is_due_and_earliest_first) {
   BOOST_TEST(s.pid == 20);
   BOOST_TEST(!q.pop_due(250, s));
   BOOST_TEST(*q.next_due() == 300u);
+}
+
+BOOST_AUTO_TEST_CASE(a_grace_of_2_to_the_32_ms_or_more_does_not_wrap) {
+  // 2^32 + 1 ms once became 1 ms: SIGKILL a moment after SIGTERM instead of 49 days.
+  constexpr std::uint64_t kGrace = (std::uint64_t{1} << 32) + 1;
+  deadline_queue q;
+  arm(q, 7, 1000, SIGTERM, kGrace);
+  deadline_queue::step s{};
+  BOOST_REQUIRE(q.pop_due(1000, s));
+  q.follow_with_kill(s, 1000);
+  BOOST_TEST(*q.next_due() == 1000 + kGrace);
+  BOOST_TEST(!q.pop_due(1000 + kGrace - 1, s));
+  BOOST_TEST(q.pop_due(1000 + kGrace, s));
 }
 
 BOOST_AUTO_TEST_CASE(a_first_step_is_followed_by_sigkill_a_grace_after_it_fired) {

@@ -112,9 +112,9 @@ typedef struct {
   unsigned flags;           /**< UVREAP_SEARCH_PATH (default), UVREAP_NEW_SESSION, ... */
   uv_uid_t uid;             /**< with UVREAP_SETUID */
   uv_gid_t gid;             /**< with UVREAP_SETGID */
-  uint64_t timeout_ms;      /**< time limit; 0 = none */
+  uint64_t timeout_ms;      /**< time limit; 0 = none; above INT64_MAX: -EINVAL */
   int timeout_signal;       /**< signal when it expires; default SIGTERM */
-  uint64_t kill_grace_ms;   /**< then SIGKILL this much later; default 2000 */
+  uint64_t kill_grace_ms;   /**< then SIGKILL this much later (all 64 bits: 2^32 ms is 49 days, never wrapped); default 2000; above INT64_MAX: -EINVAL */
 } uvreap_spawn_options_t;
 
 /** Fills `opts` with the defaults. */

@@ -209,6 +209,11 @@ for (const policy of POLICIES) {
       assert.throws(() => reaper.watch(process.ppid), { code: 'ECHILD', syscall: 'watch' });
       assert.throws(() => reaper.watch(0), { code: 'EINVAL' });
       assert.throws(() => reaper.watch(1.5), { code: 'ERR_INVALID_ARG_TYPE' });
+      // A C int on the native side: nothing may wrap into another pid or fd.
+      assert.throws(() => reaper.watch(2 ** 32 + process.pid), { code: 'ERR_OUT_OF_RANGE' });
+      for (const fd of [2 ** 32 - 3, 2 ** 40 + 1, 2 ** 31]) {
+        assert.throws(() => reaper.spawn('/bin/true', [], { stdio: ['ignore', fd, 'ignore'] }), { code: 'ERR_OUT_OF_RANGE' });
+      }
     });
 
     test("stdio 'pipe': Node streams both ways, 'close' after exit and EOF", { timeout: LONG }, async () => {
