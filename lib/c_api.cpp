@@ -242,10 +242,21 @@ void uvreap_set_data(uvreap_t* reaper, void* data) {
 const char* uvreap_strerror(int err) {
   // Our codes are negative errnos (= UV_E* on Unix), ECHILD and ESTALE included, which
   // libuv cannot describe without allocating; the C library's table can, statically.
+  if (err == 0) return "success";
   if (err < 0 && err > -4096) {
     if (const char* d = ::strerrordesc_np(-err)) return d;
   }
-  return err == 0 ? "success" : uv_strerror(err);  // libuv's own codes (UV_EOF, UV_EAI_*)
+  // libuv's own codes (UV_EOF, UV_EAI_*) have static descriptions; for any other number
+  // uv_strerror would strdup "Unknown system error N" (a leak per call, and not the
+  // static string promised), so those get one fixed string.
+  switch (err) {
+#define UVREAP_UV_CODE(name, _) case UV_##name:
+    UV_ERRNO_MAP(UVREAP_UV_CODE)
+#undef UVREAP_UV_CODE
+    return uv_strerror(err);
+    default:
+      return "unknown error";
+  }
 }
 
 const char* uvreap_version_string(void) {

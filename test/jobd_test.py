@@ -19,7 +19,8 @@ WORKER = ["/bin/sh", "-c",
           'ignore) trap "" TERM; sleep $2;; kill) kill -$2 $$;; '
           'out) printf %s "$2"; printf %s "$3" >&2;; '
           'big) head -c "$2" /dev/zero | tr "\\0" x;; '
-          'closeout) exec >&-; sleep "$2"; echo done >&2;; esac', "worker"]
+          'closeout) exec >&-; sleep "$2"; echo done >&2;; '
+          'bin) printf "\\377\\376ab\\200";; esac', "worker"]
 failures = []
 
 
@@ -261,6 +262,114 @@ for closed in (0, 1, 2):
     rc = p.wait(timeout=60)
     check(reply is not None and reply.get("stdout") == "/dev/null\n" and rc == 0,
           f"fd {closed} closed at start: the job's stdin is /dev/null, exit {rc} ({reply})")
+
+def raw_request(port, line):
+    """One request; its reply as a strict parser takes it: json.loads on the bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        sock.sendall(line)
+        return json.loads(sock.makefile("rb").readline())
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+# Every reply is valid JSON: valid UTF-8 passes unchanged, a cut never splits a
+# character, and bytes that are not UTF-8 come back exactly, in base64.
+import base64
+srv, port = start("--max-output", "5")
+r = raw_request(port, "out été\n".encode())  # 5 bytes: all of --max-output
+check(r.get("stdout") == "été" and "stdout_base64" not in r and not r.get("stdout_truncated"),
+      f"French text passes unchanged ({r.get('stdout')!r})")
+r = raw_request(port, "out 日本語\n".encode())
+check(r.get("stdout") == "日" and r.get("stdout_truncated") is True and "stdout_base64" not in r,
+      f"a cut at --max-output 5 ends on a character boundary ({r.get('stdout')!r})")
+r = raw_request(port, b"out x \xc3\xa9\xe2\x82\n")  # stderr: é, then a cut-off character
+check(r.get("stderr") == "é\ufffd\ufffd" and
+      base64.b64decode(r.get("stderr_base64", "")) == b"\xc3\xa9\xe2\x82",
+      f"a job's own broken UTF-8: replaced in text, exact in base64 ({r.get('stderr')!r})")
+r = raw_request(port, b"bin\n")
+check(base64.b64decode(r.get("stdout_base64", "")) == b"\xff\xfeab\x80" and
+      r.get("stdout") == "\ufffd\ufffdab\ufffd",
+      f"binary output: exact bytes in stdout_base64 ({r.get('stdout_base64')!r})")
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the UTF-8 server stops cleanly")
+
+# --grace-ms 0: the output grace runs out at the exit, yet what the job wrote before it
+# exited is read from its pipes then, never lost.
+srv, port = start("--grace-ms", "0")
+conns = [connect(port) for _ in range(30)]
+for c in conns:
+    c.sock.sendall(b"out hello world\n")
+got = []
+for c in conns:
+    got.append(json.loads(c.file.readline()))
+    c.close()
+lost = [r for r in got if r.get("stdout") != "hello" or r.get("stderr") != "world"]
+check(not lost, f"--grace-ms 0: 30 of 30 replies carry their output ({len(lost)} lost)")
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the grace 0 server stops cleanly")
+
+# A client that sends and never reads: the server stops reading it once 1 MiB of replies
+# is unsent, so its memory stays bounded; other clients are still served.
+srv, port = start()
+base = rss_kib(srv.pid)
+flood = socket.create_connection(("127.0.0.1", port), timeout=5)
+sent = 0
+try:
+    chunk = b"\n" * 65536
+    for _ in range(256):  # 16 MiB of empty requests, if the server took them all
+        flood.sendall(chunk)
+        sent += len(chunk)
+except socket.timeout:
+    pass
+grown = rss_kib(srv.pid) - base
+check(grown < 16 * 1024, f"16 MiB of requests never read: the server grew {grown} KiB "
+      f"(bound 16 MiB; {sent >> 10} KiB were taken)")
+check(raw_request(port, b"exit 4\n").get("code") == 4, "another client is served meanwhile")
+flood.close()
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the flooded server stops cleanly")
+
+# Under a 256-fd limit, one client holding as many idle connections as it can get does
+# not starve another: past --max-conns the oldest idle one makes room, and jobs keep fds.
+import resource
+def low_fds():
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+p = subprocess.Popen([JOBD, "--", *WORKER], stdout=subprocess.PIPE, text=True, preexec_fn=low_fds)
+line = p.stdout.readline().strip()
+port = int(line.rsplit(":", 1)[1])
+hog = []
+for _ in range(300):
+    try:
+        hog.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+    except OSError:
+        break
+c = connect(port)
+for i in range(12):
+    c.sock.sendall(f"exit {i}\n".encode())
+replies = sorted((json.loads(c.file.readline()) for _ in range(12)), key=lambda r: r.get("id", 0))
+ok = [r.get("code") == i and "error" not in r for i, r in enumerate(replies)]
+check(all(ok), f"under 256 fds with {len(hog)} idle connections held: 12 of 12 jobs ran "
+      f"({[r.get('error') for r in replies if 'error' in r][:3]})")
+c.close()
+for h in hog:
+    h.close()
+p.send_signal(signal.SIGTERM)
+check(p.wait(timeout=60) == 0, "the low-fd server stops cleanly")
+
+# A connection that never finishes a line is closed after --idle-timeout-ms.
+srv, port = start("--idle-timeout-ms", "200")
+idle = socket.create_connection(("127.0.0.1", port), timeout=30)
+idle.sendall(b"exit 1")  # no newline, ever
+check(idle.recv(100) == b"", "an idle connection with half a line is closed (EOF)")
+idle.close()
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the idle-timeout server stops cleanly")
 
 # Loopback only, unless asked.
 r = subprocess.run([JOBD, "--listen", "0.0.0.0:0", "--", "/bin/true"], capture_output=True,

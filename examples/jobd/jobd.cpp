@@ -4,7 +4,8 @@
 // JSON line back.
 //
 //   uvreap-jobd [--listen HOST:PORT] [--max-jobs N] [--timeout-ms T] [--grace-ms G]
-//               [--max-line BYTES] [--max-output BYTES] [--allow-remote]
+//               [--max-line BYTES] [--max-output BYTES] [--max-conns N]
+//               [--max-conn-jobs N] [--idle-timeout-ms T] [--allow-remote]
 //               -- /path/to/worker [fixed args...]
 //
 // Replies, one line per request, in completion order (`id` counts the connection's
@@ -13,15 +14,27 @@
 //   {"id":1,"pid":4242,"exited":true,"code":0,"deadline":false,"cpu_ms":1.2,"max_rss_kib":900,
 //    "stdout":"...","stdout_truncated":false,"stderr":"","stderr_truncated":false}
 //   {"id":2,"pid":4243,"signaled":true,"signal":9,"core":false,"deadline":true,...}
+// Output that is not valid UTF-8 comes as "stdout" with U+FFFD for each bad byte and, with
+// the exact bytes, "stdout_base64" (stderr the same); a cut at --max-output never splits
+// a character of valid UTF-8.
 // A job is answered once it has exited and both pipes are at EOF, or --grace-ms after it
-// exited if something it left behind still holds them ("output_cut":true).
+// exited if something it left behind still holds them ("output_cut":true); everything
+// the job itself wrote before it exited is in the reply either way.
 //   {"id":3,"error":"busy","max_jobs":64}          (and "line too long", "invalid bytes",
 //                                                   "empty request", "spawn: <reason>")
+// Memory and fds stay bounded whatever a client does: a connection is not read while its
+// replies not yet written hold more than 1 MiB or it has --max-conn-jobs jobs running
+// (its further requests wait in the socket); one idle for --idle-timeout-ms (no job
+// running, nothing sent) is closed; past --max-conns the least recently active
+// connection with no job running is closed to admit a new one (when there is none, the
+// newcomer gets {"error":"too many connections"} and is closed).
 // A last request without its newline is answered too when the client half-closes.
 // It prints "listening on HOST:PORT" once bound (PORT 0 picks a free port). SIGTERM or
 // SIGINT: stop accepting, kill running jobs, exit 0.
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -51,6 +64,9 @@ struct config {
   std::uint64_t grace_ms = 1000;
   std::size_t max_line = 4096;
   std::size_t max_output = 65536;
+  std::size_t max_conns = 0;  // 0: from RLIMIT_NOFILE (see main)
+  std::size_t max_conn_jobs = 16;
+  std::uint64_t idle_timeout_ms = 60000;
   bool allow_remote = false;
   std::vector<std::string> worker;  // program and fixed arguments
 };
@@ -62,19 +78,33 @@ struct server;
 struct connection : std::enable_shared_from_this<connection> {
   server* srv = nullptr;
   uv_tcp_t tcp{};
+  uv_timer_t idle{};        // --idle-timeout-ms
   std::string pending;      // bytes of the current, unfinished line
+  std::string backlog;      // read, not parsed yet: reading paused in the middle of a buffer
   bool discarding = false;  // inside an overlong line: drop bytes until its newline
   bool read_eof = false;    // the client half-closed (or vanished)
+  bool paused = false;      // not reading: too much unsent, or too many jobs (backpressure)
   bool closed = false;
+  int open_handles = 0;
   std::uint64_t next_id = 1;
+  std::uint64_t last_active = 0;     // uv_now of the last bytes read
+  std::size_t unsent = 0;            // memory held by replies whose write has not completed
   std::size_t running = 0;           // jobs of this connection not yet replied to
-  std::shared_ptr<connection> self;  // kept until libuv's close callback
+  std::shared_ptr<connection> self;  // kept until libuv's close callbacks
 
   void on_line(std::string_view line);
+  void feed(std::string_view data);
+  [[nodiscard]] bool must_pause() const;
+  void maybe_resume();
   void reply(std::string text);
   void close();
   void maybe_finish();
 };
+
+void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf);
+
+// Memory a connection's replies may hold, written or not, before it is no longer read.
+constexpr std::size_t kMaxUnsent = 1 << 20;
 
 struct server {
   config cfg;
@@ -84,8 +114,8 @@ struct server {
   uv_signal_t sigint{};
   std::unique_ptr<uvreap::reaper> reaper;
   std::size_t running = 0;
-  std::vector<std::weak_ptr<connection>> conns;
-  std::unordered_set<struct job*> jobs;  // not yet released
+  std::vector<std::weak_ptr<connection>> conns;  // pruned of expired ones at each accept
+  std::unordered_set<struct job*> jobs;          // not yet released
   bool stopping = false;
 };
 
@@ -114,18 +144,113 @@ struct job {
   void release();
 };
 
+// Keeps what fits of `n` bytes of a job's output within --max-output.
+void keep_output(job::output& out, const char* p, std::size_t n, std::size_t max) {
+  const std::size_t room = max - std::min(max, out.data.size());
+  const std::size_t take = std::min(room, n);
+  out.data.append(p, take);
+  if (take < n) out.truncated = true;  // read, dropped
+}
+
+// The grace after the exit ran out and a pipe is still open. Everything the job wrote
+// before it exited is in the pipe by now, whether or not the loop has read it yet: read
+// it to EAGAIN (the parent's end is non-blocking) so that only what a leftover of the
+// job might still write is cut, never the job's own output.
+void drain_output(job::output& out, std::size_t max) {
+  uv_os_fd_t fd = -1;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&out.pipe), &fd) != 0) return;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      keep_output(out, buf, static_cast<std::size_t>(n), max);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) out.done = true;  // every writer is gone after all
+    return;                       // EAGAIN: someone still holds it
+  }
+}
+
+// How many bytes of `s`, from its start, are valid UTF-8 (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF). `incomplete_tail` is set when what follows is
+// the start of a valid sequence that `s` ends too early to finish.
+std::size_t utf8_valid_prefix(std::string_view s, bool* incomplete_tail = nullptr) {
+  std::size_t i = 0;
+  if (incomplete_tail != nullptr) *incomplete_tail = false;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xbf;  // the range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xc2 && c <= 0xdf) {
+      len = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      len = 3;
+      if (c == 0xe0) lo = 0xa0;  // overlong
+      if (c == 0xed) hi = 0x9f;  // surrogates
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      len = 4;
+      if (c == 0xf0) lo = 0x90;  // overlong
+      if (c == 0xf4) hi = 0x8f;  // above U+10FFFF
+    } else {
+      return i;
+    }
+    std::size_t k = 1;
+    for (; k < len && i + k < s.size(); ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xbf)) return i;
+    }
+    if (k < len) {
+      if (incomplete_tail != nullptr) *incomplete_tail = true;
+      return i;
+    }
+    i += len;
+  }
+  return i;
+}
+
+std::string base64(std::string_view s) {
+  static const char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((s.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < s.size(); i += 3) {
+    const std::size_t n = std::min<std::size_t>(3, s.size() - i);
+    std::uint32_t v = 0;
+    for (std::size_t k = 0; k < 3; ++k)
+      v = (v << 8) | (k < n ? static_cast<unsigned char>(s[i + k]) : 0u);
+    for (std::size_t k = 0; k < 4; ++k)
+      out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 0x3f] : '=';
+  }
+  return out;
+}
+
+// A JSON string body. Valid UTF-8 passes unchanged; each byte that is not part of a valid
+// character becomes U+FFFD, so the reply is always valid JSON (the caller sends the exact
+// bytes alongside, in base64, when that happened).
 std::string json_escape(std::string_view s) {
   std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
+  while (!s.empty()) {
+    const std::size_t ok = utf8_valid_prefix(s);
+    for (unsigned char c : s.substr(0, ok)) {
+      if (c == '"' || c == '\\') {
+        out += '\\';
+        out += static_cast<char>(c);
+      } else if (c < 0x20) {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    s.remove_prefix(ok);
+    if (!s.empty()) {
+      out += "\xef\xbf\xbd";  // U+FFFD for one byte that starts no valid character
+      s.remove_prefix(1);
     }
   }
   return out;
@@ -155,11 +280,26 @@ std::string status_json(std::uint64_t id, const uvreap::exit_status& s) {
   return buf;
 }
 
+// One output stream's fields: "NAME" (text), "NAME_truncated", and "NAME_base64" (the
+// exact bytes) when they are not valid UTF-8.
+std::string stream_json(const char* name, std::string data, bool truncated) {
+  if (truncated) {
+    // --max-output cut it: never in the middle of a character.
+    bool incomplete = false;
+    const std::size_t ok = utf8_valid_prefix(data, &incomplete);
+    if (incomplete) data.resize(ok);
+  }
+  std::string s = std::string(",\"") + name + "\":\"" + json_escape(data) + "\"";
+  if (utf8_valid_prefix(data) != data.size()) {
+    s += std::string(",\"") + name + "_base64\":\"" + base64(data) + "\"";
+  }
+  s += std::string(",\"") + name + "_truncated\":" + (truncated ? "true" : "false");
+  return s;
+}
+
 std::string output_json(const job& j) {
-  std::string s = ",\"stdout\":\"" + json_escape(j.out.data) + "\",\"stdout_truncated\":";
-  s += j.out.truncated ? "true" : "false";
-  s += ",\"stderr\":\"" + json_escape(j.err.data) + "\",\"stderr_truncated\":";
-  s += j.err.truncated ? "true" : "false";
+  std::string s = stream_json("stdout", j.out.data, j.out.truncated);
+  s += stream_json("stderr", j.err.data, j.err.truncated);
   if (!j.out.done || !j.err.done) s += ",\"output_cut\":true";
   return s;
 }
@@ -178,15 +318,27 @@ void connection::reply(std::string text) {
   auto* w = new write_req;
   w->data = std::move(text);
   w->req.data = w;
+  // Counted until libuv calls back, which is never before the next loop iteration, even
+  // for a write the socket took at once: what a burst of requests costs is here.
+  const std::size_t cost = sizeof(write_req) + w->data.capacity();
+  unsent += cost;
   uv_buf_t buf = uv_buf_init(w->data.data(), static_cast<unsigned>(w->data.size()));
   const int r = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp), &buf, 1,
                          [](uv_write_t* req, int status) {
                            auto* w = static_cast<write_req*>(req->data);
                            auto* c = static_cast<connection*>(req->handle->data);
+                           const std::size_t cost = sizeof(write_req) + w->data.capacity();
                            delete w;
-                           if (status < 0 && c != nullptr) c->close();
+                           if (c == nullptr) return;
+                           c->unsent -= std::min(c->unsent, cost);
+                           if (status < 0) {
+                             c->close();
+                           } else {
+                             c->maybe_resume();  // the client reads again
+                           }
                          });
   if (r < 0) {
+    unsent -= std::min(unsent, cost);
     delete w;
     close();
   }
@@ -195,10 +347,36 @@ void connection::reply(std::string text) {
 void connection::close() {
   if (closed) return;
   closed = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&tcp), [](uv_handle_t* h) {
+  auto on_closed = [](uv_handle_t* h) {
     auto* c = static_cast<connection*>(h->data);
-    c->self.reset();  // may destroy *c
-  });
+    if (--c->open_handles == 0) c->self.reset();  // may destroy *c
+  };
+  uv_close(reinterpret_cast<uv_handle_t*>(&tcp), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&idle), on_closed);
+}
+
+bool connection::must_pause() const {
+  return running >= srv->cfg.max_conn_jobs || unsent > kMaxUnsent;
+}
+
+// Reading resumes once the client has taken its replies and its jobs are below the cap:
+// first what was read before the pause, then the socket.
+void connection::maybe_resume() {
+  if (closed || !paused || must_pause()) return;
+  paused = false;
+  std::string rest = std::move(backlog);
+  backlog.clear();
+  feed(rest);  // may pause again
+  if (!paused && !closed && !read_eof) {
+    uv_read_start(
+        reinterpret_cast<uv_stream_t*>(&tcp),
+        [](uv_handle_t*, std::size_t suggested, uv_buf_t* buf) {
+          *buf = uv_buf_init(new char[suggested], static_cast<unsigned>(suggested));
+        },
+        [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+          on_read(stream, nread, buf);
+        });
+  }
 }
 
 // A half-closed connection is closed once every job it asked for has been answered.
@@ -271,7 +449,9 @@ void connection::on_line(std::string_view line) {
             [](uv_timer_t* t) {
               auto* jj = static_cast<job*>(t->data);
               for (job::output* out : {&jj->out, &jj->err}) {
-                if (!out->done) uv_read_stop(reinterpret_cast<uv_stream_t*>(&out->pipe));
+                if (out->done) continue;
+                uv_read_stop(reinterpret_cast<uv_stream_t*>(&out->pipe));
+                drain_output(*out, jj->conn->srv->cfg.max_output);
               }
               jj->cut_short = true;  // answer with what came so far
               jj->maybe_answer();
@@ -295,12 +475,7 @@ void connection::on_line(std::string_view line) {
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
           auto* out = static_cast<job::output*>(s->data);
           const std::size_t max = out->owner->conn->srv->cfg.max_output;
-          if (n > 0) {
-            const std::size_t room = max - std::min(max, out->data.size());
-            const std::size_t take = std::min(room, static_cast<std::size_t>(n));
-            out->data.append(b->base, take);
-            if (take < static_cast<std::size_t>(n)) out->truncated = true;  // read, dropped
-          }
+          if (n > 0) keep_output(*out, b->base, static_cast<std::size_t>(n), max);
           if (n < 0) {
             uv_read_stop(s);
             out->done = true;
@@ -322,6 +497,7 @@ void job::maybe_answer() {
   text.pop_back();  // its closing brace
   conn->reply(text + output_json(*this) + "}");
   conn->maybe_finish();
+  conn->maybe_resume();  // one job fewer may be below --max-conn-jobs again
   release();
 }
 
@@ -364,28 +540,48 @@ void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
     c->maybe_finish();
     return;
   }
-  std::string_view data(buf->base, static_cast<std::size_t>(nread));
-  const std::size_t cap = c->srv->cfg.max_line;
-  while (!data.empty() && !c->closed) {
+  c->last_active = uv_now(c->srv->loop);
+  uv_timer_again(&c->idle);
+  c->feed(std::string_view(buf->base, static_cast<std::size_t>(nread)));
+}
+
+// Parses requests out of `data` until it is used up or the connection must pause; then
+// the rest waits in `backlog` and the socket is not read until maybe_resume.
+void connection::feed(std::string_view data) {
+  const std::size_t cap = srv->cfg.max_line;
+  while (!data.empty() && !closed) {
+    if (must_pause()) {
+      paused = true;
+      backlog.assign(data);
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp));
+      return;
+    }
     const std::size_t nl = data.find('\n');
     const std::string_view chunk = data.substr(0, nl);
-    if (c->discarding) {
-      if (nl != std::string_view::npos) c->discarding = false;
-    } else if (c->pending.size() + chunk.size() > cap) {
-      c->reply(error_json(c->next_id++, "line too long"));
-      c->pending.clear();
-      c->discarding = nl == std::string_view::npos;
+    if (discarding) {
+      if (nl != std::string_view::npos) discarding = false;
+    } else if (pending.size() + chunk.size() > cap) {
+      reply(error_json(next_id++, "line too long"));
+      pending.clear();
+      discarding = nl == std::string_view::npos;
     } else if (nl == std::string_view::npos) {
-      c->pending.append(chunk);
+      pending.append(chunk);
     } else {
-      c->pending.append(chunk);
-      std::string line = std::move(c->pending);
-      c->pending.clear();
-      c->on_line(line);
+      pending.append(chunk);
+      std::string line = std::move(pending);
+      pending.clear();
+      on_line(line);
     }
     if (nl == std::string_view::npos) break;
     data.remove_prefix(nl + 1);
   }
+}
+
+void on_idle(uv_timer_t* t) {
+  auto* c = static_cast<connection*>(t->data);
+  // Idle: no job running and nothing read for --idle-timeout-ms (a line never finished
+  // counts as nothing). A connection waiting for its jobs is not idle.
+  if (c->running == 0) c->close();
 }
 
 void on_connection(uv_stream_t* listener, int status) {
@@ -394,19 +590,48 @@ void on_connection(uv_stream_t* listener, int status) {
     std::fprintf(stderr, "uvreap-jobd: accept: %s\n", uv_strerror(status));
     return;
   }
+  srv->conns.erase(std::remove_if(srv->conns.begin(), srv->conns.end(),
+                                  [](const auto& w) {
+                                    auto c = w.lock();
+                                    return !c || c->closed;
+                                  }),
+                   srv->conns.end());
+  bool refuse = false;
+  if (srv->conns.size() >= srv->cfg.max_conns) {
+    // Full: the least recently active connection with no job running makes room (it costs
+    // its client a reconnect, and nothing else); with none, the newcomer is refused.
+    std::shared_ptr<connection> oldest;
+    for (const auto& w : srv->conns) {
+      auto c = w.lock();
+      if (c && c->running == 0 && (!oldest || c->last_active < oldest->last_active)) oldest = c;
+    }
+    if (oldest) {
+      oldest->close();
+    } else {
+      refuse = true;
+    }
+  }
   auto c = std::make_shared<connection>();
   c->srv = srv;
+  c->last_active = uv_now(srv->loop);
   uv_tcp_init(srv->loop, &c->tcp);
+  uv_timer_init(srv->loop, &c->idle);
   c->tcp.data = c.get();
+  c->idle.data = c.get();
+  c->open_handles = 2;
   c->self = c;
   if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&c->tcp)) != 0) {
     c->close();
     return;
   }
-  srv->conns.erase(std::remove_if(srv->conns.begin(), srv->conns.end(),
-                                  [](const auto& w) { return w.expired(); }),
-                   srv->conns.end());
+  if (refuse) {
+    c->reply("{\"error\":\"too many connections\",\"max_conns\":" +
+             std::to_string(srv->cfg.max_conns) + "}");
+    c->close();  // the reply went out already: uv_write sends what the socket takes at once
+    return;
+  }
   srv->conns.push_back(c);
+  uv_timer_start(&c->idle, on_idle, srv->cfg.idle_timeout_ms, srv->cfg.idle_timeout_ms);
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&c->tcp),
       [](uv_handle_t*, std::size_t suggested, uv_buf_t* buf) {
@@ -450,6 +675,13 @@ constexpr char kUsage[] =
     "  --max-line BYTES     longest request line, 1 to 16777216 (default 4096)\n"
     "  --max-output BYTES   output kept of each of a job's stdout and stderr, 0 to\n"
     "                       16777216 (default 65536)\n"
+    "  --max-conns N        connections at once, 1 to 1000000 (default: half of the fd\n"
+    "                       limit left after 32, at least 1); past it the least recently\n"
+    "                       active connection with no job running is closed\n"
+    "  --max-conn-jobs N    jobs of one connection running at once, 1 to 1000000\n"
+    "                       (default 16); its further requests wait unread\n"
+    "  --idle-timeout-ms T  close a connection with no job running that sent nothing\n"
+    "                       for T ms, 1 to 86400000 (default 60000)\n"
     "  --allow-remote       listen on a non-loopback address\n"
     "  -h, --help           this text\n";
 
@@ -484,7 +716,8 @@ int main(int argc, char** argv) {
       continue;
     }
     if (a != "--listen" && a != "--max-jobs" && a != "--timeout-ms" && a != "--grace-ms" &&
-        a != "--max-line" && a != "--max-output") {
+        a != "--max-line" && a != "--max-output" && a != "--max-conns" && a != "--max-conn-jobs" &&
+        a != "--idle-timeout-ms") {
       return usage("unknown option " + std::string(a));
     }
     if (i + 1 >= argc) return usage("missing value after " + std::string(a));
@@ -508,6 +741,15 @@ int main(int argc, char** argv) {
     } else if (a == "--max-line") {
       ok = uvreap::examples::parse_uint("--max-line", v, 1, 16 * 1024 * 1024, n, why);
       cfg.max_line = n;
+    } else if (a == "--max-conns") {
+      ok = uvreap::examples::parse_uint("--max-conns", v, 1, 1'000'000, n, why);
+      cfg.max_conns = n;
+    } else if (a == "--max-conn-jobs") {
+      ok = uvreap::examples::parse_uint("--max-conn-jobs", v, 1, 1'000'000, n, why);
+      cfg.max_conn_jobs = n;
+    } else if (a == "--idle-timeout-ms") {
+      ok = uvreap::examples::parse_uint("--idle-timeout-ms", v, 1, kMaxMs, n, why);
+      cfg.idle_timeout_ms = n;
     } else {
       ok = uvreap::examples::parse_uint("--max-output", v, 0, 16 * 1024 * 1024, n, why);
       cfg.max_output = n;
@@ -515,6 +757,18 @@ int main(int argc, char** argv) {
     if (!ok) return usage(why);
   }
   if (i >= argc) return usage("no worker given");
+  if (cfg.max_conns == 0) {
+    // Connections may take half of the fds left after a few for the server itself; the
+    // other half is for jobs (two pipe ends each while they run, four while starting).
+    rlimit nofile{};
+    std::uint64_t limit = 1024;
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+      limit = nofile.rlim_cur;
+    }
+    cfg.max_conns =
+        static_cast<std::size_t>(std::max<std::uint64_t>(1, limit > 32 ? (limit - 32) / 2 : 1));
+    cfg.max_conns = std::min<std::size_t>(cfg.max_conns, 1'000'000);
+  }
   if (argv[i][0] != '/') return usage("the worker must be an absolute path");
   for (; i < argc; ++i)
     cfg.worker.emplace_back(argv[i]);
