@@ -53,6 +53,7 @@ void core::on_handle_closed(uv_handle_t* h) {
 void core::all_handles_closed() noexcept {
   // Dropping self_ may destroy *this: take it first and touch no member afterwards.
   std::shared_ptr<core> keep = std::move(self_);
+  if (policy_) policy_->release_poll_fd();
   std::function<void()> cb = std::move(on_closed_);
   if (cb) {
     try {

@@ -99,6 +99,10 @@ class reap_policy {
   [[nodiscard]] virtual bool reaps_unregistered() const noexcept { return false; }
   /// The reaper closes: give back what the policy holds (claims, process settings, fds).
   virtual void close(os_calls& os, error_sink& errors) noexcept;
+  /// Every libuv handle of the reaper is closed, so `poll_fd` is watched no more: close
+  /// it now rather than when the reaper object goes (a closed reaper that a garbage
+  /// collector frees late must not hold an fd until then).
+  virtual void release_poll_fd() noexcept {}
 };
 
 /// Starts the policy asked for. Errors: EBUSY (a second `all`), what its syscalls

@@ -40,8 +40,11 @@ class pidfd_policy final : public reap_policy {
     os_ = &os;
     return {};
   }
-  ~pidfd_policy() override {
+  ~pidfd_policy() override { release_poll_fd(); }
+
+  void release_poll_fd() noexcept override {
     if (epfd_ >= 0) (void)os_->close(epfd_);
+    epfd_ = -1;
   }
 
   policy kind() const noexcept override { return policy::pidfd; }

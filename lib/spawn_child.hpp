@@ -36,7 +36,7 @@ struct fd_move {
   static constexpr int null = -1;    ///< /dev/null, opened read-write in the child
   static constexpr int closed = -2;  ///< not open in the child
   int target = 0;
-  int source = closed;  ///< an fd of the parent (>= the number of targets, or == target)
+  int source = closed;    ///< an fd of the parent (>= the number of targets, or == target)
   bool blocking = false;  ///< clear O_NONBLOCK once placed (the rule: uvreap::stdio's doc)
 };
 

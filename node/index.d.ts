@@ -45,7 +45,9 @@ export interface ExitStatus {
   deadlineFired: boolean;
   /** Someone else reaped the child; its status is unknown. */
   lost: boolean;
-  /** CPU in microseconds, maxRSS in kilobytes. */
+  /** CPU in microseconds, maxRSS in kilobytes. maxRSS is wait4's ru_maxrss: for a child
+   *  smaller than this process it is about this process's RSS at the spawn (the kernel
+   *  carries the high-water mark through exec), not the child's own peak. */
   rusage: { userCPU: number; systemCPU: number; maxRSS: number };
 }
 

@@ -53,6 +53,9 @@ function toMilliseconds(value, name, { allowZero }) {
 }
 
 function toId(value, name) {
+  if (typeof value !== 'number') {
+    throw typeError('ERR_INVALID_ARG_TYPE', `The "options.${name}" property must be of type number. Received type ${typeof value}`);
+  }
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
     throw rangeError('ERR_OUT_OF_RANGE', `The value of "${name}" must be an integer from 0 to 4294967295. Received ${value}`);
   }
@@ -233,11 +236,29 @@ class Reaper {
    * EACCES, a bad cwd, EAGAIN, ... as `err.code`.
    */
   spawn(file, args, options) {
-    if (!Array.isArray(args)) {
-      if (options === undefined && args !== null && typeof args === 'object') options = args;
+    // child_process.spawn's argument rules: args an array (or left out), options an object.
+    if (Array.isArray(args)) {
+      args = args.slice();
+    } else if (args === undefined || args === null) {
+      args = [];
+    } else if (typeof args !== 'object') {
+      throw typeError('ERR_INVALID_ARG_TYPE', `The "args" argument must be of type object. Received type ${typeof args}`);
+    } else {
+      if (options !== undefined) throw typeError('ERR_INVALID_ARG_TYPE', 'The "args" argument must be an instance of Array');
+      options = args;
       args = [];
     }
-    options = options ?? {};
+    if (options === undefined || options === null) options = {};
+    if (typeof options !== 'object' || Array.isArray(options)) {
+      throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received type ${typeof options}`);
+    }
+    // Options child_process has and this does not yet: refused, never silently ignored.
+    for (const [name, unset] of [['shell', (v) => v === undefined || v === false],
+      ['signal', (v) => v === undefined], ['serialization', (v) => v === undefined || v === 'json']]) {
+      if (!unset(options[name])) {
+        throw typeError('ERR_INVALID_ARG_VALUE', `The option "${name}" is not supported by uvreap's spawn`);
+      }
+    }
     checkString(file, 'file');
     if (file.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'file' cannot be empty");
     args.forEach((a, i) => checkString(a, `args[${i}]`));

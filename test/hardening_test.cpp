@@ -51,6 +51,18 @@ struct sigchld_blocked {
   ~sigchld_blocked() { ::pthread_sigmask(SIG_SETMASK, &old, nullptr); }
 };
 
+boost::test_tools::assertion_result ns_last_pid_writable(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(::access("/proc/sys/kernel/ns_last_pid", W_OK) == 0);
+  r.message() << "/proc/sys/kernel/ns_last_pid is not writable";
+  return r;
+}
+
+boost::test_tools::assertion_result strace_installed(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(::access("/usr/bin/strace", X_OK) == 0);
+  r.message() << "strace is not installed";
+  return r;
+}
+
 // Makes the kernel hand out `pid` next (root only; false when not allowed).
 bool next_pid_will_be(pid_t pid) {
   std::ofstream f("/proc/sys/kernel/ns_last_pid");
@@ -505,15 +517,13 @@ BOOST_FIXTURE_TEST_CASE(kill_of_a_zombie_does_not_reap_it_or_lose_its_status, re
   BOOST_TEST(rec.by_pid[pid].at(0).code() == 6);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_recycled_pid_is_never_signalled_and_never_aliased, reaper_fixture) {
+BOOST_FIXTURE_TEST_CASE(a_recycled_pid_is_never_signalled_and_never_aliased, reaper_fixture,
+                        *precondition(ns_last_pid_writable)) {
   gate g;
   // A is reaped; the kernel is told to hand A's number out again.
   const pid_t a = r.spawn(helper_options({"exit", "0"}), rec.cb());
   BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
-  if (!next_pid_will_be(a)) {
-    BOOST_TEST_MESSAGE("skipped: /proc/sys/kernel/ns_last_pid is not writable");
-    return;
-  }
+  BOOST_REQUIRE(next_pid_will_be(a));
   const pid_t b = fork_gated(g, 5);  // not the reaper's
   if (b == a) {
     std::error_code ec;
@@ -557,11 +567,8 @@ BOOST_FIXTURE_TEST_CASE(a_pending_exit_at_close_makes_no_callback_but_is_reaped,
   BOOST_TEST(no_zombies());
 }
 
-BOOST_AUTO_TEST_CASE(a_traced_child_is_reaped_once_its_tracer_lets_go) {
-  if (::access("/usr/bin/strace", X_OK) != 0) {
-    BOOST_TEST_MESSAGE("skipped: strace is not installed");
-    return;
-  }
+BOOST_AUTO_TEST_CASE(a_traced_child_is_reaped_once_its_tracer_lets_go,
+                     *precondition(strace_installed)) {
   reaper r{&loop, test_options()};
   recorder rec;
   gate g;
@@ -581,7 +588,8 @@ BOOST_AUTO_TEST_CASE(a_traced_child_is_reaped_once_its_tracer_lets_go) {
   }
 }
 
-BOOST_AUTO_TEST_CASE(eagain_from_a_real_process_limit_is_returned_with_no_child) {
+BOOST_AUTO_TEST_CASE(eagain_from_a_real_process_limit_is_returned_with_no_child,
+                     *precondition(running_as_root)) {
   // In a forked child that drops root (root ignores RLIMIT_NPROC) and may own only
   // itself, a new reaper's spawn must fail with EAGAIN and leave nothing behind.
   const pid_t pid = ::fork();
@@ -609,10 +617,8 @@ BOOST_AUTO_TEST_CASE(eagain_from_a_real_process_limit_is_returned_with_no_child)
   int st = 0;
   BOOST_REQUIRE(::waitpid(pid, &st, 0) == pid);
   BOOST_REQUIRE(WIFEXITED(st));
-  if (WEXITSTATUS(st) == 77 || WEXITSTATUS(st) == 78) {
-    BOOST_TEST_MESSAGE("skipped: cannot drop privileges here, RLIMIT_NPROC would not apply");
-    return;
-  }
+  BOOST_TEST_REQUIRE(WEXITSTATUS(st) != 77, "root could not drop to nobody");
+  BOOST_TEST_REQUIRE(WEXITSTATUS(st) != 78, "RLIMIT_NPROC could not be set");
   BOOST_TEST(WEXITSTATUS(st) == 0);
 }
 

@@ -103,13 +103,10 @@ BOOST_FIXTURE_TEST_CASE(watch_adopts_a_forked_child, reaper_fixture) {
   BOOST_TEST(!r.watching(pid));
 }
 
-BOOST_AUTO_TEST_CASE(watch_of_a_zombie_delivers_on_the_next_iteration_never_inside_watch) {
-  if (test_policy() == policy::all) {
-    BOOST_TEST_MESSAGE(
-        "skipped under policy all: its first sweep reaps the zombie as an orphan before watch "
-        "(documented)");
-    return;
-  }
+// Not under policy all: its first sweep reaps the zombie as an orphan before watch
+// (documented).
+BOOST_AUTO_TEST_CASE(watch_of_a_zombie_delivers_on_the_next_iteration_never_inside_watch,
+                     *precondition(policy_is_not_all)) {
   reaper r{&loop, test_options()};
   recorder rec;
   const pid_t pid = fork_exiting(5);
@@ -277,6 +274,22 @@ BOOST_FIXTURE_TEST_CASE(close_from_a_callback_stops_the_rest_of_the_batch_and_re
   BOOST_TEST(calls == 1);
   BOOST_TEST(r.stats().exits_reaped == 3u);
   BOOST_TEST(no_zombies());
+}
+
+BOOST_AUTO_TEST_CASE(a_closed_reaper_holds_no_fd_while_its_object_lives_on) {
+  // A garbage-collected wrapper (the Node addon) may keep the object long after close:
+  // policy pidfd's epoll fd must not wait for it.
+  const int before = open_fd_count();
+  const int n = test_policy() == policy::all ? 1 : 8;  // one `all` per process
+  std::vector<std::unique_ptr<reaper>> kept;
+  for (int i = 0; i < n; ++i)
+    kept.push_back(std::make_unique<reaper>(&loop, test_options()));
+  int closed = 0;
+  for (auto& r : kept)
+    r->close(close_options::leave_running(), [&] { ++closed; });
+  BOOST_REQUIRE(run_until([&] { return closed == n; }));
+  BOOST_TEST(open_fd_count() == before);
+  kept.clear();
 }
 
 BOOST_AUTO_TEST_CASE(a_callback_may_destroy_its_reaper) {
@@ -487,11 +500,9 @@ BOOST_AUTO_TEST_CASE(policy_all_reaps_children_that_exited_before_it_started) {
 
 // ---- coexistence ----
 
-BOOST_AUTO_TEST_CASE(uv_spawn_on_the_same_loop_keeps_its_exit_cb_under_policy_own) {
-  if (test_policy() == policy::all) {
-    BOOST_TEST_MESSAGE("skipped under policy all: it takes uv_spawn's children (documented)");
-    return;
-  }
+// Not under policy all: it takes uv_spawn's children (the next case says how).
+BOOST_AUTO_TEST_CASE(uv_spawn_on_the_same_loop_keeps_its_exit_cb_under_policy_own,
+                     *precondition(policy_is_not_all)) {
   reaper r{&loop, test_options()};
   recorder rec;
   struct uv_child {
@@ -534,11 +545,66 @@ BOOST_AUTO_TEST_CASE(uv_spawn_on_the_same_loop_keeps_its_exit_cb_under_policy_ow
   run_to_completion();
 }
 
-BOOST_AUTO_TEST_CASE(two_reapers_on_two_loops_in_two_threads_see_only_their_own) {
-  if (test_policy() == policy::all) {
-    BOOST_TEST_MESSAGE("skipped under policy all: one per process");
-    return;
+// What README says of `all` beside uv_spawn: whichever SIGCHLD watcher sweeps first takes
+// each uv_spawn child. libuv's sweep reaps it (its exit_cb fires, on_orphan never sees it)
+// or ours does (on_orphan gets it, and its exit_cb never fires: the uv_process_t stays
+// active until closed). Exactly one of the two, for every child; never both, never none.
+BOOST_AUTO_TEST_CASE(uv_spawn_beside_policy_all_each_exit_reaches_exit_cb_or_on_orphan_once,
+                     *precondition(policy_is_all)) {
+  std::map<pid_t, int> orphan_codes;
+  auto o = test_options();
+  o.on_orphan = [&](const exit_status& s) { orphan_codes[s.pid()] = s.code(); };
+  reaper r{&loop, o};
+  struct uv_child {
+    uv_process_t proc{};
+    int exit_cbs = 0;
+    int64_t status = -1;
+  };
+  std::vector<std::unique_ptr<uv_child>> kids;
+  for (int i = 0; i < 20; ++i) {
+    auto c = std::make_unique<uv_child>();
+    char sh[] = "/bin/sh";
+    char dash_c[] = "-c";
+    std::string script = "exit " + std::to_string(10 + i);
+    char* args[] = {sh, dash_c, script.data(), nullptr};
+    uv_process_options_t po{};
+    po.file = "/bin/sh";
+    po.args = args;
+    po.exit_cb = [](uv_process_t* p, int64_t status, int) {
+      auto* self = static_cast<uv_child*>(p->data);
+      ++self->exit_cbs;
+      self->status = status;
+    };
+    c->proc.data = c.get();
+    BOOST_REQUIRE_EQUAL(uv_spawn(&loop, &c->proc, &po), 0);
+    kids.push_back(std::move(c));
   }
+  auto settled = [&] {
+    for (auto& c : kids) {
+      if (c->exit_cbs == 0 && orphan_codes.count(c->proc.pid) == 0) return false;
+    }
+    return true;
+  };
+  BOOST_REQUIRE(run_until(settled));
+  int by_libuv = 0;
+  for (std::size_t i = 0; i < kids.size(); ++i) {
+    const auto& c = *kids[i];
+    const bool orphan = orphan_codes.count(c.proc.pid) != 0;
+    BOOST_TEST((c.exit_cbs == 1) != orphan, "pid " << c.proc.pid << ": exactly one of the two");
+    BOOST_TEST(c.exit_cbs <= 1);
+    BOOST_TEST((orphan ? orphan_codes[c.proc.pid] : c.status) == static_cast<int64_t>(10 + i));
+    by_libuv += c.exit_cbs;
+  }
+  BOOST_TEST_MESSAGE(by_libuv << " of 20 reached exit_cb, the rest on_orphan");
+  BOOST_TEST(no_zombies());
+  for (auto& c : kids)
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->proc), nullptr);  // taken ones stay active
+  run_to_completion();
+}
+
+// Not under policy all: one per process.
+BOOST_AUTO_TEST_CASE(two_reapers_on_two_loops_in_two_threads_see_only_their_own,
+                     *precondition(policy_is_not_all)) {
   constexpr int kEach = 300;
   struct result {
     std::set<pid_t> spawned;

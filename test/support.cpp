@@ -37,6 +37,24 @@ namespace {
 uvreap::policy g_policy = uvreap::policy::own;
 }  // namespace
 
+boost::test_tools::assertion_result policy_is_not_all(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(test_policy() != uvreap::policy::all);
+  r.message() << "not under policy all";
+  return r;
+}
+
+boost::test_tools::assertion_result policy_is_all(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(test_policy() == uvreap::policy::all);
+  r.message() << "only under policy all";
+  return r;
+}
+
+boost::test_tools::assertion_result running_as_root(boost::unit_test::test_unit_id) {
+  boost::test_tools::assertion_result r(::geteuid() == 0);
+  r.message() << "needs root";
+  return r;
+}
+
 uvreap::policy test_policy() {
   return g_policy;
 }

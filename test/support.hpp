@@ -33,6 +33,17 @@ void set_test_policy(uvreap::policy p);
 /// Default options with `test_policy()`.
 uvreap::options test_options();
 
+// Preconditions for test cases (`BOOST_AUTO_TEST_CASE(name, *precondition(...))`): a case
+// whose precondition does not hold is reported as skipped, with the reason, never run
+// and never counted as passed.
+using boost::unit_test::precondition;
+/// The suite runs under a policy other than `all`.
+boost::test_tools::assertion_result policy_is_not_all(boost::unit_test::test_unit_id);
+/// The suite runs under policy `all`.
+boost::test_tools::assertion_result policy_is_all(boost::unit_test::test_unit_id);
+/// The test runs as root (to drop privileges, or to ask for root's ids).
+boost::test_tools::assertion_result running_as_root(boost::unit_test::test_unit_id);
+
 /// Every exit callback it hands out records the status by pid and counts the call.
 struct recorder {
   std::map<pid_t, std::vector<exit_status>> by_pid;

@@ -132,11 +132,8 @@ spawn_options gated_helper_forever() {
 }
 
 // As nobody, a spawn that asks for root's uid or gid is refused with EPERM, no child left.
+// Needs root, to drop to nobody first (the callers' precondition).
 void refused_as_nobody(void (*ask)(spawn_options&)) {
-  if (::geteuid() != 0) {
-    BOOST_TEST_MESSAGE("skipped: needs root (to drop to nobody first)");
-    return;
-  }
   const int rc = as_nobody([ask](reaper& rr) {
     auto o = helper_options({"exit", "0"});
     ask(o);
@@ -304,22 +301,18 @@ BOOST_AUTO_TEST_CASE(spawn_and_kill_with_std) {
   uv_run(&loop, UV_RUN_NOWAIT);
 }
 
-BOOST_AUTO_TEST_CASE(spawn_setuid_setgid) {
-  if (::geteuid() != 0) {
-    BOOST_TEST_MESSAGE("skipped: needs root");
-    return;
-  }
+BOOST_AUTO_TEST_CASE(spawn_setuid_setgid, *precondition(running_as_root)) {
   auto o = helper_options({"ids", std::to_string(kNobody), std::to_string(kNobody)});
   o.uid = kNobody;
   o.gid = kNobody;
   BOOST_TEST(code_of(o) == 0);  // and no supplementary group survived
 }
 
-BOOST_AUTO_TEST_CASE(spawn_setuid_fails) {
+BOOST_AUTO_TEST_CASE(spawn_setuid_fails, *precondition(running_as_root)) {
   refused_as_nobody([](spawn_options& o) { o.uid = 0; });
 }
 
-BOOST_AUTO_TEST_CASE(spawn_setgid_fails) {
+BOOST_AUTO_TEST_CASE(spawn_setgid_fails, *precondition(running_as_root)) {
   refused_as_nobody([](spawn_options& o) { o.gid = 0; });
 }
 

@@ -28,7 +28,11 @@ enum class exit_kind : std::uint8_t {
 struct resource_usage {
   std::chrono::microseconds user_cpu{0};    ///< ru_utime
   std::chrono::microseconds system_cpu{0};  ///< ru_stime
-  long max_rss_kib = 0;                     ///< ru_maxrss, KiB on Linux
+  /// ru_maxrss, KiB on Linux. Not the child's own peak for a small child: the kernel
+  /// carries the high-water mark of the address space it was forked from into the exec'd
+  /// program (fork, vfork-style clone and posix_spawn alike), so a child smaller than the
+  /// spawning process reports about the spawner's RSS at the time of the spawn.
+  long max_rss_kib = 0;
 };
 
 /// One reaped child. A plain value: copy it freely.

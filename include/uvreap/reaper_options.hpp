@@ -38,8 +38,10 @@ enum class policy {
   own,
   /// Every child of the process (`wait4(-1, WNOHANG)` until none is left), the classic
   /// init/subreaper pattern run on the loop thread. **It takes children that are not its
-  /// own**: `uv_spawn`'s `exit_cb` never fires (libuv's `waitpid` then finds nothing),
-  /// `system()`, `popen()`/`pclose()` and any library that waits for its own pid get
+  /// own**: a `uv_spawn` child goes to whichever SIGCHLD watcher sweeps first — libuv's (its
+  /// `exit_cb` fires) or this reaper's (it reaches `on_orphan`, its `exit_cb` never fires,
+  /// and its `uv_process_t` stays active until closed), varying from run to run; and
+  /// `system()`, `popen()`/`pclose()` and any library that waits for its own pid may get
   /// ECHILD. Exits of children nobody watches go to `options::on_orphan` — including a
   /// child the program started itself and watches only after the loop has run (or from
   /// another thread): start children with `spawn` under this policy. At most one

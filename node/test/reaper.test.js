@@ -33,6 +33,14 @@ for (const policy of POLICIES) {
       assert.deepEqual(zombies(), [], 'no zombie left');
     });
 
+    test('close() releases every fd before garbage collection', async () => {
+      const before = fs.readdirSync('/proc/self/fd').length;
+      const kept = [];
+      for (let i = 0; i < 8; ++i) kept.push(new Reaper({ policy }));
+      await Promise.all(kept.map((r) => within(LONG, r.close(), 'close')));
+      assert.equal(fs.readdirSync('/proc/self/fd').length, before);
+    });
+
     test('reports the policy in effect, refuses others', () => {
       reaper = new Reaper({ policy });
       assert.equal(reaper.policy, policy);
@@ -209,6 +217,13 @@ for (const policy of POLICIES) {
       assert.throws(() => reaper.watch(process.ppid), { code: 'ECHILD', syscall: 'watch' });
       assert.throws(() => reaper.watch(0), { code: 'EINVAL' });
       assert.throws(() => reaper.watch(1.5), { code: 'ERR_INVALID_ARG_TYPE' });
+      // child_process' argument rules and error classes; nothing silently ignored.
+      assert.throws(() => reaper.spawn('/bin/true', 'a string'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      assert.throws(() => reaper.spawn('/bin/true', [], 'a string'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      assert.throws(() => reaper.spawn('/bin/true', 5), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      assert.throws(() => reaper.spawn('/bin/true', [], { uid: '0' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+      assert.throws(() => reaper.spawn('/bin/true', [], { shell: true }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => reaper.spawn('/bin/true', [], { signal: new AbortController().signal }), { code: 'ERR_INVALID_ARG_VALUE' });
       // A C int on the native side: nothing may wrap into another pid or fd.
       assert.throws(() => reaper.watch(2 ** 32 + process.pid), { code: 'ERR_OUT_OF_RANGE' });
       for (const fd of [2 ** 32 - 3, 2 ** 40 + 1, 2 ** 31]) {
