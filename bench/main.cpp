@@ -163,6 +163,9 @@ config parse(int argc, char** argv) {
     if (::access(dir.c_str(), W_OK) != 0) {
       usage_error("cannot write " + cfg.plot_path + ": " + std::strerror(errno));
     }
+    if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) {
+      usage_error("--plot needs gnuplot (Debian's gnuplot-nox), which is not on PATH");
+    }
   }
   if (cfg.spawn == creation::exec && ::access(cfg.child_exe.c_str(), X_OK) != 0) {
     usage_error("cannot execute the child helper " + cfg.child_exe);
@@ -250,23 +253,37 @@ int main(int argc, char** argv) {
   std::ostream& table = cfg.json_path == "-" ? std::cerr : std::cout;
   print_table(table, cfg, results);
   table.flush();
+  int status = 0;
+  if (!table) {
+    std::cerr << "uvreap-bench: cannot write the table: " << std::strerror(errno) << "\n";
+    status = 1;
+  }
 
   if (!cfg.json_path.empty()) {
     const auto m = describe_machine();
+    // A write error shows only once the buffer goes out: flush, then look.
     if (cfg.json_path == "-") {
       write_json(std::cout, cfg, m, results);
+      std::cout.flush();
+      if (!std::cout) {
+        std::cerr << "uvreap-bench: cannot write the JSON to stdout: " << std::strerror(errno)
+                  << "\n";
+        status = 1;
+      }
     } else {
       std::ofstream out(cfg.json_path);
       write_json(out, cfg, m, results);
+      out.flush();
       if (!out) {
-        std::cerr << "uvreap-bench: cannot write " << cfg.json_path << "\n";
-        return 1;
+        std::cerr << "uvreap-bench: cannot write " << cfg.json_path << ": " << std::strerror(errno)
+                  << "\n";
+        status = 1;
       }
     }
   }
   if (!cfg.plot_path.empty()) {
     std::string msg;
-    write_plot(cfg.plot_path, cfg, results, msg);
+    if (!write_plot(cfg.plot_path, cfg, results, msg)) status = 1;
     std::cerr << "uvreap-bench: " << msg << "\n";
   }
 
@@ -280,5 +297,5 @@ int main(int argc, char** argv) {
       ++failures;
     }
   }
-  return failures == 0 ? 0 : 1;
+  return failures == 0 ? status : 1;
 }

@@ -2,6 +2,7 @@
 // uvreap-bench: the table, the JSON and the plot.
 #include "report.hpp"
 
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 #include <uv.h>
@@ -309,8 +310,9 @@ bool write_plot(const std::string& png, const config& cfg, const std::vector<run
   std::ofstream(script) << plot.str();
   const int rc = std::system(("gnuplot '" + script + "'").c_str());
   std::system(("rm -rf '" + dir + "'").c_str());
-  if (rc != 0) {
-    message = "gnuplot failed (exit " + std::to_string(rc) + ")";
+  struct stat st {};
+  if (rc != 0 || ::stat(png.c_str(), &st) != 0 || (S_ISREG(st.st_mode) && st.st_size == 0)) {
+    message = "gnuplot failed to write " + png + " (exit " + std::to_string(rc) + ")";
     return false;
   }
   message = "wrote " + png;

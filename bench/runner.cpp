@@ -423,7 +423,16 @@ class floor_strategy {
         exits_(loop, [this](std::vector<reaped>& items) { on_exits(items); }) {}
 
   ~floor_strategy() {
-    if (thread_.joinable()) thread_.join();
+    if (!thread_.joinable()) return;
+    // Torn down early (a spawn failed, EAGAIN under RLIMIT_NPROC): the thread may block in
+    // waitid on children held at a barrier, or wait for creations that will never come.
+    // Let every child go and tell the thread to stop once none is left.
+    stop_.store(true);
+    futex_release(area_.head()->burst_release);
+    futex_release(area_.head()->background_release);
+    created_.fetch_add(1);
+    created_.notify_all();
+    thread_.join();
   }
 
   std::string generator_name() const {
@@ -483,6 +492,7 @@ class floor_strategy {
           // creation between the waitid and this load shows up as c > n.
           // The count may also trail n: a child can be reaped here before its creator
           // has counted it.
+          if (stop_.load()) return;
           const std::uint32_t c = created_.load();
           if (c <= n) created_.wait(c);
           continue;
@@ -524,6 +534,7 @@ class floor_strategy {
   std::unique_ptr<generator> gen_;
   std::thread thread_;
   std::atomic<std::uint32_t> created_{0};
+  std::atomic<bool> stop_{false};  // the destructor tears the run down early
   std::atomic<std::uint64_t> waitid_calls_{0};
   std::unordered_map<pid_t, std::uint32_t> slot_of_;
   std::unordered_map<pid_t, reaped> early_;
@@ -604,49 +615,62 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
     uv_run(&loop, UV_RUN_DEFAULT);
   };
 
-  if (strategy == "own" || strategy == "all" || strategy == "pidfd") {
-    const auto pol = strategy == "own"   ? uvreap::policy::own
-                     : strategy == "all" ? uvreap::policy::all
-                                         : uvreap::policy::pidfd;
-    reaper_strategy s(cfg, area, t, &loop, pol);
-    res = measure(cfg, s, t, &loop, area, [&] { return std::optional(s.stats()); });
-    if (res.syscalls_per_exit && cfg.pat == pattern::stream) {
-      // watch() costs one waitid per child (and, for pidfd, one epoll_ctl): that is
-      // registration, not reaping.
-      const double per_watch = pol == uvreap::policy::pidfd ? 2 : 1;
-      *res.syscalls_per_exit -=
-          per_watch * static_cast<double>(s.watches()) / std::max(1u, t.delivered);
+  try {
+    if (strategy == "own" || strategy == "all" || strategy == "pidfd") {
+      const auto pol = strategy == "own"   ? uvreap::policy::own
+                       : strategy == "all" ? uvreap::policy::all
+                                           : uvreap::policy::pidfd;
+      reaper_strategy s(cfg, area, t, &loop, pol);
+      res = measure(cfg, s, t, &loop, area, [&] { return std::optional(s.stats()); });
+      if (res.syscalls_per_exit && cfg.pat == pattern::stream) {
+        // watch() costs one waitid per child (and, for pidfd, one epoll_ctl): that is
+        // registration, not reaping.
+        const double per_watch = pol == uvreap::policy::pidfd ? 2 : 1;
+        *res.syscalls_per_exit -=
+            per_watch * static_cast<double>(s.watches()) / std::max(1u, t.delivered);
+      }
+      t.wrong += s.orphans();
+      finish(s);
+    } else if (strategy == "uv_spawn") {
+      if (cfg.spawn != creation::exec) {
+        res.note = "skipped: uv_spawn can only exec (use --spawn exec)";
+        res.strategy = strategy;
+        res.repeat = repeat;
+        uv_loop_close(&loop);
+        return res;
+      }
+      uv_spawn_strategy s(cfg, area, t, &loop);
+      // libuv's reaping syscalls are its waitpid calls (one per live handle per SIGCHLD),
+      // counted as uvreap's wait4 calls are; it has no figure for sweeps.
+      res = measure(cfg, s, t, &loop, area, [] {
+        uvreap::stats st{};
+        st.syscalls.wait4 = waitpid_calls();
+        return std::optional(st);
+      });
+      res.sweeps_per_exit.reset();
+      if (res.syscalls_per_exit && *res.syscalls_per_exit == 0) res.syscalls_per_exit.reset();
+      finish(s);
+    } else if (strategy == "floor") {
+      floor_strategy s(cfg, area, t, &loop);
+      res = measure(cfg, s, t, &loop, area, [] { return std::optional<uvreap::stats>(); });
+      finish(s);
+      res.syscalls_per_exit =
+          static_cast<double>(s.waitid_calls()) / (cfg.children + cfg.background);
+      res.wake = summarize(t.wake_us);
+      res.wake_us = std::move(t.wake_us);
+    } else {
+      throw std::runtime_error("unknown strategy " + strategy);
     }
-    t.wrong += s.orphans();
-    finish(s);
-  } else if (strategy == "uv_spawn") {
-    if (cfg.spawn != creation::exec) {
-      res.note = "skipped: uv_spawn can only exec (use --spawn exec)";
-      res.strategy = strategy;
-      res.repeat = repeat;
-      uv_loop_close(&loop);
-      return res;
-    }
-    uv_spawn_strategy s(cfg, area, t, &loop);
-    // libuv's reaping syscalls are its waitpid calls (one per live handle per SIGCHLD),
-    // counted as uvreap's wait4 calls are; it has no figure for sweeps.
-    res = measure(cfg, s, t, &loop, area, [] {
-      uvreap::stats st{};
-      st.syscalls.wait4 = waitpid_calls();
-      return std::optional(st);
-    });
-    res.sweeps_per_exit.reset();
-    if (res.syscalls_per_exit && *res.syscalls_per_exit == 0) res.syscalls_per_exit.reset();
-    finish(s);
-  } else if (strategy == "floor") {
-    floor_strategy s(cfg, area, t, &loop);
-    res = measure(cfg, s, t, &loop, area, [] { return std::optional<uvreap::stats>(); });
-    finish(s);
-    res.syscalls_per_exit = static_cast<double>(s.waitid_calls()) / (cfg.children + cfg.background);
-    res.wake = summarize(t.wake_us);
-    res.wake_us = std::move(t.wake_us);
-  } else {
-    throw std::runtime_error("unknown strategy " + strategy);
+  } catch (const std::exception& e) {
+    // A run that fails half-way (a spawn refused with EAGAIN, say) cannot be wound down:
+    // its reaper still has handles on this loop, closing while children die, and libuv's
+    // signal handler would write into the pipe of a loop that no longer exists. Let every
+    // child go from its barrier (they exit, and init reaps them) and end here.
+    futex_release(area.head()->burst_release);
+    futex_release(area.head()->background_release);
+    std::fprintf(stderr, "uvreap-bench: %s: %s\n", strategy.c_str(), e.what());
+    std::fflush(stderr);
+    std::_Exit(1);
   }
   if (uv_loop_close(&loop) != 0)
     res.note += (res.note.empty() ? "" : "; ") + std::string("loop busy at close");

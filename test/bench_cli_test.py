@@ -4,9 +4,11 @@
 cannot be written (refused before any storm runs), and --json - (only JSON on stdout).
 Usage: bench_cli_test.py path/to/uvreap-bench path/to/uvreap-bench-child"""
 import json
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 
 BENCH, CHILD = sys.argv[1], sys.argv[2]
 failures = []
@@ -68,6 +70,50 @@ check(r.returncode == 0 and rows == [("own fds=0", 0), ("own fds=100", 100)],
       f"--open-fds 0,100: two runs, named and counted ({rows})")
 check(all(x.get("lost") == 0 and x.get("children_cpu_us_per_child", -1) >= 0
           for x in doc.get("results", [])), "--open-fds runs: nothing lost, children's CPU given")
+
+# Every output target checked: a full device fails the run (after it), a missing gnuplot
+# before it.
+import os
+import shutil
+r = run("--pattern", "burst", "--children", "10", "--repeat", "1", "--strategies", "own",
+        "--json", "/dev/full")
+check(r.returncode != 0 and "/dev/full" in r.stderr, f"--json /dev/full: exit {r.returncode}, said")
+if shutil.which("gnuplot") is None:
+    start = time.monotonic()
+    r = run("--children", "100000", "--plot", "/tmp/uvreap-bench-never.png")
+    check(r.returncode == 2 and "gnuplot" in r.stderr and time.monotonic() - start < 60,
+          "--plot without gnuplot: refused before any storm, exit 2")
+else:
+    print("skip --plot without gnuplot: gnuplot is installed")
+    r = run("--pattern", "burst", "--children", "10", "--repeat", "1", "--strategies", "own",
+            "--plot", "/dev/full")
+    check(r.returncode != 0, f"--plot /dev/full: exit {r.returncode}")
+with open("/dev/full", "w") as full:
+    r = subprocess.run([BENCH, "--child-exe", CHILD, "--pattern", "burst", "--children", "10",
+                        "--repeat", "1", "--strategies", "own"], stdout=full,
+                       stderr=subprocess.PIPE, text=True, timeout=300)
+check(r.returncode != 0 and "cannot write" in r.stderr, f"the table to /dev/full: exit {r.returncode}")
+
+# A spawn that fails (EAGAIN under RLIMIT_NPROC, as nobody: root is exempt) ends the floor's
+# run with an error instead of hanging, well within --deadline.
+if os.geteuid() == 0:
+    def as_nobody_with_few_processes():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+        resource.setrlimit(resource.RLIMIT_NPROC, (20, 20))
+    for strategy in ("floor", "own"):
+        try:
+            r = subprocess.run([BENCH, "--child-exe", CHILD, "--pattern", "burst", "--children",
+                                "200", "--repeat", "1", "--strategies", strategy, "--deadline",
+                                "60"], capture_output=True, text=True, timeout=120,
+                               preexec_fn=as_nobody_with_few_processes)
+            check(r.returncode == 1 and "Resource temporarily unavailable" in r.stderr,
+                  f"{strategy}: a failing spawn ends the run, exit {r.returncode} ({r.stderr.strip()[-80:]!r})")
+        except subprocess.TimeoutExpired:
+            check(False, f"{strategy}: a failing spawn hangs the run")
+else:
+    print("skip the RLIMIT_NPROC run: needs root to become nobody")
 
 print(f"{len(failures)} failures")
 sys.exit(1 if failures else 0)
