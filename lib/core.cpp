@@ -71,47 +71,21 @@ std::error_code core::start(const std::shared_ptr<core>& self) noexcept {
   } catch (const std::bad_alloc&) {
     return errno_code(ENOMEM);
   }
+  // Memory for every handle and for the closing hop, before anything needs undoing.
+  bool allocated = true;
+  for_each_handle([&](auto& h) { allocated = allocated && h.reserve_fresh(); });
+  hop_.reset(new (std::nothrow) uv_idle_t{});
+  if (!allocated || !hop_) return errno_code(ENOMEM);
+  for_each_handle([](auto& h) { (void)h.swap_in_fresh(); });  // nothing was there before
+
   std::error_code ec;
   policy_ = start_policy(opts_, os_, *this, ec);
   if (ec) return ec;
 
-  // The handles. From the first successful init on, they can only be released through
-  // uv_close, so every failure below takes the one unwind at the end.
+  // From the first successful init on, the handles can only be released through
+  // uv_close, so a failure takes the one unwind of close.
   self_ = self;
-  int r = uv_signal_init(loop_, sigchld_.get());
-  if (r == 0) r = uv_idle_init(loop_, continuation_.get());
-  if (r == 0) r = uv_timer_init(loop_, resweep_timer_.get());
-  if (r == 0) r = uv_timer_init(loop_, poll_timer_.get());
-  if (r == 0) r = uv_timer_init(loop_, safety_timer_.get());
-  if (r == 0) r = uv_timer_init(loop_, deadline_timer_.get());
-  if (r == 0) r = uv_timer_init(loop_, grace_timer_.get());
-  if (r == 0) r = uv_async_init(loop_, inbox_async_.get(), on_inbox);
-  if (r == 0 && policy_->poll_fd() >= 0) {
-    r = uv_poll_init(loop_, pidfd_poll_.get(), policy_->poll_fd());
-  }
-  for_each_handle([this](auto& h) { h.owned_by(this); });
-  // Owned children keep the loop alive through the main handle (update_ref), a pending
-  // continuation and a terminating close through theirs; the others never do.
-  sigchld_.keeps_loop_alive(false);
-  pidfd_poll_.keeps_loop_alive(false);
-  resweep_timer_.keeps_loop_alive(false);
-  poll_timer_.keeps_loop_alive(false);
-  safety_timer_.keeps_loop_alive(false);
-  deadline_timer_.keeps_loop_alive(false);
-  inbox_async_.keeps_loop_alive(false);
-  if (r == 0 && pidfd_poll_.initialised()) {
-    // No SIGCHLD: the epoll set of pidfds is the source (the signal watcher starts only
-    // while some child has no pidfd).
-    r = uv_poll_start(pidfd_poll_.get(), UV_READABLE, on_pidfd_ready);
-  }
-  if (r == 0 && policy_->wants_sigchld()) {
-    r = uv_signal_start(sigchld_.get(), on_sigchld, SIGCHLD);
-    // Children may have exited before the watcher started, and their SIGCHLD is gone:
-    // look once on the first loop iteration (never from inside the constructor). A
-    // scheduled continuation is work owed, so it keeps the loop alive for that one.
-    if (r == 0) schedule_continuation();
-  }
-  if (r != 0) {
+  if (int r = init_handles(); r != 0) {
     state_ = state::closing;
     finish_close();  // releases self_ once libuv has closed what was initialised
     return errno_code(-r);

@@ -84,6 +84,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   static void on_deadline(uv_timer_t* h);
   static void on_grace(uv_timer_t* h);
   static void on_handle_closed(uv_handle_t* h);
+  static void on_hop_closed(uv_handle_t* h);
   static void wake_loop(void* self) noexcept;
 
   // --- the exit path ---
@@ -136,9 +137,16 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
     f(inbox_async_);
   }
 
+  // --- handles: made at start, made anew after the application closed them ---
+  int init_handles() noexcept;
+  std::error_code ensure_handles() noexcept;
+  bool retire_handles() noexcept;
+  void hide_handles(bool yes) noexcept;
+
   // --- close ---
   void signal_unreaped(int sig) noexcept;
   void finish_close() noexcept;
+  void start_hops(int n) noexcept;
   void all_handles_closed() noexcept;
 
   // --- user code boundary: nothing thrown by user code passes these ---
@@ -174,6 +182,13 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   uv_handle<uv_timer_t> grace_timer_;  // close(kill_children): the SIGKILL step
   uv_handle<uv_async_t> inbox_async_;  // wakes the loop for the thread inbox
   int closing_handles_ = 0;
+  // Memory of handles the application closed (uv_walk at shutdown), which libuv may
+  // touch until the closing pass that finishes them: freed only after a hop — a handle
+  // of ours closed after them — has come back, so that pass is over.
+  std::vector<std::shared_ptr<void>> retired_;
+  std::unique_ptr<uv_idle_t> hop_;
+  int hops_left_ = 0;
+  bool hop_owed_ = false;  // some handle was taken: free nothing before a hop
 
   std::function<void()> on_closed_;
   std::shared_ptr<core> self_;

@@ -13,10 +13,21 @@ bool core::close(const close_options& how, std::function<void()> on_closed) noex
   // The inbox shuts (later calls from other threads get ESTALE); what it holds becomes
   // ordinary children, terminated or left running like the others.
   inbox_.shut();
-  drain_inbox();
   state_ = state::closing;
-  policy_->close(os_, *this);  // the `all` claim and the subreaper flag go back now
   on_closed_ = std::move(on_closed);
+  // While the close waits for its children, a shutdown's uv_walk passes over our handles
+  // as it does over libuv's own: closing them would leave the children unreaped and this
+  // close without its callback. Handles the application closed before are made anew.
+  hide_handles(true);
+  if (std::error_code ec = ensure_handles(); ec) {
+    if (state_ == state::closed) return true;  // it could not init them and closed
+    // Out of memory for new handles: nothing can wait for the children any more.
+    if (how.terminate) signal_unreaped(SIGKILL);
+    finish_close();
+    return true;
+  }
+  drain_inbox();
+  policy_->close(os_, *this);  // the `all` claim and the subreaper flag go back now
   if (how.terminate && !table_.empty()) signal_unreaped(how.signal);
   if (how.terminate && !table_.empty()) {
     // The grace is counted from this call, whatever the loop did earlier in its iteration.
@@ -38,16 +49,59 @@ void core::finish_close() noexcept {
   deadlines_.clear();
   drained_.clear();
   if (policy_) policy_->close(os_, *this);
-  // A handle whose init never ran (or failed) has no loop and owes no close callback.
-  for_each_handle([this](auto& h) {
-    if (h.close(on_handle_closed)) ++closing_handles_;
+  // A handle whose init never ran (or failed) has no loop and owes no close callback;
+  // one the application closed owes none either, but libuv may still touch it.
+  bool taken = !retired_.empty();
+  for_each_handle([&](auto& h) {
+    if (h.close(on_handle_closed)) {
+      ++closing_handles_;
+    } else {
+      taken = taken || h.taken();
+    }
   });
-  if (closing_handles_ == 0) all_handles_closed();  // a start that initialised none
+  hop_owed_ = taken;
+  if (closing_handles_ == 0) {
+    // Nothing of ours is closing to tell when libuv is done with the taken ones: two
+    // hops (the first may share their closing pass).
+    if (hop_owed_) {
+      start_hops(2);
+    } else {
+      all_handles_closed();  // a start that initialised none
+    }
+  }
 }
 
 void core::on_handle_closed(uv_handle_t* h) {
   auto* self = static_cast<core*>(h->data);
-  if (--self->closing_handles_ == 0) self->all_handles_closed();
+  if (--self->closing_handles_ != 0) return;
+  // A handle the application closed was closed before ours, so libuv finishes it in this
+  // closing pass or an earlier one; a hop closed from here comes back after the pass.
+  if (self->hop_owed_) {
+    self->start_hops(1);
+  } else {
+    self->all_handles_closed();
+  }
+}
+
+void core::start_hops(int n) noexcept {
+  // libuv runs the close callbacks of one closing pass in a row; a handle closed from one
+  // of them waits for the next pass. The hop is a handle closed at once, n times over,
+  // on memory reserved at start (libuv is done with it once its callback runs).
+  hops_left_ = n;
+  *hop_ = uv_idle_t{};
+  (void)uv_idle_init(loop_, hop_.get());  // cannot fail
+  hop_->data = this;
+  uv_close(reinterpret_cast<uv_handle_t*>(hop_.get()), on_hop_closed);
+}
+
+void core::on_hop_closed(uv_handle_t* h) {
+  auto* self = static_cast<core*>(h->data);
+  if (--self->hops_left_ > 0) {
+    self->start_hops(self->hops_left_);
+    return;
+  }
+  self->retired_.clear();  // every pass that could touch them is over
+  self->all_handles_closed();
 }
 
 void core::all_handles_closed() noexcept {

@@ -49,6 +49,7 @@ void core::adopt(pid_t pid, exit_callback cb, int pidfd) noexcept {
 pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& ec) noexcept {
   if (!on_loop_thread()) return spawn_from_thread(opts, std::move(cb), ec);
   if (ec = check_usable(); ec) return -1;
+  if (ec = ensure_handles(); ec) return -1;
   if (!cb) {
     ec = errno_code(EINVAL);
     return -1;
@@ -111,6 +112,7 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
 void core::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
   if (!on_loop_thread()) return watch_from_thread(pid, std::move(cb), ec);
   if (ec = check_usable(); ec) return;
+  if (ec = ensure_handles(); ec) return;
   if (pid <= 0 || !cb) {
     ec = errno_code(EINVAL);
     return;

@@ -84,6 +84,19 @@ class thread_inbox {
   /// Later submissions fail with ESTALE. Idempotent.
   void shut() noexcept;
 
+  /// Runs `f` while no submission can call `wake` (the reaper replaces the handle that
+  /// `wake` signals). A mutex that cannot lock runs it unlocked: it is unusable, so no
+  /// submission gets far enough to wake.
+  template <class F>
+  void while_locked(F&& f) noexcept {
+    std::unique_lock lock(mu_, std::defer_lock);
+    try {
+      lock.lock();
+    } catch (const std::system_error&) {
+    }
+    f();
+  }
+
  private:
   void add(const stats::syscall_counts& c) noexcept;
   void queue_locked(item&& it) noexcept;  // room reserved

@@ -26,6 +26,7 @@ ensure_packages() {
 
 BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libboost-test-dev)
 # The test run also drives the example programs (python3), builds the consumers (cmake)
-# and the API reference (doxygen), and runs uvreap-init's compatibility checks against
-# the real tini and dumb-init.
-TEST_PACKAGES=(python3 cmake doxygen tini dumb-init)
+# and the API reference (doxygen), runs uvreap-init's compatibility checks against the
+# real tini and dumb-init, and the shutdown-walk test under valgrind (which sees libuv's
+# own reads of freed memory; AddressSanitizer does not instrument libuv).
+TEST_PACKAGES=(python3 cmake doxygen tini dumb-init valgrind)

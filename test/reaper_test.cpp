@@ -392,6 +392,101 @@ BOOST_FIXTURE_TEST_CASE(close_terminate_kills_reaps_and_then_calls_on_closed, re
   BOOST_TEST(children_census().empty());
 }
 
+BOOST_FIXTURE_TEST_CASE(
+    after_a_shutdown_walk_closed_its_handles_close_still_kills_reaps_and_calls_back,
+    reaper_fixture) {
+  gate g;
+  const pid_t spawned = r.spawn(gated_helper(g, 0), rec.cb());
+  const pid_t stubborn = fork_term_ignoring(g);
+  r.watch(stubborn, rec.cb());
+  close_every_handle(&loop);
+  BOOST_TEST(run_to_completion());  // the walk ended the loop: nothing of ours is left open
+  BOOST_TEST(::kill(spawned, 0) == 0);
+  bool closed = false;
+  BOOST_TEST(r.close(close_options::kill_children(std::chrono::milliseconds{200}),
+                     [&] { closed = true; }));
+  BOOST_TEST(run_to_completion());
+  BOOST_TEST(closed);
+  BOOST_TEST(rec.calls == 0u);
+  BOOST_TEST(r.stats().exits_reaped == 2u);
+  BOOST_TEST(r.stats().handles_renewed == 1u);
+  BOOST_TEST(no_zombies());
+  BOOST_TEST(children_census().empty());
+  BOOST_TEST(uv_loop_alive(&loop) == 0);
+}
+
+BOOST_FIXTURE_TEST_CASE(after_a_shutdown_walk_a_close_that_leaves_children_running_calls_back,
+                        reaper_fixture) {
+  gate g;
+  const pid_t pid = r.spawn(gated_helper(g, 4), rec.cb());
+  close_every_handle(&loop);  // and close before the loop has finished those closes
+  bool closed = false;
+  BOOST_TEST(r.close(close_options::leave_running(), [&] { closed = true; }));
+  BOOST_TEST(!closed);  // never from inside close
+  BOOST_TEST(run_to_completion());
+  BOOST_TEST(closed);
+  BOOST_TEST(::kill(pid, 0) == 0);  // left running, ours to reap
+  g.open();
+  int st = 0;
+  BOOST_TEST(::waitpid(pid, &st, 0) == pid);
+  BOOST_TEST(WEXITSTATUS(st) == 4);
+  BOOST_TEST(rec.calls == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_shutdown_walk_during_a_terminating_close_passes_over_the_reaper,
+                        reaper_fixture) {
+  gate g;
+  r.spawn(gated_helper(g, 0), rec.cb());
+  r.watch(fork_term_ignoring(g), rec.cb());
+  bool closed = false;
+  r.close(close_options::kill_children(std::chrono::milliseconds{200}), [&] { closed = true; });
+  // A shutdown that walks and runs until the loop is empty, again and again (as one that
+  // retries uv_loop_close does): every pass sees the reaper closing or not at all.
+  for (int i = 0; i < 100 && !closed; ++i) {
+    close_every_handle(&loop);
+    BOOST_TEST(run_to_completion());
+  }
+  BOOST_TEST(closed);
+  BOOST_TEST(rec.calls == 0u);
+  BOOST_TEST(r.stats().exits_reaped == 2u);
+  BOOST_TEST(r.stats().handles_renewed == 0u);
+  BOOST_TEST(children_census().empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(an_open_reaper_whose_handles_a_walk_closed_works_on_at_its_next_call,
+                        reaper_fixture) {
+  gate g;
+  const pid_t before = r.spawn(gated_helper(g, 3), rec.cb());
+  close_every_handle(&loop);
+  BOOST_TEST(run_to_completion());
+  g.open();  // it exits while the reaper has no handle: nothing looks until the next call
+  wait_until_zombie(before);
+  const pid_t after = r.spawn(helper_options({"exit", "5"}), rec.cb());
+  BOOST_TEST(r.stats().handles_renewed == 1u);
+  BOOST_TEST(run_until([&] { return rec.calls == 2; }));
+  BOOST_TEST(rec.by_pid[before].at(0).code() == 3);
+  BOOST_TEST(rec.by_pid[after].at(0).code() == 5);
+  BOOST_TEST(no_zombies());
+}
+
+BOOST_AUTO_TEST_CASE(a_reaper_destroyed_after_a_shutdown_walk_terminates_and_reaps) {
+  gate g;
+  int renewed = 0;
+  {
+    reaper r{&loop, test_options()};
+    r.spawn(gated_helper(g, 0), [](const exit_status&) {});
+    r.watch(fork_term_ignoring(g), [](const exit_status&) {});
+    close_every_handle(&loop);
+    BOOST_TEST(run_to_completion());
+    std::error_code ec;
+    r.kill(1, 0, ec);  // not a registration: the handles stay as the walk left them
+    renewed = static_cast<int>(r.stats().handles_renewed);
+  }
+  BOOST_TEST(renewed == 0);
+  BOOST_TEST(run_to_completion());
+  BOOST_TEST(children_census().empty());
+}
+
 BOOST_AUTO_TEST_CASE(the_destructor_terminates_and_reaps_by_default) {
   gate g;
   {

@@ -268,6 +268,15 @@ int open_fd_count() {
 
 // ---- loop fixture ----
 
+void close_every_handle(uv_loop_t* loop) {
+  uv_walk(
+      loop,
+      [](uv_handle_t* h, void*) {
+        if (uv_is_closing(h) == 0) uv_close(h, nullptr);
+      },
+      nullptr);
+}
+
 loop_fixture::loop_fixture() {
   BOOST_REQUIRE_EQUAL(uv_loop_init(&loop), 0);
 }
@@ -279,12 +288,7 @@ loop_fixture::~loop_fixture() {
   int busy = uv_loop_close(&loop);
   BOOST_CHECK_MESSAGE(all_closed && busy == 0, "handles left open on the loop");
   if (busy != 0) {
-    uv_walk(
-        &loop,
-        [](uv_handle_t* h, void*) {
-          if (uv_is_closing(h) == 0) uv_close(h, nullptr);
-        },
-        nullptr);
+    close_every_handle(&loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
   }

@@ -125,6 +125,9 @@ bool no_zombies();
 /// Entries in /proc/self/fd.
 int open_fd_count();
 
+/// A common libuv shutdown: uv_walk closes every handle it is shown (with no callback).
+void close_every_handle(uv_loop_t* loop);
+
 /// A private loop with a watchdog and a teardown that asserts the contracts every test
 /// shares: no zombie, no child left running, every handle closed (`uv_loop_close()==0`).
 struct loop_fixture {

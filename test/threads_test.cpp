@@ -166,6 +166,40 @@ BOOST_FIXTURE_TEST_CASE(a_time_limit_set_from_a_thread_is_honoured, reaper_fixtu
   BOOST_TEST(got->deadline_fired());
 }
 
+BOOST_FIXTURE_TEST_CASE(spawns_from_a_thread_while_walks_close_the_handles_lose_no_exit,
+                        reaper_fixture) {
+  // The loop thread makes the reaper's handles anew after each walk while another thread
+  // keeps spawning: that thread wakes the loop through a handle being replaced.
+  std::atomic<bool> done{false};
+  std::atomic<int> submitted{0};
+  std::thread t([&] {
+    for (int i = 0; i < 200; ++i) {
+      std::error_code ec;
+      if (r.spawn(program("/bin/true"), rec.cb(), ec) > 0) ++submitted;
+    }
+    done = true;
+  });
+  std::size_t own = 0;
+  while (!done.load()) {
+    close_every_handle(&loop);
+    std::error_code ec;
+    BOOST_TEST(r.spawn(program("/bin/true"), rec.cb(), ec) > 0);
+    ++own;
+    // Every exit so far, from either thread, arrives while the next walk waits.
+    BOOST_REQUIRE(run_until([&] { return rec.calls >= own; }));
+  }
+  t.join();
+  BOOST_TEST(submitted.load() == 200);
+  BOOST_REQUIRE(run_until([&] { return rec.calls == own + 200; }));
+  BOOST_TEST(r.stats().handles_renewed == own);
+  std::size_t callbacks = 0;
+  for (const auto& [pid, list] : rec.by_pid)
+    for (const auto& st : list)
+      callbacks += st.code() == 0 ? 1 : 0;
+  BOOST_TEST(callbacks == own + 200);
+  BOOST_TEST(no_zombies());
+}
+
 BOOST_FIXTURE_TEST_CASE(close_registers_what_threads_queued_and_terminates_it, reaper_fixture) {
   gate g;
   int calls = 0;

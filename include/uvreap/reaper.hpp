@@ -56,6 +56,12 @@ class __attribute__((visibility("hidden"))) core;  // the library's own, never e
 ///   children (or a terminating close in progress) does.
 /// - Memory: libuv handles are freed in their close callbacks, so after `close` (or the
 ///   destructor) the loop must run once more before `uv_loop_close` returns 0.
+/// - Shutdown by `uv_walk`: handles the application closes while the reaper is open are
+///   made anew at its next `spawn`, `watch` or `close` (`stats::handles_renewed`); while
+///   a terminating close waits for its children, its handles are hidden from `uv_walk`
+///   like libuv's own. Either way `close` ends with `on_closed` and its children are
+///   handled as it says. Run the loop until `uv_run` returns 0 before `uv_loop_close`,
+///   which does not count hidden handles.
 /// - Dispositions: construction fails with EBUSY when SIGCHLD is set to SIG_IGN or has
 ///   SA_NOCLDWAIT (the kernel would reap children itself and statuses would be lost).
 ///   libuv owns the SIGCHLD handler while any SIGCHLD watcher exists, and resets it to

@@ -56,6 +56,9 @@ struct stats {
   /// Children registered by `spawn` or `watch` called from another thread, handed to the
   /// loop thread through the reaper's queue.
   std::uint64_t queued_registrations = 0;
+  /// Times the reaper made its libuv handles anew because the application had closed
+  /// them (a shutdown's `uv_walk` closing every handle it sees).
+  std::uint64_t handles_renewed = 0;
 
   /// Syscalls made through the OS seam, by kind. EINTR retries count as calls.
   struct syscall_counts {
