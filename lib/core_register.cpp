@@ -85,8 +85,14 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
     ec = errno_code(ECHILD);
     return -1;
   }
-  // Counted here, not in the reaper's stats: those belong to the loop thread.
+  // Counted here, not in the reaper's stats (those belong to the loop thread), and
+  // handed to the loop thread through the inbox on every way out.
   uvreap::stats::syscall_counts own_calls{};
+  struct hand_over {
+    thread_inbox& inbox;
+    const uvreap::stats::syscall_counts& calls;
+    ~hand_over() { inbox.count(calls); }
+  } counted{inbox_, own_calls};
   spawn_plan plan;
   if (ec = plan.prepare(opts, os_.seam(), own_calls); ec) return -1;
   sys::interface& os = os_.seam();

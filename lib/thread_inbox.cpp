@@ -6,11 +6,7 @@ namespace uvreap::detail {
 
 void thread_inbox::add(const stats::syscall_counts& c) noexcept {
   // Called with mu_ held.
-  calls_.spawn += c.spawn;
-  calls_.waitid += c.waitid;
-  calls_.kill += c.kill;
-  calls_.wait4 += c.wait4;
-  calls_.eintr += c.eintr;
+  calls_ += c;
 }
 
 void thread_inbox::take_all(std::vector<item>& out, stats::syscall_counts& calls) noexcept {
@@ -18,15 +14,20 @@ void thread_inbox::take_all(std::vector<item>& out, stats::syscall_counts& calls
     std::lock_guard lock(mu_);
     out.swap(items_);
     nonempty_.store(false, std::memory_order_relaxed);
-    calls.spawn += calls_.spawn;
-    calls.waitid += calls_.waitid;
-    calls.kill += calls_.kill;
-    calls.wait4 += calls_.wait4;
-    calls.eintr += calls_.eintr;
+    calls += calls_;
     calls_ = {};
   } catch (const std::system_error&) {
     // A mutex that cannot lock: nothing was taken; has_work() stays true, so the next
     // sweep tries again.
+  }
+}
+
+void thread_inbox::count(const stats::syscall_counts& c) noexcept {
+  try {
+    std::lock_guard lock(mu_);
+    add(c);
+  } catch (const std::system_error&) {
+    // A mutex that cannot lock: the counts are lost, nothing else is.
   }
 }
 

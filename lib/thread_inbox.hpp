@@ -84,6 +84,10 @@ class thread_inbox {
   /// Later submissions fail with ESTALE. Idempotent.
   void shut() noexcept;
 
+  /// Syscalls made on a submitting thread outside a submission (a spawn's stdio set-up),
+  /// handed to the loop thread with the next `take_all`.
+  void count(const stats::syscall_counts& c) noexcept;
+
   /// Runs `f` while no submission can call `wake` (the reaper replaces the handle that
   /// `wake` signals). A mutex that cannot lock runs it unlocked: it is unusable, so no
   /// submission gets far enough to wake.

@@ -42,6 +42,42 @@ struct inbox_fixture {
 
 BOOST_FIXTURE_TEST_SUITE(thread_inbox_suite, inbox_fixture)
 
+BOOST_AUTO_TEST_CASE(counts_handed_over_arrive_with_every_field) {
+  uvreap::stats::syscall_counts c{};
+  c.wait4 = 1;
+  c.waitid = 2;
+  c.kill = 3;
+  c.spawn = 4;
+  c.fds = 5;
+  c.sigaction = 6;
+  c.pidfd_open = 7;
+  c.epoll = 8;
+  c.close = 9;
+  c.other = 10;
+  c.eintr = 11;
+  inbox.count(c);
+  inbox.count(c);
+  std::vector<thread_inbox::item> out;
+  uvreap::stats::syscall_counts got{};
+  got.close = 100;  // added to, not replaced
+  inbox.take_all(out, got);
+  BOOST_TEST(out.empty());
+  BOOST_TEST(got.wait4 == 2u);
+  BOOST_TEST(got.waitid == 4u);
+  BOOST_TEST(got.kill == 6u);
+  BOOST_TEST(got.spawn == 8u);
+  BOOST_TEST(got.fds == 10u);
+  BOOST_TEST(got.sigaction == 12u);
+  BOOST_TEST(got.pidfd_open == 14u);
+  BOOST_TEST(got.epoll == 16u);
+  BOOST_TEST(got.close == 118u);
+  BOOST_TEST(got.other == 20u);
+  BOOST_TEST(got.eintr == 22u);
+  BOOST_TEST(got.total() == 2u * 55u + 100u);
+  inbox.take_all(out, got);  // handed over once
+  BOOST_TEST(got.close == 118u);
+}
+
 BOOST_AUTO_TEST_CASE(items_from_four_threads_each_come_out_once_with_their_calls_counted) {
   constexpr int kThreads = 4;
   constexpr int kEach = 5000;

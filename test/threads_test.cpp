@@ -200,6 +200,53 @@ BOOST_FIXTURE_TEST_CASE(spawns_from_a_thread_while_walks_close_the_handles_lose_
   BOOST_TEST(no_zombies());
 }
 
+namespace {
+
+// `n` spawns of /bin/true with a pipe on stdout, made on this thread (the pipe handles
+// are on a loop of its own); `made` counts those that succeeded.
+void spawn_with_pipes(reaper& r, int n, std::atomic<int>& made) {
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0) return;
+  for (int i = 0; i < n; ++i) {
+    uv_pipe_t out;
+    uv_pipe_init(&loop, &out, 0);
+    spawn_options o = program("/bin/true");
+    o.stdio_map = {stdio::inherit(), stdio::pipe(&out, stdio::flow::from_child), stdio::inherit()};
+    std::error_code ec;
+    if (r.spawn(
+            o, [](const exit_status&) {}, ec) > 0)
+      ++made;
+    uv_close(reinterpret_cast<uv_handle_t*>(&out), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  (void)uv_loop_close(&loop);
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(syscalls_of_spawns_on_other_threads_are_all_counted, reaper_fixture) {
+  // The same spawns on the loop thread and on another: every count must arrive.
+  constexpr int n = 20;
+  std::atomic<int> made{0};
+  const stats::syscall_counts before = r.stats().syscalls;
+  spawn_with_pipes(r, n, made);
+  BOOST_REQUIRE(run_until([&] { return r.size() == 0; }));
+  const stats::syscall_counts on_loop = r.stats().syscalls;
+  std::thread t([&] { spawn_with_pipes(r, n, made); });
+  t.join();
+  BOOST_REQUIRE(run_until([&] { return r.size() == 0 && r.stats().exits_reaped == 2u * n; }));
+  const stats::syscall_counts after = r.stats().syscalls;
+  BOOST_TEST(made.load() == 2 * n);
+  // Per spawn: one pipe2, one close of the child's end, one clone (or posix_spawn).
+  BOOST_TEST(on_loop.fds - before.fds == std::uint64_t{n});
+  BOOST_TEST(after.fds - on_loop.fds == std::uint64_t{n});
+  BOOST_TEST(after.spawn - on_loop.spawn == on_loop.spawn - before.spawn);
+  BOOST_TEST(on_loop.spawn - before.spawn >= std::uint64_t{n});
+  // close also counts policy pidfd's pidfds, one per child whichever thread spawned it.
+  BOOST_TEST(after.close - on_loop.close == on_loop.close - before.close);
+  BOOST_TEST(after.close - on_loop.close >= std::uint64_t{n});
+}
+
 BOOST_FIXTURE_TEST_CASE(close_registers_what_threads_queued_and_terminates_it, reaper_fixture) {
   gate g;
   int calls = 0;

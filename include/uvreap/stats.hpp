@@ -70,14 +70,31 @@ struct stats {
     std::uint64_t sigaction = 0;   ///< SIGCHLD disposition checks
     std::uint64_t pidfd_open = 0;  ///< pidfds opened (policy pidfd)
     std::uint64_t epoll = 0;       ///< epoll_create1, epoll_ctl, epoll_wait (policy pidfd)
-    std::uint64_t close = 0;       ///< closing pidfds and the epoll fd (policy pidfd)
+    std::uint64_t close = 0;       ///< pidfds, the epoll fd, a spawn's ends for the child
     std::uint64_t other = 0;       ///< sigmask and prctl at construction and close
     std::uint64_t eintr = 0;       ///< calls that returned EINTR and were retried
     /// Every call above except the EINTR count (retries are already counted as calls).
     [[nodiscard]] std::uint64_t total() const noexcept {
       return wait4 + waitid + kill + spawn + fds + sigaction + pidfd_open + epoll + close + other;
     }
+    /// Adds every count of `o` (calls made elsewhere, merged into these).
+    syscall_counts& operator+=(const syscall_counts& o) noexcept {
+      wait4 += o.wait4;
+      waitid += o.waitid;
+      kill += o.kill;
+      spawn += o.spawn;
+      fds += o.fds;
+      sigaction += o.sigaction;
+      pidfd_open += o.pidfd_open;
+      epoll += o.epoll;
+      close += o.close;
+      other += o.other;
+      eintr += o.eintr;
+      return *this;
+    }
   } syscalls;  ///< syscalls by kind
+  // A new count must be added to total() and operator+= above.
+  static_assert(sizeof(syscall_counts) == 11 * sizeof(std::uint64_t));
 };
 
 }  // namespace uvreap
