@@ -10,14 +10,9 @@ import sys
 import tempfile
 import time
 
+from checks import check, finish, skip
+
 BENCH, CHILD = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def run(*args):
@@ -84,7 +79,7 @@ if shutil.which("gnuplot") is None:
     check(r.returncode == 2 and "gnuplot" in r.stderr and time.monotonic() - start < 60,
           "--plot without gnuplot: refused before any storm, exit 2")
 else:
-    print("skip --plot without gnuplot: gnuplot is installed")
+    skip("--plot without gnuplot: gnuplot is installed")
     r = run("--pattern", "burst", "--children", "10", "--repeat", "1", "--strategies", "own",
             "--plot", "/dev/full")
     check(r.returncode != 0, f"--plot /dev/full: exit {r.returncode}")
@@ -113,7 +108,6 @@ if os.geteuid() == 0:
         except subprocess.TimeoutExpired:
             check(False, f"{strategy}: a failing spawn hangs the run")
 else:
-    print("skip the RLIMIT_NPROC run: needs root to become nobody")
+    skip("the RLIMIT_NPROC run: needs root to become nobody")
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -8,15 +8,15 @@ import subprocess
 import sys
 import tempfile
 
-bench, child = sys.argv[1], sys.argv[2]
-extra = sys.argv[3:]
-strategies = ["own", "all", "pidfd", "uv_spawn", "floor"]
-failures = []
+import checks
 
 
 def check(cond, what):
-    if not cond:
-        failures.append(what)
+    checks.check(cond, what, quiet=True)
+
+bench, child = sys.argv[1], sys.argv[2]
+extra = sys.argv[3:]
+strategies = ["own", "all", "pidfd", "uv_spawn", "floor"]
 
 
 with tempfile.TemporaryDirectory() as tmp:
@@ -60,7 +60,4 @@ for r in results:
     if r["strategy"] == "uv_spawn":
         check(r["sweeps_per_exit"] is None, f"{name}: uv_spawn has no sweep count")
 
-for f in failures:
-    print("FAIL:", f)
-print(f"bench json: {len(results)} results checked, {len(failures)} problems")
-sys.exit(1 if failures else 0)
+checks.finish(f"bench json: {len(results)} results checked, {len(checks.failures)} problems")

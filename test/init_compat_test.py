@@ -18,19 +18,15 @@ import sys
 import tempfile
 import time
 
+import checks
+from checks import check, finish, skip
+
 FLAVOR, BINARY = sys.argv[1], sys.argv[2]
 if not os.access(BINARY, os.X_OK):
-    print(f"skipped: {BINARY} is not installed")
-    sys.exit(77)
-failures = []
+    checks.skip_all(f"{BINARY} is not installed")
+checks.prefix = f"[{FLAVOR}] "
 TMP = tempfile.mkdtemp(prefix="uvreap-init-compat-")
 atexit.register(shutil.rmtree, TMP, ignore_errors=True)
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + f"[{FLAVOR}] " + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def peers(*flavors):
@@ -436,7 +432,7 @@ if peers("uvreap"):
 # As PID 1 of a new pid namespace: exit codes and forwarding hold there too.
 probe = subprocess.run(["unshare", "-fp", "--mount-proc", "true"], capture_output=True)
 if probe.returncode != 0:
-    print(f"skipped: pid namespace tests (unshare: {probe.stderr.decode().strip()})")
+    skip(f"pid namespace tests (unshare: {probe.stderr.decode().strip()})")
 else:
     r = subprocess.run(["unshare", "-fp", "--mount-proc", *argv("sh", "-c", "exit 9")],
                        capture_output=True, timeout=60)
@@ -544,5 +540,4 @@ if peers("uvreap"):
                        capture_output=True, text=True, timeout=60, env=env)
     check(r.stdout.strip() == "True", "TINI_KILL_PROCESS_GROUP: the command leads its own group")
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

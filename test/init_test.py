@@ -8,14 +8,9 @@ import subprocess
 import sys
 import time
 
+from checks import check, finish, skip
+
 INIT = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def run(args, **kw):
@@ -71,7 +66,7 @@ check(r.stderr.count("reaped orphan") == 10, f"10 orphans reported ({r.stderr.co
 # As pid 1 of a new pid namespace (where the privileges allow one), the same orphans.
 probe = subprocess.run(["unshare", "-fp", "--mount-proc", "true"], capture_output=True)
 if probe.returncode != 0:
-    print("skip pid-namespace run: unshare -fp --mount-proc is not permitted here")
+    skip("pid-namespace run: unshare -fp --mount-proc is not permitted here")
 else:
     r = subprocess.run(["unshare", "-fp", "--mount-proc", INIT, "-v", "--", sys.executable,
                         "-c", ORPHANS], capture_output=True, text=True, timeout=60)
@@ -153,5 +148,4 @@ try:
 except ChildProcessError:
     check(True, "no child left")
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 
+from checks import check, finish, skip
+
 JOBD = sys.argv[1]
 # The worker is a fixed program with fixed arguments; requests only add arguments.
 WORKER = ["/bin/sh", "-c",
@@ -21,13 +23,6 @@ WORKER = ["/bin/sh", "-c",
           'big) head -c "$2" /dev/zero | tr "\\0" x;; '
           'closeout) exec >&-; sleep "$2"; echo done >&2;; '
           'bin) printf "\\377\\376ab\\200";; esac', "worker"]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        failures.append(what)
 
 
 def start(*flags):
@@ -333,7 +328,7 @@ with open(f"/proc/{srv.pid}/maps") as f:
 if sanitized:
     # AddressSanitizer keeps freed memory in its quarantine (256 MiB) and adds shadow
     # pages: RSS says nothing about what the server holds there.
-    print(f"skip the RSS bound under AddressSanitizer (grew {grown} KiB)")
+    skip(f"the RSS bound under AddressSanitizer (grew {grown} KiB)")
 else:
     check(grown < 16 * 1024, f"16 MiB of requests never read: the server grew {grown} KiB "
           f"(bound 16 MiB; {sent >> 10} KiB were taken)")
@@ -411,5 +406,4 @@ r = subprocess.run([JOBD, "--max-jobs"], capture_output=True, text=True, timeout
 check(r.returncode == 2 and "missing value after --max-jobs" in r.stderr,
       "a flag without its value is named")
 
-print(f"{len(failures)} failures")
-sys.exit(1 if failures else 0)
+finish()

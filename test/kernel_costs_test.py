@@ -8,18 +8,18 @@ import re
 import subprocess
 import sys
 
+import checks
+from checks import check, finish
+
 bench = sys.argv[1]
 out = subprocess.run([bench, "--kernel-costs", "--children", "50", "--background", "300",
                       "--repeat", "1"], capture_output=True, text=True, timeout=300)
 print(out.stdout, out.stderr, sep="")
-failures = []
-if out.returncode != 0:
-    failures.append(f"exit status {out.returncode}")
+check(out.returncode == 0, f"exit status {out.returncode}", quiet=True)
 figures = {}
 for line in out.stdout.splitlines()[1:]:
     m = re.match(r"^(.*\S)\s+(-?[0-9.]+) (us|ns)$", line)
-    if not m:
-        failures.append(f"unparsed line: {line!r}")
+    if not check(m is not None, f"unparsed line: {line!r}", quiet=True):
         continue
     figures[m.group(1).strip()] = float(m.group(2))
 want = ["wait4(pid) of an exited child, no pidfd",
@@ -33,12 +33,7 @@ want = ["wait4(pid) of an exited child, no pidfd",
         "waitid(P_ALL, WNOWAIT) with K = 300 older live children",
         "each live child adds to every P_ALL wait"]
 for w in want:
-    if w not in figures:
-        failures.append(f"missing: {w}")
-    elif figures[w] <= 0:
-        failures.append(f"{w}: {figures[w]} is not positive")
-if len(figures) != len(want):
-    failures.append(f"{len(figures)} figures, want {len(want)}")
-for f in failures:
-    print("FAIL:", f)
-sys.exit(1 if failures else 0)
+    if check(w in figures, f"missing: {w}", quiet=True):
+        check(figures[w] > 0, f"{w}: {figures[w]} is not positive", quiet=True)
+check(len(figures) == len(want), f"{len(figures)} figures, want {len(want)}", quiet=True)
+finish(f"kernel costs: {len(figures)} figures, {len(checks.failures)} problems")

@@ -8,6 +8,9 @@ import pathlib
 import re
 import sys
 
+import checks
+from checks import check, finish
+
 readme, examples = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 
 
@@ -17,16 +20,11 @@ def lines(text):
 
 sources = {p: lines(p.read_text()) for p in examples.rglob("*") if p.suffix in (".c", ".cpp", ".js")}
 blocks = re.findall(r"^```(c|cpp|js)\n(.*?)^```$", readme.read_text(), re.M | re.S)
-problems = 0
 for lang, body in blocks:
     want = lines(body)
     home = [p for p, have in sources.items()
             if any(have[i:i + len(want)] == want for i in range(len(have) - len(want) + 1))]
-    print(("ok   " if home else "FAIL ") + f"```{lang} block starting '{want[0]}'" +
+    check(bool(home), f"```{lang} block starting '{want[0]}'" +
           (f" is in {home[0]}" if home else " is in no file of examples/"))
-    problems += not home
-if len(blocks) < 2:
-    print(f"FAIL expected the C and the C++ snippets, found {len(blocks)} blocks")
-    problems += 1
-print(f"{len(blocks)} snippets, {problems} problems")
-sys.exit(1 if problems else 0)
+check(len(blocks) >= 2, f"the C and the C++ snippets are there ({len(blocks)} blocks)")
+finish(f"{len(blocks)} snippets, {len(checks.failures)} problems")

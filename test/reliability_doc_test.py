@@ -6,6 +6,9 @@ import re
 import subprocess
 import sys
 
+import checks
+from checks import check, finish
+
 doc_path, binary = sys.argv[1], sys.argv[2]
 doc = open(doc_path, encoding="utf-8").read()
 
@@ -23,17 +26,10 @@ for line in (listing.stdout + listing.stderr).splitlines():
 
 rows = re.findall(r"^\| (\d+) \| [^|]+ \| (.+) \|$", doc, re.M)
 numbers = [int(n) for n, _ in rows]
-errors = []
-if numbers != list(range(1, 50)):
-    errors.append(f"rows are {numbers}, expected 1..49")
+check(numbers == list(range(1, 50)), f"rows are {numbers}, expected 1..49", quiet=True)
 for n, body in rows:
     cited = re.findall(r"`([a-z_]+_suite/[a-z0-9_*]+)`", body)
-    if not cited and "Decision" not in body:
-        errors.append(f"row {n}: names no test and no decision")
+    check(cited or "Decision" in body, f"row {n}: names no test and no decision", quiet=True)
     for t in cited:
-        if t not in known:
-            errors.append(f"row {n}: no test {t}")
-for e in errors:
-    print(e)
-print(f"{len(rows)} rows, {len(errors)} problems")
-sys.exit(1 if errors else 0)
+        check(t in known, f"row {n}: no test {t}", quiet=True)
+finish(f"{len(rows)} rows, {len(checks.failures)} problems")
