@@ -19,169 +19,12 @@
 #include <string>
 #include <vector>
 
-#include "spawn_child.hpp"
+#include "scripted_os.hpp"
 #include "support.hpp"
 #include "uvreap/reaper.hpp"
 
 using namespace uvreap;
 using namespace uvreap::test;
-
-namespace {
-
-// Forwards to the kernel, except that each kind of call first returns whatever results
-// a test queued for it, and every call is counted.
-class scripted_os : public sys::interface {
- public:
-  enum kind {
-    k_wait4,
-    k_waitid,
-    k_kill,
-    k_spawn,  // the engine (clone_spawn)
-    k_posix_spawn,
-    k_pipe,
-    k_socketpair,
-    k_sigaction,
-    k_pidfd,
-    k_sigmask,
-    k_subreaper_get,
-    k_subreaper_set,
-    k_epoll_create,
-    k_epoll_ctl,
-    k_epoll_wait,
-    k_close,
-    k_fd_flags,
-    k_dup,
-    k_count
-  };
-  std::array<std::deque<int>, k_count> queued;
-  std::array<int, k_count> calls{};
-  std::pair<detail::child_step, int> child_fault{detail::child_step::none, 0};
-  bool ignore_clone_pidfd = false;
-
-  static constexpr int pass = 1;  // a queued "forward this one to the kernel"
-  void pass_next(kind k) { queued[k].push_back(pass); }
-  void fail_next(kind k, int err, int times = 1) {
-    for (int i = 0; i < times; ++i)
-      queued[k].push_back(-err);
-  }
-
-  pid_t wait4(pid_t pid, int* status, int flags, ::rusage* ru) noexcept override {
-    if (auto r = next(k_wait4)) return *r;
-    return interface::wait4(pid, status, flags, ru);
-  }
-  int waitid(idtype_t t, id_t id, siginfo_t* info, int flags) noexcept override {
-    if (auto r = next(k_waitid)) return *r;
-    return interface::waitid(t, id, info, flags);
-  }
-  int kill(pid_t pid, int sig) noexcept override {
-    if (auto r = next(k_kill)) return *r;
-    return interface::kill(pid, sig);
-  }
-  // A queued result fails clone itself (as the kernel would, before any child);
-  // `child_fault` makes the real child fail that step with that errno.
-  pid_t clone_spawn(sys::child_recipe& recipe, int* pidfd) noexcept override {
-    if (auto r = next(k_spawn)) {
-      recipe.failed_step = detail::child_step::clone;
-      *pidfd = -1;
-      return *r;
-    }
-    if (ignore_clone_pidfd) recipe.want_pidfd = false;  // a kernel before 5.2
-    recipe.fault_step = child_fault.first;
-    recipe.fault_errno = child_fault.second;
-    return interface::clone_spawn(recipe, pidfd);
-  }
-  int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* a,
-            const posix_spawnattr_t* at, char* const argv[], char* const envp[],
-            bool search) noexcept override {
-    if (auto r = next(k_posix_spawn)) return *r;
-    return interface::spawn(pid, file, a, at, argv, envp, search);
-  }
-  int pipe2(int fds[2], int flags) noexcept override {
-    if (auto r = next(k_pipe)) return *r;
-    return interface::pipe2(fds, flags);
-  }
-  int socketpair(int d, int t, int p, int fds[2]) noexcept override {
-    if (auto r = next(k_socketpair)) return *r;
-    return interface::socketpair(d, t, p, fds);
-  }
-  int get_sigaction(int sig, struct sigaction* old) noexcept override {
-    if (auto r = next(k_sigaction)) return *r;
-    return interface::get_sigaction(sig, old);
-  }
-  int pidfd_open(pid_t pid, unsigned flags) noexcept override {
-    if (auto r = next(k_pidfd)) return *r;
-    return interface::pidfd_open(pid, flags);
-  }
-  int get_sigmask(sigset_t* mask) noexcept override {
-    if (auto r = next(k_sigmask)) return *r;
-    return interface::get_sigmask(mask);
-  }
-  int get_child_subreaper(int* on) noexcept override {
-    if (auto r = next(k_subreaper_get)) return *r;
-    return interface::get_child_subreaper(on);
-  }
-  int set_child_subreaper(int on) noexcept override {
-    if (auto r = next(k_subreaper_set)) return *r;
-    return interface::set_child_subreaper(on);
-  }
-  int epoll_create1(int flags) noexcept override {
-    if (auto r = next(k_epoll_create)) return *r;
-    return interface::epoll_create1(flags);
-  }
-  int epoll_ctl(int epfd, int op, int fd, ::epoll_event* ev) noexcept override {
-    if (auto r = next(k_epoll_ctl)) return *r;
-    return interface::epoll_ctl(epfd, op, fd, ev);
-  }
-  int epoll_wait(int epfd, ::epoll_event* ev, int max, int timeout) noexcept override {
-    if (auto r = next(k_epoll_wait)) return *r;
-    return interface::epoll_wait(epfd, ev, max, timeout);
-  }
-  int fd_flags(int fd) noexcept override {
-    if (auto r = next(k_fd_flags)) return *r;
-    return interface::fd_flags(fd);
-  }
-  int dup_cloexec(int fd, int min_fd) noexcept override {
-    if (auto r = next(k_dup)) return *r;
-    return interface::dup_cloexec(fd, min_fd);
-  }
-  int close(int fd) noexcept override {
-    // As on Linux, the fd is released whatever close reports.
-    const int real = interface::close(fd);
-    if (auto r = next(k_close)) return *r;
-    return real;
-  }
-
- private:
-  std::optional<int> next(kind k) {
-    ++calls[k];
-    if (queued[k].empty()) return std::nullopt;
-    const int r = queued[k].front();
-    queued[k].pop_front();
-    if (r == pass) return std::nullopt;
-    return r;
-  }
-};
-
-struct seam_fixture : loop_fixture {
-  scripted_os os;
-  std::vector<std::pair<std::error_code, std::string>> errors;
-  options opts() {
-    options o;
-    o.os = &os;
-    o.on_error = [this](std::error_code ec, std::string_view what) {
-      errors.emplace_back(ec, std::string(what));
-    };
-    return o;
-  }
-  // A spurious SIGCHLD: libuv wakes the loop and the reaper sweeps with nothing to find.
-  void spurious_sigchld(reaper& r) {
-    const auto before = r.stats().sweeps;
-    BOOST_REQUIRE(::kill(::getpid(), SIGCHLD) == 0);
-    run_until([&] { return r.stats().sweeps > before; });
-  }
-};
-
-}  // namespace
 
 BOOST_FIXTURE_TEST_SUITE(sys_suite, seam_fixture)
 
@@ -515,25 +358,11 @@ BOOST_AUTO_TEST_CASE(policy_own_never_makes_a_call_that_could_take_a_foreign_chi
 
 namespace {
 
-struct fault {
-  scripted_os::kind call;
-  int err;
-};
-std::ostream& operator<<(std::ostream& os, const fault& f) {
-  static const char* const names[] = {
-      "wait4",      "waitid",     "kill",          "spawn",         "sigaction",
-      "pidfd_open", "sigmask",    "get_subreaper", "set_subreaper", "epoll_create1",
-      "epoll_ctl",  "epoll_wait", "close"};
-  return os << names[f.call] << "/" << ::strerrordesc_np(f.err);
-}
-
 int subreaper_now() {
   int on = -1;
   BOOST_REQUIRE(::prctl(PR_GET_CHILD_SUBREAPER, &on) == 0);
   return on;
 }
-
-using k = scripted_os::kind;
 
 // Calls made while constructing: the reaper is not created and nothing is left behind.
 const std::vector<fault> construction_faults = {
@@ -544,11 +373,6 @@ const std::vector<fault> construction_faults = {
     {k::k_pidfd, ENOMEM},         {k::k_epoll_create, EINVAL},  {k::k_epoll_create, EMFILE},
     {k::k_epoll_create, ENFILE},  {k::k_epoll_create, ENOMEM},
 };
-
-// posix_spawn's errors (fork/clone and execve): returned, no child, no callback.
-const std::vector<int> spawn_errnos = {E2BIG,  EACCES,       EAGAIN, EINVAL, ELOOP,
-                                       EMFILE, ENAMETOOLONG, ENFILE, ENOENT, ENOEXEC,
-                                       ENOMEM, ENOTDIR,      EPERM,  ETXTBSY};
 
 // pidfd_open for one child: it falls back to SIGCHLD and per-pid wait4, still delivered.
 const std::vector<int> pidfd_child_errnos = {EINVAL, EMFILE, ENFILE, ENODEV, ENOMEM, ESRCH};
@@ -583,21 +407,6 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, a_failure_during_construction_is_returned_a
   // The process-wide `all` claim was released too: the next one may start.
   o.os = nullptr;
   BOOST_TEST(reaper::create(&loop, o, ec).has_value());
-}
-
-BOOST_DATA_TEST_CASE_F(seam_fixture, every_spawn_errno_is_returned_with_no_child,
-                       boost::unit_test::data::make(spawn_errnos), err) {
-  reaper r{&loop, opts()};
-  os.fail_next(k::k_spawn, err);
-  int calls = 0;
-  std::error_code ec;
-  BOOST_TEST(r.spawn(
-                 helper_options({"exit", "0"}), [&](const exit_status&) { ++calls; }, ec) == -1);
-  BOOST_TEST(ec.value() == err);
-  BOOST_TEST(r.size() == 0u);
-  run_to_completion();
-  BOOST_TEST(calls == 0);
-  BOOST_TEST(children_census().empty());
 }
 
 BOOST_DATA_TEST_CASE_F(seam_fixture, every_watch_peek_errno_is_returned,
@@ -719,41 +528,6 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, a_close_error_is_never_retried_and_leaks_no
   BOOST_TEST(errors.size() == (err == EINTR ? 0u : 1u));  // EINTR is not a failure of close
 }
 
-BOOST_DATA_TEST_CASE_F(seam_fixture, an_fd_check_or_copy_failure_in_spawn_is_returned_with_no_child,
-                       boost::unit_test::data::make({0, 1, 2, 3}), which) {
-  // stdin from the parent's fd 1: checked (F_GETFD), then copied above 2 (F_DUPFD_CLOEXEC)
-  // so that the child's dup2 onto 1 cannot clobber it.
-  reaper r{&loop, opts()};
-  const int fds = open_fd_count();
-  const fault f = std::array<fault, 4>{fault{k::k_fd_flags, EBADF}, fault{k::k_dup, EMFILE},
-                                       fault{k::k_dup, EINVAL}, fault{k::k_dup, EBADF}}[which];
-  os.fail_next(f.call, f.err);
-  auto o = helper_options({"exit", "0"});
-  o.stdio_map[0] = stdio::from_fd(1);
-  std::error_code ec;
-  BOOST_TEST(r.spawn(
-                 o, [](const exit_status&) {}, ec) == -1);
-  BOOST_TEST(ec.value() == (f.call == k::k_fd_flags ? EBADF : f.err));
-  BOOST_TEST(os.calls[k::k_spawn] == 0);  // refused before any child existed
-  BOOST_TEST(open_fd_count() == fds);
-  BOOST_TEST(r.size() == 0u);
-}
-
-BOOST_AUTO_TEST_CASE(spawn_closes_its_copies_of_stdio_sources_through_the_seam) {
-  reaper r{&loop, opts()};
-  const int fds = open_fd_count();
-  auto o = helper_options({"exit", "6"});
-  o.stdio_map[0] = stdio::from_fd(1);  // copied above 2 for the child, then closed
-  std::vector<exit_status> got;
-  const int closes = os.calls[k::k_close];
-  r.spawn(o, [&](const exit_status& s) { got.push_back(s); });
-  BOOST_TEST(os.calls[k::k_dup] == 1);
-  BOOST_TEST(os.calls[k::k_close] - closes == 1);
-  BOOST_TEST(open_fd_count() == fds);
-  run_until([&] { return !got.empty(); });
-  BOOST_TEST(got.at(0).code() == 6);
-}
-
 BOOST_DATA_TEST_CASE_F(seam_fixture, a_kill_failure_while_closing_is_reported_and_sigkill_follows,
                        boost::unit_test::data::make({EINVAL, EPERM}), err) {
   reaper r{&loop, opts()};
@@ -797,181 +571,6 @@ BOOST_AUTO_TEST_CASE(a_failure_to_restore_the_subreaper_flag_is_reported) {
   BOOST_REQUIRE(errors.size() == 1u);
   BOOST_TEST(errors[0].first == std::errc::operation_not_permitted);
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);  // what the reaper could not do
-}
-
-// --- the spawn engine: clone, the child's steps, the pipes ------------------------
-
-namespace {
-
-// Options that take the child through every step the engine has, as the user we are
-// (so that each step succeeds unless a fault is injected), with a pipe on stdout.
-spawn_options every_step(uv_pipe_t* out) {
-  auto o = helper_options({"exit", "9"});
-  o.stdio_map[1] = stdio::pipe(out, stdio::flow::from_child);
-  o.new_session = true;
-  o.uid = ::getuid();
-  o.gid = ::getgid();
-  o.groups = std::vector<gid_t>{};  // given (cleared): its failure is never forgiven
-  rlimit core{};
-  BOOST_REQUIRE(::getrlimit(RLIMIT_CORE, &core) == 0);
-  o.rlimits.push_back({RLIMIT_CORE, core.rlim_cur, core.rlim_max});
-  o.umask = 022;
-  o.parent_death_signal = SIGKILL;
-  o.cwd = "/";
-  return o;
-}
-
-struct child_fault_case {
-  detail::child_step step;
-  int err;
-};
-std::ostream& operator<<(std::ostream& os, const child_fault_case& c) {
-  return os << static_cast<int>(c.step) << "/" << std::strerror(c.err);
-}
-
-const std::vector<child_fault_case> child_faults = {
-    {detail::child_step::close_range, EINVAL}, {detail::child_step::session, EPERM},
-    {detail::child_step::fds, EMFILE},         {detail::child_step::fds, EBADF},
-    {detail::child_step::rlimits, EINVAL},     {detail::child_step::rlimits, EPERM},
-    {detail::child_step::groups, EPERM},       {detail::child_step::gid, EPERM},
-    {detail::child_step::gid, EINVAL},         {detail::child_step::uid, EPERM},
-    {detail::child_step::uid, EAGAIN},         {detail::child_step::pdeathsig, EINVAL},
-    {detail::child_step::chdir, ENOENT},       {detail::child_step::chdir, EACCES},
-    {detail::child_step::exec, ENOEXEC},       {detail::child_step::exec, E2BIG},
-};
-
-}  // namespace
-
-BOOST_DATA_TEST_CASE_F(seam_fixture, a_child_step_that_fails_is_the_callers_error,
-                       boost::unit_test::data::make(child_faults), f) {
-  // The real child runs every step before the failing one, then reports it: the error
-  // comes back from spawn, no child is left (reaped inside), no fd of the pipe leaks,
-  // and the pipe handle is left as given.
-  reaper r{&loop, opts()};
-  uv_pipe_t out;
-  BOOST_REQUIRE(uv_pipe_init(&loop, &out, 0) == 0);
-  const int fds = open_fd_count();
-  os.child_fault = {f.step, f.err};
-  std::error_code ec;
-  int calls = 0;
-  BOOST_TEST(r.spawn(
-                 every_step(&out), [&](const exit_status&) { ++calls; }, ec) == -1);
-  BOOST_TEST(ec.value() == f.err);
-  BOOST_TEST(r.size() == 0u);
-  BOOST_TEST(children_census().empty());
-  BOOST_TEST(open_fd_count() == fds);
-  uv_os_fd_t fd = -1;
-  BOOST_TEST(uv_fileno(reinterpret_cast<uv_handle_t*>(&out), &fd) == UV_EBADF);
-  uv_close(reinterpret_cast<uv_handle_t*>(&out), nullptr);
-  run_to_completion();
-  BOOST_TEST(calls == 0);
-}
-
-BOOST_AUTO_TEST_CASE(every_step_runs_for_real_when_none_fails) {
-  reaper r{&loop, opts()};
-  uv_pipe_t out;
-  BOOST_REQUIRE(uv_pipe_init(&loop, &out, 0) == 0);
-  std::vector<exit_status> got;
-  const pid_t pid = r.spawn(every_step(&out), [&](const exit_status& s) { got.push_back(s); });
-  BOOST_REQUIRE(pid > 0);
-  BOOST_REQUIRE(run_until([&] { return !got.empty(); }));
-  BOOST_TEST(got[0].code() == 9);
-  uv_close(reinterpret_cast<uv_handle_t*>(&out), nullptr);
-  run_to_completion();
-}
-
-BOOST_AUTO_TEST_CASE(a_kernel_without_the_engine_falls_back_to_posix_spawn) {
-  // clone refusing its flags, and close_range missing in the child: both ENOSYS, both
-  // end in posix_spawn, with the same child and the same fds.
-  for (const bool in_child : {false, true}) {
-    reaper r{&loop, opts()};
-    os.calls = {};
-    if (in_child) {
-      os.child_fault = {detail::child_step::close_range, ENOSYS};
-    } else {
-      os.fail_next(k::k_spawn, ENOSYS);
-    }
-    std::vector<exit_status> got;
-    auto o = helper_options({"fds"});
-    o.stdio_map.push_back(stdio::null());  // fd 3 in the child: one open fd above 2
-    const pid_t pid = r.spawn(o, [&](const exit_status& s) { got.push_back(s); });
-    BOOST_REQUIRE(pid > 0);
-    BOOST_REQUIRE(run_until([&] { return !got.empty(); }));
-    BOOST_TEST(got[0].code() == 1);
-    BOOST_TEST(os.calls[k::k_spawn] == 1);
-    BOOST_TEST(os.calls[k::k_posix_spawn] == 1);
-    BOOST_TEST(children_census().empty());
-    os.child_fault = {detail::child_step::none, 0};
-  }
-}
-
-BOOST_AUTO_TEST_CASE(without_the_engine_what_posix_spawn_cannot_do_is_enosys) {
-  reaper r{&loop, opts()};
-  const int fds = open_fd_count();
-  os.fail_next(k::k_spawn, ENOSYS);
-  auto o = helper_options({"exit", "0"});
-  o.parent_death_signal = SIGTERM;
-  std::error_code ec;
-  BOOST_TEST(r.spawn(
-                 o, [](const exit_status&) {}, ec) == -1);
-  BOOST_TEST(ec.value() == ENOSYS);
-  BOOST_TEST(os.calls[k::k_posix_spawn] == 0);
-  BOOST_TEST(children_census().empty());
-  BOOST_TEST(open_fd_count() == fds);
-}
-
-BOOST_DATA_TEST_CASE_F(seam_fixture, clone_errors_are_returned_with_nothing_left,
-                       boost::unit_test::data::make({EAGAIN, ENOMEM, EPERM, EINVAL}), err) {
-  reaper r{&loop, opts()};
-  uv_pipe_t in;
-  BOOST_REQUIRE(uv_pipe_init(&loop, &in, 0) == 0);
-  const int fds = open_fd_count();
-  os.fail_next(k::k_spawn, err);
-  auto o = helper_options({"exit", "0"});
-  o.stdio_map[0] = stdio::pipe(&in, stdio::flow::to_child);
-  std::error_code ec;
-  BOOST_TEST(r.spawn(
-                 o, [](const exit_status&) {}, ec) == -1);
-  BOOST_TEST(ec.value() == err);
-  BOOST_TEST(os.calls[k::k_posix_spawn] == 0);
-  BOOST_TEST(open_fd_count() == fds);
-  BOOST_TEST(r.size() == 0u);
-  uv_close(reinterpret_cast<uv_handle_t*>(&in), nullptr);
-  run_to_completion();
-}
-
-BOOST_DATA_TEST_CASE_F(seam_fixture, pipe_and_socketpair_errors_leave_no_fd_and_no_child,
-                       boost::unit_test::data::make({0, 1, 2, 3}), which) {
-  // The second pipe fails: the first one's fds are closed too.
-  reaper r{&loop, opts()};
-  uv_pipe_t a;
-  uv_pipe_t b;
-  BOOST_REQUIRE(uv_pipe_init(&loop, &a, 0) == 0);
-  BOOST_REQUIRE(uv_pipe_init(&loop, &b, 0) == 0);
-  const int fds = open_fd_count();
-  const bool duplex = which >= 2;
-  const int err = which % 2 == 0 ? EMFILE : ENFILE;
-  auto o = helper_options({"exit", "0"});
-  o.stdio_map[1] = stdio::pipe(&a, stdio::flow::from_child);
-  o.stdio_map[2] = stdio::pipe(&b, duplex ? stdio::flow::both : stdio::flow::from_child);
-  if (duplex) {
-    os.fail_next(k::k_socketpair, err);
-  } else {
-    os.pass_next(k::k_pipe);  // the first pipe is made
-    os.fail_next(k::k_pipe, err);
-  }
-  std::error_code ec;
-  BOOST_TEST(r.spawn(
-                 o, [](const exit_status&) {}, ec) == -1);
-  BOOST_TEST(ec.value() == err);
-  BOOST_TEST(os.calls[k::k_spawn] == 0);
-  BOOST_TEST(open_fd_count() == fds);
-  for (uv_pipe_t* p : {&a, &b}) {
-    uv_os_fd_t fd = -1;
-    BOOST_TEST(uv_fileno(reinterpret_cast<uv_handle_t*>(p), &fd) == UV_EBADF);
-    uv_close(reinterpret_cast<uv_handle_t*>(p), nullptr);
-  }
-  run_to_completion();
 }
 
 BOOST_AUTO_TEST_SUITE_END()
