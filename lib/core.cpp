@@ -176,10 +176,9 @@ void core::sweep(sweep_kind why) noexcept {
   if (inbox_.has_work() || !drained_.empty()) drain_inbox();
   reaped_.clear();
   const std::size_t budget = opts_.max_batch > batch_.size() ? opts_.max_batch - batch_.size() : 0;
-  // A spawn on another thread either is still between its child and its queueing, or
-  // has queued (its queueing is published before it stops counting as spawning).
-  const bool coming = inbox_.spawning() || inbox_.has_work();
-  sweep_context ctx{table_, os_, reaped_, budget, why, *this, stats_, coming};
+  // A child registered on another thread may not be in the table yet: the inbox says
+  // which unknown pid may be one (thread_inbox.hpp).
+  sweep_context ctx{table_, os_, reaped_, budget, why, *this, stats_, &inbox_};
   const sweep_result result = policy_->collect(ctx);
   sweep_after_inbox_ = ctx.deferred;
   for (const reaped& r : reaped_)

@@ -13,6 +13,7 @@
 #include "child_table.hpp"
 #include "os_calls.hpp"
 #include "reap.hpp"
+#include "registrations.hpp"
 #include "uvreap/reaper_options.hpp"
 
 namespace uvreap::detail {
@@ -51,10 +52,9 @@ struct sweep_context {
   sweep_kind kind;
   error_sink& errors;
   uvreap::stats& counters;  ///< fast_path_hits, fallback_scans, pidfd_not_reapable
-  /// A spawn on another thread has made a child it has not queued yet: a waitable
-  /// child missing from the table may be that one (its queueing wakes the loop).
-  bool registration_coming = false;
-  /// Set by a policy that stopped early because of `registration_coming`: the core
+  /// Children registered on other threads, not all in the table yet (null: none).
+  registrations* coming = nullptr;
+  /// Set by a policy that stopped at a child `coming` said may be on its way: the core
   /// sweeps again when the inbox wakes it.
   bool deferred = false;
 };

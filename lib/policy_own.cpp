@@ -45,16 +45,10 @@ class own_policy final : public reap_policy {
       }
       if (si.si_pid == 0) return sweep_result::done;  // nothing has exited
       if (!ctx.table.contains(si.si_pid)) {
-        // A child spawned on another thread, not queued yet? Then the wake-up of its
-        // queueing sweeps again. A pid that keeps heading the zombies for kMaxDeferrals
-        // sweeps, or one met when nothing is coming, is foreign. (Without this every
-        // such child costs an O(owned) scan.)
-        if (si.si_pid != last_unknown_) {
-          last_unknown_ = si.si_pid;
-          deferrals_ = 0;
-        }
-        if (ctx.registration_coming && deferrals_ < kMaxDeferrals) {
-          ++deferrals_;
+        // A child spawned on another thread, not registered yet? Then the wake-up of its
+        // queueing sweeps again (the protocol and its bound: thread_inbox.hpp). Without
+        // this, every such child would cost a wait4 per owned pid.
+        if (ctx.coming != nullptr && ctx.coming->may_be_coming(si.si_pid)) {
           ctx.deferred = true;
           return sweep_result::done;
         }
@@ -80,11 +74,6 @@ class own_policy final : public reap_policy {
     }
     return sweep_result::more;
   }
-
- private:
-  static constexpr int kMaxDeferrals = 8;
-  pid_t last_unknown_ = 0;  // the last waitable child found missing from the table
-  int deferrals_ = 0;       // sweeps that stopped at it
 };
 
 }  // namespace

@@ -22,6 +22,47 @@ void thread_inbox::take_all(std::vector<item>& out, stats::syscall_counts& calls
   }
 }
 
+std::uint64_t thread_inbox::take_ticket_locked() {
+  in_flight_.push_back(next_ticket_);  // ascending: taken in order under the lock
+  return next_ticket_++;
+}
+
+void thread_inbox::return_ticket_locked(std::uint64_t t) noexcept {
+  for (auto i = in_flight_.begin(); i != in_flight_.end(); ++i) {
+    if (*i == t) {
+      in_flight_.erase(i);  // keeps the order
+      return;
+    }
+  }
+}
+
+bool thread_inbox::may_be_coming(pid_t pid) noexcept {
+  try {
+    std::lock_guard lock(mu_);
+    if (pid != asked_) {
+      // The first question about this pid: any spawn that made it took its ticket before
+      // the child existed, so at most the last ticket issued now.
+      asked_ = pid;
+      horizon_ = next_ticket_ - 1;
+    }
+    for (const item& q : items_) {
+      if (q.pid == pid) return true;  // queued: its wake-up is on its way
+    }
+    return !in_flight_.empty() && in_flight_.front() <= horizon_;
+  } catch (const std::system_error&) {
+    return false;  // a mutex that cannot lock: nothing can be queued any more
+  }
+}
+
+std::size_t thread_inbox::in_flight() noexcept {
+  try {
+    std::lock_guard lock(mu_);
+    return in_flight_.size();
+  } catch (const std::system_error&) {
+    return 0;
+  }
+}
+
 void thread_inbox::count(const stats::syscall_counts& c) noexcept {
   try {
     std::lock_guard lock(mu_);

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <mutex>
 #include <new>
@@ -17,13 +18,15 @@
 #include <vector>
 
 #include "errno_code.hpp"
+#include "registrations.hpp"
 #include "uvreap/exit_status.hpp"
 #include "uvreap/spawn_options.hpp"
 #include "uvreap/stats.hpp"
 
 namespace uvreap::detail {
 
-/// A mutex-guarded queue from any thread to the loop thread.
+/// A mutex-guarded queue from any thread to the loop thread, and the protocol by which
+/// a child made on another thread reaches the loop thread's table.
 ///
 /// Other threads submit a child (made or checked on their own thread); the loop thread
 /// takes everything queued at once and registers it. `wake` is called under the lock
@@ -34,13 +37,46 @@ namespace uvreap::detail {
 /// thread with the items, so that the reaper's stats, which only the loop thread
 /// touches, still count every call.
 ///
-/// Two lock-ordering rules live here, both for a reaper that takes children nobody
-/// registered (policy `all`): `submit_spawn(hold_lock = true)` keeps the lock from
-/// before the child exists until it is queued, and `submit_watch(peek_under_lock =
-/// true)` checks the child under the lock. The loop thread takes the lock (`take_all`)
-/// before it calls an exit nobody's, so it either finds the child queued or the
-/// submitting thread finds it gone.
-class thread_inbox {
+/// ## A registration on its way
+///
+/// A spawn on another thread makes its child there, so for a while the child exists,
+/// and may have exited, while the table does not know its pid. Each registration moves
+/// through three states, every change under the inbox lock (the child's birth and exit
+/// aside):
+///
+/// 1. *In flight*: `submit_spawn` took a ticket, numbered in order, before making the
+///    child. The child may exist, may be a zombie; only its thread knows its pid.
+/// 2. *Queued*: the item is in the queue with its pid, and in the same critical section
+///    the ticket is returned and the loop woken. A spawn that fails returns its ticket
+///    and wakes the loop too. (A `watch` starts here.)
+/// 3. *Drained*: the loop thread took it (`take_all`) and registers it.
+///
+/// What the loop thread may meet:
+/// - Policies `own` and `pidfd` reap only pids in the table, so a child in state 1 or 2
+///   is never reaped: its exit is neither delivered before its registration nor lost
+///   (registering sweeps again, and finds the zombie). But `own`'s peek returns only the
+///   oldest waitable child, and meeting one not in the table would send the sweep down
+///   the slow path, a wait4 per owned pid. `may_be_coming(pid)` says whether to stop
+///   and wait instead: true iff `pid` is queued, or a spawn is in flight whose ticket is
+///   within the *horizon*, the last ticket issued when the loop first asked about `pid`.
+///   - Sound: a child in state 1 was made after its thread took its ticket under the
+///     lock, so before the peek that saw it, so before the first question, whose
+///     critical section follows: its ticket is within the horizon. A child in state 2 is
+///     queued. So for a registration on its way the answer is true, and the stopped
+///     sweep is resumed by the wake-up of its queueing.
+///   - Bounded: for a pid that is not coming (a foreign zombie) the answer turns false
+///     once the spawns in flight at the first question have queued or failed; later
+///     spawns have later tickets. At most one wait per such spawn, no constant to tune.
+/// - Policy `all` reaps any child, so a child in state 1 could be reaped before anyone
+///   knows it. There `submit_spawn(hold_lock = true)` keeps the lock from before the
+///   ticket until the item is queued, and `submit_watch(peek_under_lock = true)` checks
+///   the child under the lock; the loop thread takes the lock (`take_all`) before it
+///   calls an exit nobody's, so it either finds the child queued or the submitting
+///   thread finds it gone.
+///
+/// test/thread_inbox_test.cpp drives these steps through every interleaving of two
+/// spawning threads and the loop thread's sweeps, with a scripted scheduler.
+class thread_inbox final : public registrations {
  public:
   using exit_callback = std::function<void(const exit_status&)>;
   struct item {
@@ -70,11 +106,12 @@ class thread_inbox {
   /// Cheap, from the loop thread: is anything queued?
   [[nodiscard]] bool has_work() const noexcept { return nonempty_.load(std::memory_order_acquire); }
 
-  /// Cheap, from the loop thread: is a spawn on another thread between making its child
-  /// and queueing it? (Its wake-up follows, whether it queues the child or not.)
-  [[nodiscard]] bool spawning() const noexcept {
-    return spawning_.load(std::memory_order_acquire) > 0;
-  }
+  /// Loop thread, for a waitable child missing from the table: true while it may be a
+  /// registration on its way (see above); a wake-up of the loop then follows.
+  [[nodiscard]] bool may_be_coming(pid_t pid) noexcept override;
+
+  /// Spawns between taking their ticket and returning it (for tests).
+  [[nodiscard]] std::size_t in_flight() noexcept;
 
   /// Loop thread: moves everything queued into `out`, which must be empty (in
   /// submission order; a swap, so nothing allocates), and adds the submitting threads'
@@ -103,16 +140,23 @@ class thread_inbox {
 
  private:
   void add(const stats::syscall_counts& c) noexcept;
-  void queue_locked(item&& it) noexcept;  // room reserved
+  std::uint64_t take_ticket_locked();  // throws std::bad_alloc
+  void return_ticket_locked(std::uint64_t t) noexcept;
 
   wake_fn wake_;
   void* wake_arg_;
   std::mutex mu_;
   std::atomic<bool> nonempty_{false};
-  std::atomic<unsigned> spawning_{0};
   bool open_ = true;               // guarded by mu_
   std::vector<item> items_;        // guarded by mu_
   stats::syscall_counts calls_{};  // guarded by mu_
+  // The protocol's state, guarded by mu_: tickets of the spawns in flight (ascending: they
+  // are taken in order under the lock), the next ticket, and the pid last asked about
+  // with its horizon.
+  std::vector<std::uint64_t> in_flight_;
+  std::uint64_t next_ticket_ = 1;
+  pid_t asked_ = 0;
+  std::uint64_t horizon_ = 0;
 };
 
 template <class Make, class Discard>
@@ -121,16 +165,25 @@ pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&&
   stats::syscall_counts calls{};
   std::unique_lock lock(mu_, std::defer_lock);
   pid_t pid = -1;
-  bool counted = false;  // in spawning_: undone, with a wake-up, on every way out
-  struct done_spawning {
+  // A ticket taken is returned, with a wake-up, on every way out (state 1 ends). The
+  // guard is destroyed before `lock`, so it runs with the lock held wherever it is.
+  struct in_flight_ticket {
     thread_inbox& in;
-    bool& counted;
-    ~done_spawning() {
-      if (!counted) return;
-      in.spawning_.fetch_sub(1, std::memory_order_acq_rel);
+    std::unique_lock<std::mutex>& lock;
+    std::uint64_t ticket = 0;
+    ~in_flight_ticket() {
+      if (ticket == 0) return;
+      if (!lock.owns_lock()) {
+        try {
+          lock.lock();
+        } catch (const std::system_error&) {
+          return;  // a mutex that cannot lock: nobody can ask about tickets any more
+        }
+      }
+      in.return_ticket_locked(ticket);
       in.wake_(in.wake_arg_);
     }
-  } guard{*this, counted};
+  } guard{*this, lock};
   try {
     lock.lock();
     if (!open_) {
@@ -138,9 +191,8 @@ pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&&
       return -1;
     }
     items_.reserve(items_.size() + 1);
+    guard.ticket = take_ticket_locked();
     if (!hold_lock) lock.unlock();
-    spawning_.fetch_add(1, std::memory_order_acq_rel);
-    counted = true;
     pid = make(calls);
     if (!hold_lock) lock.lock();
   } catch (const std::bad_alloc&) {

@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 #include <deque>
 #include <string>
@@ -120,11 +121,24 @@ struct policy_fixture {
     for (pid_t p : pids)
       table.insert(p, [](const exit_status&) {});
   }
+  // What the thread inbox would answer (null: no inbox, as a reaper without threads).
+  struct scripted_registrations : registrations {
+    std::vector<pid_t> coming;
+    std::vector<pid_t> asked;
+    bool may_be_coming(pid_t pid) noexcept override {
+      asked.push_back(pid);
+      return std::find(coming.begin(), coming.end(), pid) != coming.end();
+    }
+  } inbox;
+  bool deferred = false;
+
   sweep_result collect(reap_policy& p, std::size_t budget = 512,
                        sweep_kind kind = sweep_kind::wake) {
     out.clear();
-    sweep_context ctx{table, os, out, budget, kind, errors, counters};
-    return p.collect(ctx);
+    sweep_context ctx{table, os, out, budget, kind, errors, counters, &inbox};
+    const sweep_result r = p.collect(ctx);
+    deferred = ctx.deferred;
+    return r;
   }
   std::vector<pid_t> pids() const {
     std::vector<pid_t> v;
@@ -199,6 +213,40 @@ BOOST_AUTO_TEST_CASE(own_ends_a_sweep_that_reaped_before_meeting_a_foreign_zombi
   BOOST_TEST((collect(*p) == sweep_result::more));
   BOOST_TEST((pids() == std::vector<pid_t>{10}));
   BOOST_TEST(counters.fallback_scans == 0u);
+  check_script();
+}
+
+BOOST_AUTO_TEST_CASE(own_stops_at_a_child_on_its_way_from_another_thread_and_scans_past_others) {
+  // The oldest zombie, 50, is not in the table. The inbox says it may be coming: the
+  // sweep stops there (the registration's wake-up sweeps again), no scan. Once the inbox
+  // says no, 50 is foreign: the scan by pid runs and never touches it.
+  auto p = own_policy();
+  own({10});
+  inbox.coming = {50};
+  kernel.expect("waitid(P_ALL)", 0, 50);
+  BOOST_TEST((collect(*p) == sweep_result::done));
+  BOOST_TEST(deferred);
+  BOOST_TEST(out.empty());
+  BOOST_TEST(counters.fallback_scans == 0u);
+  inbox.coming.clear();
+  kernel.expect("waitid(P_ALL)", 0, 50);
+  kernel.expect("wait4(10)", 10);
+  BOOST_TEST((collect(*p) == sweep_result::done));
+  BOOST_TEST(!deferred);
+  BOOST_TEST((pids() == std::vector<pid_t>{10}));
+  BOOST_TEST(counters.fallback_scans == 1u);
+  BOOST_TEST((inbox.asked == std::vector<pid_t>{50, 50}));
+  check_script();
+}
+
+BOOST_AUTO_TEST_CASE(own_asks_the_inbox_only_about_a_pid_missing_from_the_table) {
+  auto p = own_policy();
+  own({10, 11});
+  kernel.expect("waitid(P_ALL)", 0, 10);
+  kernel.expect("wait4(10)", 10);
+  kernel.expect("waitid(P_ALL)", 0, 0);
+  BOOST_TEST((collect(*p) == sweep_result::done));
+  BOOST_TEST(inbox.asked.empty());
   check_script();
 }
 

@@ -4,8 +4,15 @@
 #include "thread_inbox.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/test/unit_test.hpp>
+#include <cstring>
+#include <map>
+#include <semaphore>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -126,11 +133,11 @@ BOOST_AUTO_TEST_CASE(items_from_four_threads_each_come_out_once_with_their_calls
 
 BOOST_AUTO_TEST_CASE(a_failed_spawn_queues_nothing_and_carries_its_errno) {
   std::error_code ec;
-  BOOST_TEST(!inbox.spawning());
+  BOOST_TEST(inbox.in_flight() == 0u);
   BOOST_TEST(submit(-EAGAIN, ec) == -1);
   BOOST_TEST(ec == std::errc::resource_unavailable_try_again);
   BOOST_TEST(!inbox.has_work());
-  BOOST_TEST(!inbox.spawning());
+  BOOST_TEST(inbox.in_flight() == 0u);
   // One wake-up all the same: a sweep may be waiting for this spawn's child.
   BOOST_TEST(wakes == 1);
   std::vector<thread_inbox::item> out;
@@ -200,6 +207,232 @@ BOOST_AUTO_TEST_CASE(a_watch_of_a_pid_already_queued_is_ebusy_and_a_peek_error_i
   BOOST_TEST(out[0].watched);
   BOOST_TEST(calls.waitid == 3u);
   BOOST_TEST(wakes == 1);
+}
+
+// --- the registration protocol (thread_inbox.hpp) through every interleaving ----------
+
+namespace {
+
+// A thread that spawns through the inbox, stopped by the test after each step of its
+// registration: 1, ticket taken (inside `make`, before the child exists); 2, its child
+// made and already exited (a zombie, or nothing when the spawn fails); 3, queued and
+// woken (submit_spawn returned). Each `advance` runs exactly one step.
+class scripted_spawner {
+ public:
+  scripted_spawner(thread_inbox& in, pid_t pid, bool fails)
+      : in_(in), pid_(pid), fails_(fails), t_([this] { body(); }) {}
+  scripted_spawner(const scripted_spawner&) = delete;
+  scripted_spawner& operator=(const scripted_spawner&) = delete;
+  ~scripted_spawner() {
+    while (step_ < 3)
+      advance();
+    t_.join();
+  }
+  void advance() {
+    go_.release();
+    reached_.acquire();
+    ++step_;
+  }
+  [[nodiscard]] int step() const { return step_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  [[nodiscard]] bool fails() const { return fails_; }
+
+ private:
+  void body() {
+    go_.acquire();
+    thread_inbox::item it;
+    it.callback = [](const uvreap::exit_status&) {};
+    std::error_code ec;
+    (void)in_.submit_spawn(
+        std::move(it), false,
+        [&](uvreap::stats::syscall_counts&) {
+          reached_.release();  // 1: the ticket is taken
+          go_.acquire();
+          reached_.release();  // 2: the child exists and has exited (or the spawn failed)
+          go_.acquire();
+          return fails_ ? -EAGAIN : pid_;
+        },
+        [](pid_t, uvreap::stats::syscall_counts&) {}, ec);
+    reached_.release();  // 3: queued (or failed), the loop woken
+  }
+
+  thread_inbox& in_;
+  const pid_t pid_;
+  const bool fails_;
+  std::binary_semaphore go_{0};
+  std::binary_semaphore reached_{0};
+  int step_ = 0;
+  std::thread t_;
+};
+
+// One interleaving: two spawning threads (A, B), a foreign zombie F that appears at a
+// given point, and the loop thread's sweeps (policy own's, over a model of the kernel's
+// waitable children) between any of these steps.
+struct run_result {
+  std::string failure;  // empty when every check held
+  int deferrals = 0;
+  int scans = 0;
+};
+
+constexpr pid_t kForeign = 100;
+
+run_result run_interleaving(const std::vector<char>& events, bool b_fails) {
+  run_result res;
+  auto fail = [&](const std::string& what) {
+    if (res.failure.empty()) res.failure = what;
+  };
+  int wakes = 0;
+  thread_inbox inbox{[](void* w) noexcept { ++*static_cast<int*>(w); }, &wakes};
+  std::vector<pid_t> zombies;  // waitable children, oldest (first made) first
+  std::set<pid_t> table;
+  std::map<pid_t, int> delivered;
+  int tickets = 0;  // taken so far, in order
+  std::map<char, int> ticket_of;
+  std::set<pid_t> queued;  // in the inbox, not drained
+  pid_t asked = 0;
+  int horizon = 0;
+  scripted_spawner a(inbox, 10, false);
+  scripted_spawner b(inbox, 11, b_fails);
+  auto spawner = [&](char c) -> scripted_spawner& { return c == 'A' ? a : b; };
+
+  // The loop thread's two moves: drain the inbox (on its wake-up, and at the start of
+  // every sweep), and look (a sweep's peek loop, policy own). A thread may queue between
+  // a sweep's drain and its look.
+  auto drain = [&] {
+    if (!inbox.has_work()) return;
+    std::vector<thread_inbox::item> out;
+    uvreap::stats::syscall_counts calls{};
+    inbox.take_all(out, calls);
+    for (const auto& it : out) {
+      table.insert(it.pid);
+      queued.erase(it.pid);
+    }
+  };
+  auto look = [&] {
+    for (;;) {
+      auto head = zombies.begin();
+      if (head == zombies.end()) return;
+      if (table.count(*head) != 0) {  // ours: reaped by pid
+        ++delivered[*head];
+        table.erase(*head);
+        zombies.erase(head);
+        continue;
+      }
+      // The question, and what the protocol says its answer must be.
+      if (*head != asked) {
+        asked = *head;
+        horizon = tickets;
+      }
+      bool expect = queued.count(*head) != 0;
+      for (char c : {'A', 'B'}) {
+        const auto& s = spawner(c);
+        if (s.step() >= 1 && s.step() < 3 && ticket_of[c] <= horizon) expect = true;
+      }
+      const bool answer = inbox.may_be_coming(*head);
+      if (answer != expect) fail("may_be_coming(" + std::to_string(*head) + ") is wrong");
+      if (*head != kForeign && !answer) fail("a registration on its way was called foreign");
+      if (answer) {
+        ++res.deferrals;
+        return;
+      }
+      ++res.scans;  // the slow path: each owned zombie by pid; the foreign one stays
+      for (auto z = zombies.begin(); z != zombies.end();) {
+        if (table.count(*z) != 0) {
+          ++delivered[*z];
+          table.erase(*z);
+          z = zombies.erase(z);
+        } else {
+          ++z;
+        }
+      }
+      return;
+    }
+  };
+
+  for (char e : events) {
+    if (e == 'D') {
+      drain();
+    } else if (e == 'L') {
+      look();
+    } else if (e == 'F') {
+      zombies.push_back(kForeign);
+    } else {
+      auto& s = spawner(e);
+      s.advance();
+      if (s.step() == 1) ticket_of[e] = ++tickets;
+      if (s.step() == 2 && !s.fails()) zombies.push_back(s.pid());
+      if (s.step() == 3 && !s.fails()) queued.insert(s.pid());
+    }
+  }
+  // Every thread has returned: the loop's wake-ups drain what is queued, and sweep.
+  for (int i = 0; i < 3; ++i) {
+    drain();
+    look();
+  }
+  if (delivered[10] != 1) fail("A's child was delivered " + std::to_string(delivered[10]) + "x");
+  if (delivered[11] != (b_fails ? 0 : 1)) fail("B's child was delivered wrongly");
+  if (delivered.count(kForeign) != 0 && delivered[kForeign] != 0) fail("F was reaped");
+  if (inbox.in_flight() != 0) fail("a ticket was never returned");
+  if (inbox.may_be_coming(kForeign)) fail("F still counts as coming with nothing in flight");
+  if (wakes != 2) fail("each spawn wakes the loop once, failed or not");
+  return res;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_registration_protocol_holds_in_every_interleaving) {
+  // Events: A and B advance three steps each (their order kept), F appears once (first,
+  // in the middle or last), and the loop thread drains (D), looks (L) or does both (a
+  // sweep) in any one or two of the gaps between them. More loop moves add no state the
+  // protocol can see: the question's state is the pid asked and its horizon, set by the
+  // first look at a pid and read by every later one.
+  int runs = 0;
+  int deferrals = 0;
+  int scans = 0;
+  const std::array<const char*, 3> moves = {"D", "L", "DL"};
+  std::string order = "AAABBB";
+  do {
+    for (std::size_t f : {std::size_t{0}, std::size_t{3}, std::size_t{6}}) {
+      std::string base = order;
+      base.insert(f, 1, 'F');
+      const std::size_t gaps = base.size() + 1;
+      // Each gap gets nothing or one of the three moves, at most two gaps something:
+      // `choice` counts in base 4, digit g for gap g (0: nothing).
+      std::size_t all = 1;
+      for (std::size_t g = 0; g < gaps; ++g)
+        all *= 4;
+      for (std::size_t choice = 0; choice < all; ++choice) {
+        std::vector<std::size_t> at(gaps);
+        std::size_t busy = 0;
+        for (std::size_t g = 0, c = choice; g < gaps; ++g, c /= 4)
+          busy += (at[g] = c % 4) != 0 ? 1 : 0;
+        if (busy > 2) continue;
+        for (bool b_fails : {false, true}) {
+          std::vector<char> events;
+          for (std::size_t g = 0; g < gaps; ++g) {
+            if (at[g] != 0) {
+              const char* m = moves[at[g] - 1];
+              events.insert(events.end(), m, m + std::strlen(m));
+            }
+            if (g < base.size()) events.push_back(base[g]);
+          }
+          const run_result r = run_interleaving(events, b_fails);
+          ++runs;
+          deferrals += r.deferrals;
+          scans += r.scans;
+          if (!r.failure.empty()) {
+            BOOST_ERROR(r.failure << " in " << std::string(events.begin(), events.end())
+                                  << (b_fails ? " (B fails)" : ""));
+            return;
+          }
+        }
+      }
+    }
+  } while (std::next_permutation(order.begin(), order.end()));
+  BOOST_TEST_MESSAGE(runs << " interleavings, " << deferrals << " waits, " << scans << " scans");
+  BOOST_TEST(runs == 20 * 3 * (1 + 8 * 3 + 28 * 9) * 2);
+  BOOST_TEST(deferrals > 0);  // both answers were exercised
+  BOOST_TEST(scans > 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
