@@ -19,7 +19,7 @@ import tempfile
 import time
 
 import checks
-from checks import check, finish, skip
+from checks import check, skip
 
 FLAVOR, BINARY = sys.argv[1], sys.argv[2]
 if not os.access(BINARY, os.X_OK):
@@ -540,4 +540,4 @@ if peers("uvreap"):
                        capture_output=True, text=True, timeout=60, env=env)
     check(r.stdout.strip() == "True", "TINI_KILL_PROCESS_GROUP: the command leads its own group")
 
-finish()
+checks.finish()
