@@ -2,6 +2,7 @@
 // uvreap (private): the reaper's core — the sweep spine, registration, time limits,
 // close, and the boundary where user code is called.
 #include "core.hpp"
+#include "exit_status_builder.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -208,7 +209,7 @@ void core::release(const reaped& r) noexcept {
     cb = take_child(r.pid, &fired);
   }
   const bool orphan = !cb;
-  exit_status st = exit_status::make_lost(r.pid);
+  exit_status st = detail::exit_status_builder::lost(r.pid);
   if (r.lost) {
     ++stats_.lost;
   } else {
@@ -216,7 +217,8 @@ void core::release(const reaped& r) noexcept {
     st = exit_status::from_wait(r.pid, r.status, &r.usage);
   }
   // Room: reserve_for_one keeps one slot per owned child, and the budget bounds a sweep.
-  batch_.push_back(pending{st.with_deadline_fired(fired), std::move(cb), orphan});
+  batch_.push_back(
+      pending{exit_status_builder::with_deadline_fired(st, fired), std::move(cb), orphan});
 }
 
 void core::deliver_lost(pid_t pid) noexcept {

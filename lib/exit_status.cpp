@@ -7,6 +7,8 @@
 
 #include <ostream>
 
+#include "exit_status_builder.hpp"
+
 namespace uvreap {
 
 namespace {
@@ -42,14 +44,14 @@ exit_status exit_status::from_wait(pid_t pid, int raw_status, const ::rusage* us
   return s;
 }
 
-exit_status exit_status::make_lost(pid_t pid) noexcept {
+exit_status detail::exit_status_builder::lost(pid_t pid) noexcept {
   exit_status s;
   s.pid_ = pid;
   s.kind_ = exit_kind::lost;
   return s;
 }
 
-exit_status exit_status::make_exited(pid_t pid, int code) noexcept {
+exit_status detail::exit_status_builder::exited(pid_t pid, int code) noexcept {
   exit_status s;
   s.pid_ = pid;
   s.kind_ = exit_kind::exited;
@@ -58,7 +60,8 @@ exit_status exit_status::make_exited(pid_t pid, int code) noexcept {
   return s;
 }
 
-exit_status exit_status::make_signaled(pid_t pid, int signal, bool core_dumped) noexcept {
+exit_status detail::exit_status_builder::signaled(pid_t pid, int signal,
+                                                  bool core_dumped) noexcept {
   exit_status s;
   s.pid_ = pid;
   s.kind_ = exit_kind::signaled;

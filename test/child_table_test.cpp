@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // uvreap tests: the pid table (private), checked against a std::map model.
 #include "child_table.hpp"
+#include "exit_status_builder.hpp"
 
 #include <boost/test/unit_test.hpp>
 #include <map>
@@ -25,11 +26,11 @@ BOOST_AUTO_TEST_CASE(insert_find_take_keep_each_pid_with_its_own_callback) {
   BOOST_TEST(!t.insert(100, tagged(&hit, 3)));  // duplicates are refused, table unchanged
   BOOST_TEST(t.size() == 2u);
   BOOST_REQUIRE(t.find(100) != nullptr);
-  t.find(100)->callback(exit_status::make_lost(100));
+  t.find(100)->callback(uvreap::detail::exit_status_builder::lost(100));
   BOOST_TEST(hit == 1);
   auto cb = t.take(200);
   BOOST_REQUIRE(cb);
-  cb(exit_status::make_lost(200));
+  cb(uvreap::detail::exit_status_builder::lost(200));
   BOOST_TEST(hit == 2);
   BOOST_TEST(!t.contains(200));
   BOOST_TEST(!t.take(200));
@@ -56,7 +57,7 @@ BOOST_AUTO_TEST_CASE(random_operations_agree_with_a_map_through_growth_and_colli
       const auto it = model.find(p);
       BOOST_REQUIRE_EQUAL(static_cast<bool>(cb), it != model.end());
       if (cb) {
-        cb(exit_status::make_lost(p));
+        cb(uvreap::detail::exit_status_builder::lost(p));
         BOOST_REQUIRE_EQUAL(seen, it->second);
         model.erase(it);
       }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // uvreap tests: decoding of wait statuses into exit records.
 #include "uvreap/exit_status.hpp"
+#include "exit_status_builder.hpp"
 
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -58,7 +59,7 @@ BOOST_AUTO_TEST_CASE(the_core_flag_is_read_from_the_raw_status) {
   BOOST_TEST(s.signaled());
   BOOST_TEST(s.signal() == SIGSEGV);
   BOOST_TEST(s.core_dumped());
-  const auto t = exit_status::make_signaled(42, SIGABRT, true);
+  const auto t = uvreap::detail::exit_status_builder::signaled(42, SIGABRT, true);
   BOOST_TEST(WIFSIGNALED(t.raw_status()));
   BOOST_TEST(WCOREDUMP(t.raw_status()));
   BOOST_TEST(WTERMSIG(t.raw_status()) == SIGABRT);
@@ -85,11 +86,11 @@ BOOST_AUTO_TEST_CASE(a_stopped_status_is_not_mistaken_for_an_exit) {
 }
 
 BOOST_AUTO_TEST_CASE(made_records_round_trip_through_the_raw_status) {
-  const auto e = exit_status::make_exited(5, 300);
+  const auto e = uvreap::detail::exit_status_builder::exited(5, 300);
   BOOST_TEST(e.code() == (300 & 0xff));
   BOOST_TEST(WIFEXITED(e.raw_status()));
   BOOST_TEST(WEXITSTATUS(e.raw_status()) == e.code());
-  const auto l = exit_status::make_lost(6);
+  const auto l = uvreap::detail::exit_status_builder::lost(6);
   BOOST_TEST(l.lost());
   BOOST_TEST(l.pid() == 6);
   BOOST_TEST(l.code() == 0);

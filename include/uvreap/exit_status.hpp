@@ -15,6 +15,10 @@ struct rusage;
 #pragma GCC visibility push(default)  // the public API; the rest of the library is hidden
 namespace uvreap {
 
+namespace detail {
+struct exit_status_builder;  // the library's own records (lost, a deadline's mark)
+}
+
 /// How a child ended, as far as this process can know.
 enum class exit_kind : std::uint8_t {
   exited,    ///< The child called exit/_exit: `code()` is valid.
@@ -43,18 +47,11 @@ class exit_status {
  public:
   /// Decodes a raw wait status (from `wait4`/`waitpid`) of a child that exited or was
   /// killed. `usage` may be null. Stopped/continued statuses are not exit statuses and
-  /// must not be passed here.
+  /// must not be passed here. It also builds records for tests of code that takes them:
+  /// `from_wait(pid, W_EXITCODE(3, 0), nullptr)` is "exited with code 3",
+  /// `from_wait(pid, SIGKILL, nullptr)` "killed by signal 9".
   [[nodiscard]] static exit_status from_wait(pid_t pid, int raw_status,
                                              const ::rusage* usage) noexcept;
-
-  /// A child whose status was taken by someone else (see exit_kind::lost).
-  [[nodiscard]] static exit_status make_lost(pid_t pid) noexcept;
-
-  /// An `exited` record; mostly for tests and for callers building their own records.
-  [[nodiscard]] static exit_status make_exited(pid_t pid, int code) noexcept;
-
-  /// A `signaled` record; mostly for tests and for callers building their own records.
-  [[nodiscard]] static exit_status make_signaled(pid_t pid, int signal, bool core_dumped) noexcept;
 
   /// The child's pid (by the time the callback runs, it may belong to another process).
   [[nodiscard]] pid_t pid() const noexcept { return pid_; }
@@ -81,14 +78,10 @@ class exit_status {
   /// True when the child's `spawn_options::time_limit` expired and the reaper signalled
   /// it (whatever it then died of: it may have exited on its own after the signal).
   [[nodiscard]] bool deadline_fired() const noexcept { return deadline_fired_; }
-  /// This record with `deadline_fired()` set to `fired`.
-  [[nodiscard]] exit_status with_deadline_fired(bool fired = true) const noexcept {
-    exit_status s = *this;
-    s.deadline_fired_ = fired;
-    return s;
-  }
 
  private:
+  friend struct detail::exit_status_builder;
+
   pid_t pid_ = 0;
   exit_kind kind_ = exit_kind::lost;
   bool core_dumped_ = false;
