@@ -13,17 +13,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "c_check.h"
 #include "uvreap/uvreap.h"
-
-static int failures;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      ++failures;                                                              \
-    }                                                                          \
-  } while (0)
 
 typedef struct {
   int calls;
