@@ -206,6 +206,7 @@ namespace {
 // are on a loop of its own); `made` counts those that succeeded.
 void spawn_with_pipes(reaper& r, int n, std::atomic<int>& made) {
   uv_loop_t loop;
+  // No loop, no spawn: `made` stays short and the caller's check on it fails.
   if (uv_loop_init(&loop) != 0) return;
   for (int i = 0; i < n; ++i) {
     uv_pipe_t out;
