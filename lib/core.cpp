@@ -192,7 +192,7 @@ void core::sweep(sweep_kind why) noexcept {
     // must be scheduled by us, or it would wait for some unrelated exit.
     ++stats_.continuations;
     schedule_continuation();
-  } else if (result == sweep_result::retry) {
+  } else if (result == sweep_result::resweep) {
     schedule_resweep();
   }
   dispatch();

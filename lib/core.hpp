@@ -158,7 +158,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   options opts_;
   uvreap::stats stats_{};
   os_calls os_;
-  std::unique_ptr<reap_policy> policy_;
+  std::unique_ptr<exit_source> policy_;
   const unsigned generation_ = fork_generation();
   std::atomic<std::thread::id> loop_thread_{std::this_thread::get_id()};
   state state_ = state::open;

@@ -5,7 +5,7 @@
 
 #include "core.hpp"
 #include "errno_code.hpp"
-#include "spawner.hpp"
+#include "spawn_plan.hpp"
 
 namespace uvreap::detail {
 

@@ -6,14 +6,14 @@
 
 namespace uvreap::detail {
 
-adoption reap_policy::adopted(pid_t /*pid*/, int /*pidfd*/, os_calls& /*os*/) noexcept {
+adoption exit_source::adopted(pid_t /*pid*/, int /*pidfd*/, os_calls& /*os*/) noexcept {
   return {};
 }
-void reap_policy::released(pid_t /*pid*/, int /*pidfd*/, os_calls& /*os*/,
+void exit_source::released(pid_t /*pid*/, int /*pidfd*/, os_calls& /*os*/,
                            error_sink& /*errors*/) noexcept {}
-void reap_policy::close(os_calls& /*os*/, error_sink& /*errors*/) noexcept {}
+void exit_source::close(os_calls& /*os*/, error_sink& /*errors*/) noexcept {}
 
-std::unique_ptr<reap_policy> start_policy(const options& opts, os_calls& os, error_sink& /*errors*/,
+std::unique_ptr<exit_source> start_policy(const options& opts, os_calls& os, error_sink& /*errors*/,
                                           std::error_code& ec) noexcept {
   switch (opts.reap_policy) {
     case policy::all:
@@ -38,7 +38,7 @@ sweep_result scan_by_pid(sweep_context& ctx) noexcept {
     int err = 0;
     if (reap_by_pid(ctx.os, ctx.table.at(i).pid, ctx.out, &err) == reap_outcome::failed) {
       ctx.errors.report(err, "wait4(pid, WNOHANG)");
-      return sweep_result::retry;
+      return sweep_result::resweep;
     }
   }
   return sweep_result::done;

@@ -12,7 +12,7 @@
 
 #include "child_table.hpp"
 #include "os_calls.hpp"
-#include "reap.hpp"
+#include "reap_by_pid.hpp"
 #include "registrations.hpp"
 #include "uvreap/reaper_options.hpp"
 
@@ -27,10 +27,10 @@ enum class sweep_kind {
 
 /// What a policy's `collect` says about the rest of the sweep.
 enum class sweep_result {
-  done,   ///< nothing more is waiting (as far as this policy can tell)
-  more,   ///< the budget ran out, or a whole-table step must wait for a fresh sweep:
-          ///< sweep again on the next loop iteration
-  retry,  ///< a syscall failed, or a pidfd was parked: sweep again on the 10 ms timer
+  done,     ///< nothing more is waiting (as far as this policy can tell)
+  more,     ///< the budget ran out, or a whole-table step must wait for a fresh sweep:
+            ///< sweep again on the next loop iteration
+  resweep,  ///< a syscall failed, or a pidfd was parked: sweep again on the 10 ms timer
 };
 
 /// Where a policy reports a failure no caller can be told about.
@@ -65,17 +65,18 @@ struct adoption {
   bool look_now = false;  ///< the core must sweep on the next iteration (its exit may be past)
 };
 
-/// How a reaper finds exited children. A policy asks the kernel and reports what it
-/// reaped; it never touches the batch, callbacks, timers, handles or the thread inbox.
+/// How a reaper finds exited children: one per policy (own, all, pidfd). It asks the
+/// kernel and reports what it reaped; it never touches the batch, callbacks, timers,
+/// handles or the thread inbox.
 ///
 /// A rule that keeps `collect` honest without removing anything from the table: a step
 /// over the whole table (a scan by pid, "every child was taken") runs only at the start
 /// of a `collect`, before anything was reaped in it. A policy that reaped something and
 /// then needs such a step returns `more`, and the next sweep starts with it; otherwise the
 /// step would meet children that were reaped a moment ago and are still in the table.
-class reap_policy {
+class exit_source {
  public:
-  virtual ~reap_policy() = default;
+  virtual ~exit_source() = default;
 
   /// The policy in effect (pidfd on a kernel without it runs as own).
   [[nodiscard]] virtual policy kind() const noexcept = 0;
@@ -107,19 +108,19 @@ class reap_policy {
 
 /// Starts the policy asked for. Errors: EBUSY (a second `all`), what its syscalls
 /// reported. `pidfd` on a kernel without pidfd_open (ENOSYS) starts `own` instead.
-std::unique_ptr<reap_policy> start_policy(const options& opts, os_calls& os, error_sink& errors,
+std::unique_ptr<exit_source> start_policy(const options& opts, os_calls& os, error_sink& errors,
                                           std::error_code& ec) noexcept;
 
-std::unique_ptr<reap_policy> start_own_policy(std::error_code& ec) noexcept;
-std::unique_ptr<reap_policy> start_all_policy(const options& opts, os_calls& os,
+std::unique_ptr<exit_source> start_own_policy(std::error_code& ec) noexcept;
+std::unique_ptr<exit_source> start_all_policy(const options& opts, os_calls& os,
                                               std::error_code& ec) noexcept;
-std::unique_ptr<reap_policy> start_pidfd_policy(const options& opts, os_calls& os,
+std::unique_ptr<exit_source> start_pidfd_policy(const options& opts, os_calls& os,
                                                 std::error_code& ec) noexcept;
 
 /// Reaps each of the table's pids that has exited, by number (`reap_by_pid`), from
 /// entry `first` on, within the budget: the fallback of policies own and all, and how a
 /// safety poll notices a child that someone else reaped. Returns `more` when the budget
-/// ran out, `retry` on a failure (reported), else `done`.
+/// ran out, `resweep` on a failure (reported), else `done`.
 sweep_result scan_by_pid(sweep_context& ctx) noexcept;
 
 /// ECHILD from a wait for any child: the process has no child at all, yet the table

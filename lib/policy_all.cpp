@@ -21,7 +21,7 @@ namespace {
 // and threads.
 std::atomic<bool> g_all_claimed{false};
 
-class all_policy final : public reap_policy {
+class all_policy final : public exit_source {
  public:
   ~all_policy() override { release_claim(); }
 
@@ -57,7 +57,7 @@ class all_policy final : public reap_policy {
       if (pid == -ECHILD) return all_were_taken(ctx);
       if (pid < 0) {
         ctx.errors.report(pid, "wait4(-1, WNOHANG)");
-        return sweep_result::retry;
+        return sweep_result::resweep;
       }
       r.pid = pid;
       ctx.out.push_back(r);  // ours or an orphan: the core tells them apart
@@ -87,7 +87,7 @@ class all_policy final : public reap_policy {
 
 }  // namespace
 
-std::unique_ptr<reap_policy> start_all_policy(const options& opts, os_calls& os,
+std::unique_ptr<exit_source> start_all_policy(const options& opts, os_calls& os,
                                               std::error_code& ec) noexcept {
   std::unique_ptr<all_policy> p;
   try {

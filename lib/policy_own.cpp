@@ -22,7 +22,7 @@ namespace uvreap::detail {
 
 namespace {
 
-class own_policy final : public reap_policy {
+class own_policy final : public exit_source {
  public:
   policy kind() const noexcept override { return policy::own; }
 
@@ -41,7 +41,7 @@ class own_policy final : public reap_policy {
       if (r == -ECHILD) return all_were_taken(ctx);
       if (r < 0) {
         ctx.errors.report(r, "waitid(P_ALL, WNOWAIT)");
-        return sweep_result::retry;
+        return sweep_result::resweep;
       }
       if (si.si_pid == 0) return sweep_result::done;  // nothing has exited
       if (!ctx.table.contains(si.si_pid)) {
@@ -69,7 +69,7 @@ class own_policy final : public reap_policy {
           return sweep_result::done;  // waitable to the peek but not to wait4: leave it
         case reap_outcome::failed:
           ctx.errors.report(err, "wait4(pid, WNOHANG)");
-          return sweep_result::retry;
+          return sweep_result::resweep;
       }
     }
     return sweep_result::more;
@@ -78,7 +78,7 @@ class own_policy final : public reap_policy {
 
 }  // namespace
 
-std::unique_ptr<reap_policy> start_own_policy(std::error_code& ec) noexcept {
+std::unique_ptr<exit_source> start_own_policy(std::error_code& ec) noexcept {
   try {
     return std::make_unique<own_policy>();
   } catch (const std::bad_alloc&) {

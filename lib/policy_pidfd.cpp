@@ -23,7 +23,7 @@ namespace uvreap::detail {
 
 namespace {
 
-class pidfd_policy final : public reap_policy {
+class pidfd_policy final : public exit_source {
  public:
   std::error_code start(const options& opts, os_calls& os) noexcept {
     const int probe = os.pidfd_open(::getpid());
@@ -92,7 +92,7 @@ class pidfd_policy final : public reap_policy {
         int err = 0;
         if (reap_by_pid(ctx.os, pid, ctx.out, &err) == reap_outcome::failed) {
           ctx.errors.report(err, "wait4(pid, WNOHANG)");
-          return sweep_result::retry;
+          return sweep_result::resweep;
         }
       }
     }
@@ -101,7 +101,7 @@ class pidfd_policy final : public reap_policy {
     const int n = ctx.os.epoll_wait(epfd_, events_.data(), static_cast<int>(room));
     if (n < 0) {
       ctx.errors.report(n, "epoll_wait");
-      return sweep_result::retry;
+      return sweep_result::resweep;
     }
     sweep_result result = sweep_result::done;
     for (int i = 0; i < n; ++i) {
@@ -115,11 +115,11 @@ class pidfd_policy final : public reap_policy {
           // Readable with nothing to reap (a traced child): park it until the re-sweep.
           ++ctx.counters.pidfd_not_reapable;
           park(ctx, pid);
-          result = sweep_result::retry;
+          result = sweep_result::resweep;
           break;
         case reap_outcome::failed:
           ctx.errors.report(err, "wait4(pid, WNOHANG)");
-          result = sweep_result::retry;
+          result = sweep_result::resweep;
           break;
       }
     }
@@ -170,7 +170,7 @@ class pidfd_policy final : public reap_policy {
 
 }  // namespace
 
-std::unique_ptr<reap_policy> start_pidfd_policy(const options& opts, os_calls& os,
+std::unique_ptr<exit_source> start_pidfd_policy(const options& opts, os_calls& os,
                                                 std::error_code& ec) noexcept {
   std::unique_ptr<pidfd_policy> p;
   try {

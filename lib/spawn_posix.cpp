@@ -10,7 +10,7 @@
 
 #include "errno_code.hpp"
 #include "os_calls.hpp"
-#include "spawner.hpp"
+#include "spawn_plan.hpp"
 
 namespace uvreap::detail {
 

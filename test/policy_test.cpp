@@ -132,7 +132,7 @@ struct policy_fixture {
   } inbox;
   bool deferred = false;
 
-  sweep_result collect(reap_policy& p, std::size_t budget = 512,
+  sweep_result collect(exit_source& p, std::size_t budget = 512,
                        sweep_kind kind = sweep_kind::wake) {
     out.clear();
     sweep_context ctx{table, os, out, budget, kind, errors, counters, &inbox};
@@ -154,7 +154,7 @@ struct policy_fixture {
   }
 };
 
-std::unique_ptr<reap_policy> own_policy() {
+std::unique_ptr<exit_source> own_policy() {
   std::error_code ec;
   auto p = start_own_policy(ec);
   BOOST_REQUIRE(!ec);
@@ -294,7 +294,7 @@ BOOST_AUTO_TEST_CASE(own_reports_an_unexpected_errno_and_asks_for_a_resweep) {
   auto p = own_policy();
   own({10});
   kernel.expect("waitid(P_ALL)", -EINVAL);
-  BOOST_TEST((collect(*p) == sweep_result::retry));
+  BOOST_TEST((collect(*p) == sweep_result::resweep));
   BOOST_REQUIRE(errors.errors.size() == 1u);
   BOOST_TEST(errors.errors[0].first == -EINVAL);
   check_script();
@@ -378,7 +378,7 @@ BOOST_AUTO_TEST_CASE(all_echild_means_every_owned_child_was_taken) {
 // --- pidfd -------------------------------------------------------------------------
 
 namespace {
-std::unique_ptr<reap_policy> pidfd_policy(scripted_kernel& k, os_calls& os) {
+std::unique_ptr<exit_source> pidfd_policy(scripted_kernel& k, os_calls& os) {
   k.expect("pidfd_open(" + std::to_string(::getpid()) + ")", 40);  // the probe
   k.expect("close(40)", 0);
   k.expect("epoll_create1", 41);
@@ -463,7 +463,7 @@ BOOST_AUTO_TEST_CASE(pidfd_readable_with_nothing_to_reap_is_parked_and_rearmed_o
       10, [](const exit_status&) {}, 50);
   kernel.expect("epoll_wait", 0, 0, {10});
   kernel.expect("wait4(10)", 0);  // a traced child: its tracer sees the exit first
-  BOOST_TEST((collect(*p) == sweep_result::retry));
+  BOOST_TEST((collect(*p) == sweep_result::resweep));
   BOOST_TEST(out.empty());
   BOOST_TEST(counters.pidfd_not_reapable == 1u);
   // A wake-up sweep leaves it parked; the re-sweep re-arms it first.
@@ -483,7 +483,7 @@ BOOST_AUTO_TEST_CASE(pidfd_an_epoll_wait_failure_is_reported_and_resweeps) {
   auto p = pidfd_policy(kernel, os);
   kernel.expect("epoll_wait", -EINTR);
   kernel.expect("epoll_wait", -EBADF);
-  BOOST_TEST((collect(*p) == sweep_result::retry));
+  BOOST_TEST((collect(*p) == sweep_result::resweep));
   BOOST_REQUIRE(errors.errors.size() == 1u);
   BOOST_TEST(errors.errors[0].second == "epoll_wait");
   BOOST_TEST(counters.syscalls.eintr == 1u);

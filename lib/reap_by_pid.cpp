@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // uvreap (private): reaping one pid.
-#include "reap.hpp"
+#include "reap_by_pid.hpp"
 
 #include <sys/wait.h>
 

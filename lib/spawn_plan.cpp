@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // uvreap (private): validation of spawn_options, the parent's half of the child's fds,
 // and the choice between the spawn engine and posix_spawn (spawn_posix.cpp).
-#include "spawner.hpp"
+#include "spawn_plan.hpp"
 
 #include <fcntl.h>
 #include <limits.h>
