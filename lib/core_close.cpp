@@ -122,7 +122,9 @@ void core::all_handles_closed() noexcept {
 void core::signal_unreaped(int sig) noexcept {
   // While closing: a child whose exit is already waiting is reaped (its record dropped,
   // as every record is after close) instead of signalled, and counted in
-  // stats::signals_skipped. release() moves the table's last entry into slot i.
+  // stats::signals_skipped. A reaped child leaves the table (reap_now → release →
+  // take_child), and child_table::take fills slot i with its last entry, one not visited
+  // yet: so i stays where it is after a reap.
   for (std::size_t i = 0; i < table_.size();) {
     const pid_t pid = table_.at(i).pid;
     if (reap_now(pid) == reap_outcome::reaped) {

@@ -55,14 +55,14 @@ pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& 
     return -1;
   }
   spawn_plan plan;
-  if (ec = plan.prepare(opts, os_.seam(), stats_.syscalls); ec) return -1;
+  if (ec = plan.prepare(opts, os_); ec) return -1;
   if (ec = reserve_for_one(opts.time_limit.has_value()); ec) return -1;
   // The engine returns once the child has exec'd or failed to (CLONE_VFORK; a failed
   // child is reaped inside): no window in which a pid we return belongs to a child that
   // has not exec'd yet, so kill(pid) never meets the half-made child that libuv's pipe
   // comment guards against.
   int pidfd = -1;
-  const pid_t pid = plan.start(policy_->wants_birth_pidfd(), &pidfd, stats_.syscalls);
+  const pid_t pid = plan.start(policy_->wants_birth_pidfd(), &pidfd);
   if (pid < 0) {
     ec = errno_code(-pid);
     return -1;
@@ -71,7 +71,7 @@ pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& 
   // loop thread), so even a child that exited at once is found by the next sweep.
   adopt(pid, std::move(cb), pidfd);
   if (opts.time_limit) arm_deadline(pid, *opts.time_limit, 0);
-  if (int r = plan.finish(stats_.syscalls); r < 0) report(r, "uv_pipe_open of a child's pipe");
+  if (int r = plan.finish(); r < 0) report(r, "uv_pipe_open of a child's pipe");
   return pid;
 }
 
@@ -93,17 +93,17 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
     const uvreap::stats::syscall_counts& calls;
     ~hand_over() { inbox.count(calls); }
   } counted{inbox_, own_calls};
+  os_calls os(os_.seam(), own_calls);
   spawn_plan plan;
-  if (ec = plan.prepare(opts, os_.seam(), own_calls); ec) return -1;
-  sys::interface& os = os_.seam();
-  auto make = [&](uvreap::stats::syscall_counts& calls) {
+  if (ec = plan.prepare(opts, os); ec) return -1;
+  auto make = [&](uvreap::stats::syscall_counts& /*calls*/) {
     int pidfd = -1;  // not asked for: the loop thread opens its own at registration
-    return plan.start(false, &pidfd, calls);
+    return plan.start(false, &pidfd);
   };
-  auto discard = [&](pid_t pid, uvreap::stats::syscall_counts& calls) {
-    (void)retry_eintr(calls.kill, calls.eintr, [&] { return os.kill(pid, SIGKILL); });
+  auto discard = [&](pid_t pid, uvreap::stats::syscall_counts& /*calls*/) {
+    (void)os.kill(pid, SIGKILL);
     int status = 0;
-    (void)retry_eintr(calls.wait4, calls.eintr, [&] { return os.wait4(pid, &status, 0, nullptr); });
+    (void)os.wait4(pid, &status, 0, nullptr);
   };
   thread_inbox::item it;
   it.callback = std::move(cb);
@@ -111,7 +111,7 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
   const pid_t pid =
       inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec);
   // The pipes are the caller's, on its own loop: opened here, on its thread.
-  if (pid > 0) (void)plan.finish(own_calls);
+  if (pid > 0) (void)plan.finish();
   return pid;
 }
 

@@ -10,7 +10,7 @@
 #include <cstdint>
 
 #include "uvreap/stats.hpp"
-#include "uvreap/sys.hpp"
+#include "uvreap/testing/sys.hpp"
 
 struct rusage;
 struct epoll_event;
@@ -29,10 +29,11 @@ auto retry_eintr(std::uint64_t& counter, std::uint64_t& eintr, Call&& call) noex
   }
 }
 
-/// A `sys::interface` plus the counters of the reaper that calls it. Every member makes
-/// one call of the seam (retried on EINTR, except `close`) and counts it by kind; results
-/// are the seam's: a value, or -errno. Loop thread only (the counters are not atomic);
-/// calls made on other threads count into their own `stats::syscall_counts`.
+/// A `sys::interface` plus the counters its calls are counted in. Every member makes one
+/// call of the seam (retried on EINTR, except `close`) and counts it by kind; results are
+/// the seam's: a value, or -errno. One thread at a time (the counters are not atomic):
+/// the reaper's own on the loop thread; a spawn on another thread makes one over a local
+/// `stats::syscall_counts` and hands the counts to the loop thread (thread_inbox::count).
 class os_calls {
  public:
   os_calls(sys::interface& os, stats::syscall_counts& counts) noexcept : os_(os), n_(counts) {}
@@ -80,6 +81,23 @@ class os_calls {
   }
   int set_child_subreaper(int on) noexcept {
     return retry_eintr(n_.other, n_.eintr, [&] { return os_.set_child_subreaper(on); });
+  }
+  int pipe2(int fds[2], int flags) noexcept {
+    return retry_eintr(n_.fds, n_.eintr, [&] { return os_.pipe2(fds, flags); });
+  }
+  int socketpair(int domain, int type, int protocol, int fds[2]) noexcept {
+    return retry_eintr(n_.fds, n_.eintr,
+                       [&] { return os_.socketpair(domain, type, protocol, fds); });
+  }
+  int fd_flags(int fd) noexcept {
+    return retry_eintr(n_.fds, n_.eintr, [&] { return os_.fd_flags(fd); });
+  }
+  int dup_cloexec(int fd, int min_fd) noexcept {
+    return retry_eintr(n_.fds, n_.eintr, [&] { return os_.dup_cloexec(fd, min_fd); });
+  }
+  pid_t clone(int (*fn)(void*), void* stack_top, int flags, void* arg, int* pidfd) noexcept {
+    return retry_eintr(n_.spawn, n_.eintr,
+                       [&] { return os_.clone(fn, stack_top, flags, arg, pidfd); });
   }
   int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
             const posix_spawnattr_t* attr, char* const argv[], char* const envp[],

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
-// uvreap (private): the spawn engine. Built without sanitizers (see lib/meson.build):
-// the child runs on a borrowed stack in the parent's memory, where instrumentation that
-// keeps per-thread state has no business running.
+// uvreap (private): the spawn engine's child, `run_child`: what runs between clone and
+// exec. Built without sanitizers (see lib/meson.build): the child runs on a borrowed
+// stack in the parent's memory, where instrumentation that keeps per-thread state has no
+// business running. The parent's side, the clone itself, is spawn_engine.cpp.
 //
 // The child shares the parent's memory (CLONE_VM) and, until its first step, the
 // parent's fd table (CLONE_FILES), while the calling thread is suspended (CLONE_VFORK)
@@ -19,30 +20,13 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
-#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <memory>
-
-#ifndef CLONE_PIDFD
-#define CLONE_PIDFD 0x00001000
-#endif
-
-#ifdef __GLIBC__
-// glibc's own name for clone(2). ThreadSanitizer intercepts `clone` and runs its
-// after-fork bookkeeping in the child, which shares our memory here and so corrupts the
-// parent's state; `__clone` is the same function without the interceptor.
-extern "C" int __clone(int (*fn)(void*), void* stack, int flags, void* arg, ...);
-#define UVREAP_CLONE __clone
-#else
-#define UVREAP_CLONE ::clone
-#endif
 
 namespace uvreap::detail {
 
@@ -65,7 +49,7 @@ long sys(long number, Args... args) noexcept {
   return r < 0 ? -errno : r;
 }
 
-[[noreturn]] void fail(sys::child_recipe& r, child_step step, long err) noexcept {
+[[noreturn]] void fail(child_recipe& r, child_step step, long err) noexcept {
   r.failed_step = step;
   r.error = static_cast<int>(-err);
   ::syscall(SYS_exit_group, 127);
@@ -73,7 +57,7 @@ long sys(long number, Args... args) noexcept {
 }
 
 // The injected fault for `step`, or 0.
-long injected(const sys::child_recipe& r, child_step step) noexcept {
+long injected(const child_recipe& r, child_step step) noexcept {
   return r.fault_step == step ? -r.fault_errno : 0;
 }
 
@@ -83,7 +67,7 @@ bool moves_on(long err) noexcept {
          err == -ETIMEDOUT || err == -EACCES;
 }
 
-void place_fds(sys::child_recipe& r) noexcept {
+void place_fds(child_recipe& r) noexcept {
   const int n = r.move_count;
   // Sources other than the target's own number are all >= n (copied there by the
   // parent), so no dup2 below can clobber a source still to be used.
@@ -130,7 +114,7 @@ void place_fds(sys::child_recipe& r) noexcept {
   if (long e = sys(SYS_close_range, n, ~0U, 0); e < 0) fail(r, child_step::fds, e);
 }
 
-void set_identity(sys::child_recipe& r) noexcept {
+void set_identity(child_recipe& r) noexcept {
   for (std::size_t i = 0; i < r.rlimit_count; ++i) {
     long e = injected(r, child_step::rlimits);
     if (e == 0) e = sys(SYS_prlimit64, 0, r.rlimits[i].resource, &r.rlimits[i].limit, nullptr);
@@ -162,8 +146,10 @@ void set_identity(sys::child_recipe& r) noexcept {
   }
 }
 
-int child_main(void* arg) noexcept {
-  auto& r = *static_cast<sys::child_recipe*>(arg);
+}  // namespace
+
+int run_child(void* arg) noexcept {
+  auto& r = *static_cast<child_recipe*>(arg);
   // First: a fd table of our own with only the fds below the range, so nothing we do
   // from here on touches the parent's.
   long e = injected(r, child_step::close_range);
@@ -225,68 +211,6 @@ int child_main(void* arg) noexcept {
   if (err == 0) err = -ENOENT;  // no candidate at all
   if (eacces && moves_on(err)) err = -EACCES;
   fail(r, child_step::exec, err);
-}
-
-// The child's stack: one per thread, made once. The calling thread is suspended while
-// the child uses it, so one suffices however many children the thread makes.
-constexpr std::size_t kStackBytes = 64 * 1024;
-thread_local std::unique_ptr<unsigned char[]> t_stack;
-
-}  // namespace
-
-pid_t clone_and_exec(sys::child_recipe& r, int* pidfd) noexcept {
-  *pidfd = -1;
-  r.failed_step = child_step::none;
-  r.error = 0;
-  if (!t_stack) {
-    t_stack.reset(new (std::nothrow) unsigned char[kStackBytes]);
-    if (!t_stack) {
-      r.failed_step = child_step::clone;
-      return -ENOMEM;
-    }
-  }
-  void* top = t_stack.get() + kStackBytes;  // grows down; new[] is aligned for any type
-
-  int flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD;
-  if (r.want_pidfd) flags |= CLONE_PIDFD;
-  int fd = -1;
-
-  // No signal handler of ours may run in the child, which shares our memory: block
-  // them all across the clone (the child inherits the mask and empties it before exec).
-  sigset_t all;
-  sigset_t old;
-  sigfillset(&all);
-  const int m = ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  if (m != 0) {
-    r.failed_step = child_step::clone;
-    return -m;
-  }
-  if (long f = injected(r, child_step::clone); f != 0) {
-    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-    r.failed_step = child_step::clone;
-    return static_cast<pid_t>(f);
-  }
-  const pid_t pid = UVREAP_CLONE(child_main, top, flags, &r, &fd);
-  const int clone_errno = errno;
-  ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  if (pid < 0) {
-    r.failed_step = child_step::clone;
-    return -clone_errno;
-  }
-  if (r.failed_step == child_step::none) {
-    *pidfd = fd;  // stays -1 on a kernel that ignores CLONE_PIDFD
-    return pid;
-  }
-  // The child failed and has exited (we run again only after it did): reap it here so
-  // that no zombie is left and no reaper sees it. Neither result changes what happens
-  // next: a close error still releases the pidfd, and the only other wait4 error is
-  // ECHILD, when someone's wait(-1) in another thread took the child first — either way
-  // no zombie is left, and the caller gets the child's error, not ours.
-  if (fd >= 0) (void)::close(fd);
-  int status = 0;
-  while (::wait4(pid, &status, __WALL, nullptr) < 0 && errno == EINTR) {
-  }
-  return -r.error;
 }
 
 }  // namespace uvreap::detail

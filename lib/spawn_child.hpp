@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-// uvreap (private): the spawn engine's child — what runs between clone and exec.
+// uvreap (private): the spawn engine — the recipe the parent prepares, the child that
+// follows it between clone and exec (spawn_child.cpp), and the parent's one call that
+// starts it (spawn_engine.cpp).
 #pragma once
 
 #include <sys/resource.h>
 #include <sys/types.h>
 
 #include <cstddef>
-
-#include "uvreap/sys.hpp"
 
 namespace uvreap::detail {
 
@@ -46,10 +46,6 @@ struct rlimit_entry {
   ::rlimit limit{};
 };
 
-}  // namespace uvreap::detail
-
-namespace uvreap::sys {
-
 /// Everything the child does, prepared in the parent so that the child only makes
 /// syscalls: no allocation, no locks, no libc state. Built by `spawn_plan`; the pointers
 /// borrow from it.
@@ -62,7 +58,7 @@ struct child_recipe {
   const char* cwd = nullptr;  ///< nullptr: stay in the parent's
 
   // fds: targets 0 .. move_count-1.
-  const detail::fd_move* moves = nullptr;
+  const fd_move* moves = nullptr;
   int move_count = 0;
   int unshare_from = 3;  ///< above every source: the child's table keeps only fds below
 
@@ -74,7 +70,7 @@ struct child_recipe {
   /// "#!") runs as `/bin/sh path args...`; slot 1 is filled with the path in the child.
   char** shell_argv = nullptr;
 
-  const detail::rlimit_entry* rlimits = nullptr;
+  const rlimit_entry* rlimits = nullptr;
   std::size_t rlimit_count = 0;
   bool set_umask = false;
   mode_t umask = 0;
@@ -92,22 +88,25 @@ struct child_recipe {
 
   /// Test hook: the child fails `fault_step` with `fault_errno` instead of making that
   /// step's call (the steps before it run for real).
-  detail::child_step fault_step = detail::child_step::none;
+  child_step fault_step = child_step::none;
   int fault_errno = 0;
 
   // Written by the child before it exits; read by the parent after clone returns.
-  detail::child_step failed_step = detail::child_step::none;
+  child_step failed_step = child_step::none;
   int error = 0;
 };
 
-}  // namespace uvreap::sys
+/// The child: follows the `child_recipe` at `recipe` and execs, or records the step that
+/// failed and exits 127. What `clone` runs; never returns.
+int run_child(void* recipe) noexcept;
 
-namespace uvreap::detail {
+class os_calls;
 
-/// The engine: clone(CLONE_VM | CLONE_VFORK | CLONE_FILES [| CLONE_PIDFD]) running
-/// `recipe`. Returns the pid, or -errno with `recipe.failed_step` saying where (and no
-/// child left: a child that failed is reaped here). `*pidfd` is the child's pidfd or -1
-/// (not asked for, or the kernel ignores CLONE_PIDFD). Any thread.
-pid_t clone_and_exec(sys::child_recipe& recipe, int* pidfd) noexcept;
+/// The engine, in the parent: clone(CLONE_VM | CLONE_VFORK | CLONE_FILES [| CLONE_PIDFD])
+/// running `recipe`, through the seam in `os` (counted there). Returns the pid, or -errno
+/// with `recipe.failed_step` saying where (and no child left: a child that failed is
+/// reaped here). `*pidfd` is the child's pidfd or -1 (not asked for, or the kernel ignores
+/// CLONE_PIDFD). Any thread, with an `os_calls` of that thread's counts.
+pid_t clone_and_exec(child_recipe& recipe, os_calls& os, int* pidfd) noexcept;
 
 }  // namespace uvreap::detail

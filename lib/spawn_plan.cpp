@@ -60,15 +60,12 @@ spawn_plan::~spawn_plan() {
 
 void spawn_plan::close_fd(int& fd) noexcept {
   if (fd < 0) return;
-  ++calls_->close;
   (void)os_->close(fd);  // an error (EINTR) still releases the fd: nothing to retry
   fd = -1;
 }
 
-std::error_code spawn_plan::prepare(const spawn_options& opts, sys::interface& os,
-                                    stats::syscall_counts& calls) noexcept {
+std::error_code spawn_plan::prepare(const spawn_options& opts, os_calls& os) noexcept {
   os_ = &os;
-  calls_ = &calls;
   try {
     return build(opts);
   } catch (const std::bad_alloc&) {
@@ -207,7 +204,7 @@ void spawn_plan::plan_identity(const spawn_options& opts) {
 }
 
 int spawn_plan::source_above(int fd, int n) {
-  const int r = retry_eintr(calls_->fds, calls_->eintr, [&] { return os_->dup_cloexec(fd, n); });
+  const int r = os_->dup_cloexec(fd, n);
   if (r >= 0) owned_fds_.push_back(r);  // room reserved by plan_fds
   return r;
 }
@@ -240,8 +237,7 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
       case stdio::kind::closed:
         break;
       case stdio::kind::fd:
-        if (s.fd < 0 ||
-            retry_eintr(calls_->fds, calls_->eintr, [&] { return os_->fd_flags(s.fd); }) < 0) {
+        if (s.fd < 0 || os_->fd_flags(s.fd) < 0) {
           return errno_code(EBADF);
         }
         from = s.fd;
@@ -270,12 +266,9 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
         int r = 0;
         const int nb = s.nonblocking ? O_NONBLOCK : 0;
         if (s.direction == stdio::flow::both) {
-          r = retry_eintr(calls_->fds, calls_->eintr, [&] {
-            return os_->socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | nb, 0, fds);
-          });
+          r = os_->socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | nb, 0, fds);
         } else {
-          r = retry_eintr(calls_->fds, calls_->eintr,
-                          [&] { return os_->pipe2(fds, O_CLOEXEC | nb); });
+          r = os_->pipe2(fds, O_CLOEXEC | nb);
         }
         if (r < 0) return errno_code(-r);
         // pipe2: [0] reads, [1] writes. A pipe the child reads gives it the read end.
@@ -311,27 +304,25 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
   return {};
 }
 
-pid_t spawn_plan::start(bool want_pidfd, int* pidfd, stats::syscall_counts& calls) noexcept {
+pid_t spawn_plan::start(bool want_pidfd, int* pidfd) noexcept {
   *pidfd = -1;
   static std::atomic<bool> engine_missing{false};  // a kernel without clone's or
                                                    // close_range's flags: posix_spawn
   if (!engine_missing.load(std::memory_order_relaxed)) {
     recipe_.want_pidfd = want_pidfd;
-    ++calls.spawn;
-    const pid_t pid = os_->clone_spawn(recipe_, pidfd);
+    const pid_t pid = clone_and_exec(recipe_, *os_, pidfd);
     if (pid >= 0 || pid != -ENOSYS) return pid;
     if (recipe_.failed_step != child_step::clone &&
         recipe_.failed_step != child_step::close_range) {
       return pid;
     }
-    if (os_ == &sys::os()) engine_missing.store(true, std::memory_order_relaxed);
+    if (&os_->seam() == &sys::os()) engine_missing.store(true, std::memory_order_relaxed);
   }
   if (needs_engine_) return -ENOSYS;
-  return posix_fallback(calls);
+  return posix_fallback();
 }
 
-int spawn_plan::finish(stats::syscall_counts& calls) noexcept {
-  calls_ = &calls;
+int spawn_plan::finish() noexcept {
   for (int& fd : owned_fds_)
     close_fd(fd);
   int first_error = 0;

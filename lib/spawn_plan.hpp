@@ -9,10 +9,9 @@
 #include <system_error>
 #include <vector>
 
+#include "os_calls.hpp"
 #include "spawn_child.hpp"
 #include "uvreap/spawn_options.hpp"
-#include "uvreap/stats.hpp"
-#include "uvreap/sys.hpp"
 
 namespace uvreap::detail {
 
@@ -22,8 +21,10 @@ namespace uvreap::detail {
 /// destroyed (copies, the child's pipe ends, and every pipe end after a failed start)
 /// is closed then. It borrows the options' strings, which must outlive it.
 ///
-/// Every syscall goes through the seam given to `prepare` and is counted in the counts
-/// passed to each step (the reaper's own on the loop thread, a local set elsewhere).
+/// Every syscall of the parent goes through the `os_calls` given to `prepare`, counted
+/// once there (the reaper's own on the loop thread, a local set on another thread); the
+/// child's own steps are raw syscalls (spawn_child.cpp). The plan and its `os_calls` are
+/// used on one thread at a time.
 class spawn_plan {
  public:
   spawn_plan() = default;
@@ -36,24 +37,23 @@ class spawn_plan {
   /// rlimit, umask, signal or stdio entry, a pipe handle that is not an unopened
   /// `uv_pipe_t` or is named twice, more than 1,024 fds), EBADF (a stdio fd or stream
   /// that is not open), ENOMEM, or what pipe2/socketpair/fcntl reported (EMFILE, ...).
-  [[nodiscard]] std::error_code prepare(const spawn_options& opts, sys::interface& os,
-                                        stats::syscall_counts& calls) noexcept;
+  [[nodiscard]] std::error_code prepare(const spawn_options& opts, os_calls& os) noexcept;
 
   /// Makes the child: the engine, or posix_spawn on a kernel without the engine's calls
   /// (ENOSYS when the options need what posix_spawn cannot do). The pid, or -errno;
   /// `*pidfd` is its pidfd from clone when `want_pidfd` and the kernel gave one, else -1.
-  pid_t start(bool want_pidfd, int* pidfd, stats::syscall_counts& calls) noexcept;
+  pid_t start(bool want_pidfd, int* pidfd) noexcept;
 
   /// After a successful start, on the thread that owns the pipes' loop: closes the
   /// child's ends and opens each pipe handle on the parent's end. Returns the first
   /// error of `uv_pipe_open` (that pipe's fd is closed: the child sees EOF or EPIPE).
-  int finish(stats::syscall_counts& calls) noexcept;
+  int finish() noexcept;
 
   /// Which step of the child failed in the last `start` (none when it succeeded).
   [[nodiscard]] child_step failed_step() const noexcept { return recipe_.failed_step; }
 
-  /// The recipe, for tests that inject a fault into the child.
-  [[nodiscard]] sys::child_recipe& recipe() noexcept { return recipe_; }
+  /// What the child will do: the fd moves, paths and identity `prepare` planned.
+  [[nodiscard]] const child_recipe& recipe() const noexcept { return recipe_; }
 
  private:
   struct pipe_end {
@@ -67,12 +67,11 @@ class spawn_plan {
   std::error_code plan_paths(const spawn_options& opts);
   void plan_identity(const spawn_options& opts);
   int source_above(int fd, int n);
-  pid_t posix_fallback(stats::syscall_counts& calls) noexcept;
+  pid_t posix_fallback() noexcept;
   std::error_code build_posix();
   void close_fd(int& fd) noexcept;
 
-  sys::interface* os_ = nullptr;
-  stats::syscall_counts* calls_ = nullptr;  // prepare's counts, for its own calls
+  os_calls* os_ = nullptr;
 
   std::vector<char*> argv_;
   std::vector<char*> shell_argv_;
@@ -91,7 +90,7 @@ class spawn_plan {
   std::vector<gid_t> groups_;
   bool needs_engine_ = false;  // options posix_spawn cannot carry out
 
-  sys::child_recipe recipe_{};
+  child_recipe recipe_{};
 
   posix_spawn_file_actions_t actions_{};
   posix_spawnattr_t attr_{};

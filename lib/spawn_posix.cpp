@@ -14,16 +14,14 @@
 
 namespace uvreap::detail {
 
-pid_t spawn_plan::posix_fallback(stats::syscall_counts& calls) noexcept {
+pid_t spawn_plan::posix_fallback() noexcept {
   try {
     if (auto ec = build_posix(); ec) return -ec.value();
   } catch (const std::bad_alloc&) {
     return -ENOMEM;
   }
   pid_t pid = -1;
-  const int r = retry_eintr(calls.spawn, calls.eintr, [&] {
-    return os_->spawn(&pid, file_, &actions_, &attr_, argv_.data(), envp_, search_path_);
-  });
+  const int r = os_->spawn(&pid, file_, &actions_, &attr_, argv_.data(), envp_, search_path_);
   return r < 0 ? r : pid;
 }
 
@@ -42,8 +40,7 @@ std::error_code spawn_plan::build_posix() {
     int e = 0;
     if (m.source >= 0 && m.source != m.target) {
       e = posix_spawn_file_actions_adddup2(&actions_, m.source, m.target);
-    } else if (m.source == m.target && retry_eintr(calls_->fds, calls_->eintr,
-                                                   [&] { return os_->fd_flags(m.target); }) >= 0) {
+    } else if (m.source == m.target && os_->fd_flags(m.target) >= 0) {
       e = posix_spawn_file_actions_adddup2(&actions_, m.target, m.target);  // clears CLOEXEC
     }
     if (e != 0) return errno_code(e);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
-// uvreap: the OS seam's kernel implementation; the only file that calls these syscalls.
-#include "uvreap/sys.hpp"
+// uvreap: the OS seam's kernel implementation. The library's syscalls in the parent are
+// made here; the spawn engine's child makes its own raw ones (spawn_child.cpp).
+#include "uvreap/testing/sys.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -13,7 +15,15 @@
 
 #include <cerrno>
 
-#include "spawn_child.hpp"
+#ifdef __GLIBC__
+// glibc's own name for clone(2). ThreadSanitizer intercepts `clone` and runs its
+// after-fork bookkeeping in the child, which shares our memory here and so corrupts the
+// parent's state; `__clone` is the same function without the interceptor.
+extern "C" int __clone(int (*fn)(void*), void* stack, int flags, void* arg, ...);
+#define UVREAP_CLONE __clone
+#else
+#define UVREAP_CLONE ::clone
+#endif
 
 namespace uvreap::sys {
 
@@ -41,8 +51,10 @@ int interface::spawn(pid_t* pid, const char* file, const posix_spawn_file_action
   return -r;
 }
 
-pid_t interface::clone_spawn(child_recipe& recipe, int* pidfd) noexcept {
-  return detail::clone_and_exec(recipe, pidfd);
+pid_t interface::clone(int (*fn)(void*), void* stack_top, int flags, void* arg,
+                       int* pidfd) noexcept {
+  const pid_t r = UVREAP_CLONE(fn, stack_top, flags, arg, pidfd);
+  return r < 0 ? -errno : r;
 }
 
 int interface::pipe2(int fds[2], int flags) noexcept {

@@ -4,6 +4,7 @@
 // test/spawn_seam_test.cpp for spawning).
 #pragma once
 
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,7 +22,7 @@
 #include "spawn_child.hpp"
 #include "support.hpp"
 #include "uvreap/reaper.hpp"
-#include "uvreap/sys.hpp"
+#include "uvreap/testing/sys.hpp"
 
 namespace uvreap::test {
 
@@ -33,7 +34,7 @@ class scripted_os : public sys::interface {
     k_wait4,
     k_waitid,
     k_kill,
-    k_spawn,  // the engine (clone_spawn)
+    k_spawn,  // the engine's clone
     k_posix_spawn,
     k_pipe,
     k_socketpair,
@@ -75,17 +76,16 @@ class scripted_os : public sys::interface {
     return interface::kill(pid, sig);
   }
   // A queued result fails clone itself (as the kernel would, before any child);
-  // `child_fault` makes the real child fail that step with that errno.
-  pid_t clone_spawn(sys::child_recipe& recipe, int* pidfd) noexcept override {
-    if (auto r = next(k_spawn)) {
-      recipe.failed_step = detail::child_step::clone;
-      *pidfd = -1;
-      return *r;
-    }
-    if (ignore_clone_pidfd) recipe.want_pidfd = false;  // a kernel before 5.2
+  // `child_fault` makes the real child fail that step with that errno (the library's
+  // `arg` is its child_recipe, a private type the tests may see).
+  pid_t clone(int (*fn)(void*), void* stack_top, int flags, void* arg,
+              int* pidfd) noexcept override {
+    if (auto r = next(k_spawn)) return *r;
+    if (ignore_clone_pidfd) flags &= ~CLONE_PIDFD;  // a kernel before 5.2 ignores it
+    auto& recipe = *static_cast<detail::child_recipe*>(arg);
     recipe.fault_step = child_fault.first;
     recipe.fault_errno = child_fault.second;
-    return interface::clone_spawn(recipe, pidfd);
+    return interface::clone(fn, stack_top, flags, arg, pidfd);
   }
   int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* a,
             const posix_spawnattr_t* at, char* const argv[], char* const envp[],

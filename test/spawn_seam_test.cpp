@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // uvreap tests: the spawn path's fault matrix, through the OS seam — clone and posix_spawn
 // errors, stdio set-up, each step of the child — and what the engine falls back to.
-#include "uvreap/sys.hpp"
+#include "uvreap/testing/sys.hpp"
 
 #include <sys/prctl.h>
 #include <sys/resource.h>

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 // uvreap tests: failures injected through the OS seam, and syscall counts from stats.
-#include "uvreap/sys.hpp"
+#include "uvreap/testing/sys.hpp"
 
 #include <sys/prctl.h>
 #include <sys/resource.h>

@@ -145,7 +145,8 @@ struct options {
   /// `poll_interval` is in effect (its poll does more). Zero: none. Negative: EINVAL.
   std::chrono::milliseconds safety_sweep{1000};
 
-  /// The OS seam; null means the kernel (`sys::os()`). Must outlive the reaper.
+  /// The OS seam, for tests (<uvreap/testing/sys.hpp>: no stability promise); null means
+  /// the kernel (`sys::os()`). Must outlive the reaper.
   sys::interface* os = nullptr;
 };
 

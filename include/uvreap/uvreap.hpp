@@ -7,5 +7,4 @@
 #include "uvreap/reaper_options.hpp"
 #include "uvreap/spawn_options.hpp"
 #include "uvreap/stats.hpp"
-#include "uvreap/sys.hpp"
 #include "uvreap/version.hpp"

@@ -1,5 +1,11 @@
 // SPDX-License-Identifier: MIT
-// uvreap: the OS seam. Every syscall the library makes goes through it.
+// uvreap, for tests: the OS seam. Every syscall the library makes in the parent goes
+// through it, so a test can script the kernel's answers (`options::os`).
+//
+// NOT A STABLE API. This header is installed for tests of code built on uvreap, but the
+// seam follows the library's internals: a release may add, remove or change members (and
+// so the vtable) without a major version. Derive from it in tests; do not ship code that
+// depends on its layout. Not included by <uvreap/uvreap.hpp>.
 #pragma once
 
 #include <signal.h>
@@ -12,10 +18,6 @@ struct epoll_event;
 
 #pragma GCC visibility push(default)  // the public API; the rest of the library is hidden
 namespace uvreap::sys {
-
-/// What a spawned child does between clone and exec (private to the library; a seam
-/// that overrides `clone_spawn` forwards it, or fails without it).
-struct child_recipe;
 
 /// The thin interface between the reaper and the kernel.
 ///
@@ -47,17 +49,19 @@ class interface {
 
   /// `posix_spawn` (or `posix_spawnp` when `search_path`): 0 or -errno. `*pid` is set
   /// only on success. A failed exec is reported here (glibc's spawn waits for the
-  /// failed child, so it leaves no zombie). Used only where `clone_spawn` says ENOSYS.
+  /// failed child, so it leaves no zombie). Used only where `clone` says ENOSYS.
   virtual int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
                     const posix_spawnattr_t* attr, char* const argv[], char* const envp[],
                     bool search_path) noexcept;
 
-  /// The spawn engine: `clone(CLONE_VM | CLONE_VFORK | CLONE_FILES [| CLONE_PIDFD])` of
-  /// a child that follows `recipe` and execs. The pid, or -errno (the exec's error, or
-  /// the step of the child that failed); a failed child is reaped before this returns.
-  /// `*pidfd` is the child's pidfd when the recipe asked for one and the kernel gave it,
-  /// else -1. -ENOSYS (clone or close_range) makes the library fall back to `spawn`.
-  virtual pid_t clone_spawn(child_recipe& recipe, int* pidfd) noexcept;
+  /// `clone(fn, stack_top, flags, arg, pidfd)`: the spawn engine's one call in the
+  /// parent. The child runs `fn(arg)` on `stack_top` (the library's flags include
+  /// CLONE_VM | CLONE_VFORK, so this returns once the child has exec'd or exited; with
+  /// CLONE_PIDFD the kernel stores the child's pidfd in `*pidfd`). The pid, or -errno.
+  /// -ENOSYS makes the library fall back to `spawn` (posix_spawn).
+  /// `arg` is the library's private description of the child: pass it on unchanged.
+  virtual pid_t clone(int (*fn)(void*), void* stack_top, int flags, void* arg,
+                      int* pidfd) noexcept;
 
   /// `pipe2(fds, flags)`: 0 or -errno.
   virtual int pipe2(int fds[2], int flags) noexcept;
