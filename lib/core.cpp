@@ -29,9 +29,10 @@ const char* what_of(std::exception_ptr e) noexcept {
 
 }  // namespace
 
-core::core(uv_loop_t* loop, options opts) noexcept
+core::core(uv_loop_t* loop, options opts, core_seams seams) noexcept
     : loop_(loop),
       opts_(std::move(opts)),
+      seams_(std::move(seams)),
       os_(opts_.os != nullptr ? *opts_.os : sys::os(), stats_.syscalls) {}
 
 core::~core() = default;
@@ -80,8 +81,13 @@ std::error_code core::start(const std::shared_ptr<core>& self) noexcept {
   for_each_handle([](auto& h) { (void)h.swap_in_fresh(); });  // nothing was there before
 
   std::error_code ec;
-  policy_ = start_policy(opts_, os_, *this, ec);
-  if (ec) return ec;
+  if (seams_.policy) {
+    policy_ = seams_.policy();
+    if (!policy_) return errno_code(EINVAL);
+  } else {
+    policy_ = start_policy(opts_, os_, *this, ec);
+    if (ec) return ec;
+  }
 
   // From the first successful init on, the handles can only be released through
   // uv_close, so a failure takes the one unwind of close.

@@ -40,9 +40,19 @@ namespace uvreap::detail {
 /// Loop thread only, except `spawn` and `watch`, which hand children made on other
 /// threads to the loop through the thread inbox. Kept alive by `self_` from `start`
 /// until libuv has released every handle, which may be after the reaper object is gone.
+/// What a test may put in place of the policy and of the loop's clock
+/// (test/core_test.cpp). Empty: the policy `options` asks for, and the loop's time.
+struct core_seams {
+  std::function<std::unique_ptr<exit_source>()> policy;
+  /// Milliseconds on a monotonic clock. Time limits are armed and found due by it; the
+  /// libuv timer that wakes them is still armed for the difference in real time, so a
+  /// test that moves its clock calls `core::clock_moved` (the timer is then due at once).
+  std::function<std::uint64_t()> clock;
+};
+
 class __attribute__((visibility("hidden"))) core final : error_sink {
  public:
-  core(uv_loop_t* loop, options opts) noexcept;
+  core(uv_loop_t* loop, options opts, core_seams seams = {}) noexcept;
   core(const core&) = delete;
   core& operator=(const core&) = delete;
   ~core();
@@ -61,6 +71,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   [[nodiscard]] const options& opts() const noexcept { return opts_; }
   [[nodiscard]] policy effective_policy() const noexcept;
   [[nodiscard]] std::chrono::milliseconds poll_interval() const noexcept { return poll_every_; }
+  /// A test's clock (`core_seams::clock`) moved: look at the time limits again.
+  void clock_moved() noexcept { restart_deadline_timer(); }
 
  private:
   enum class state { open, closing, closed };
@@ -156,6 +168,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
 
   uv_loop_t* loop_;
   options opts_;
+  core_seams seams_;
   uvreap::stats stats_{};
   os_calls os_;
   std::unique_ptr<exit_source> policy_;

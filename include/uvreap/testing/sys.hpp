@@ -60,8 +60,7 @@ class interface {
   /// CLONE_PIDFD the kernel stores the child's pidfd in `*pidfd`). The pid, or -errno.
   /// -ENOSYS makes the library fall back to `spawn` (posix_spawn).
   /// `arg` is the library's private description of the child: pass it on unchanged.
-  virtual pid_t clone(int (*fn)(void*), void* stack_top, int flags, void* arg,
-                      int* pidfd) noexcept;
+  virtual pid_t clone(int (*fn)(void*), void* stack_top, int flags, void* arg, int* pidfd) noexcept;
 
   /// `pipe2(fds, flags)`: 0 or -errno.
   virtual int pipe2(int fds[2], int flags) noexcept;
