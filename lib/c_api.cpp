@@ -231,6 +231,29 @@ uvreap_policy_t uvreap_policy(const uvreap_t* reaper) {
   return UVREAP_POLICY_OWN;
 }
 
+int uvreap_stats(const uvreap_t* reaper, uvreap_stats_t* out) {
+  if (reaper == nullptr || out == nullptr) return -EINVAL;
+  const uvreap::stats& s = reaper->reaper->stats();
+  *out = {};
+  out->sweeps = s.sweeps;
+  out->empty_sweeps = s.empty_sweeps;
+  out->exits_reaped = s.exits_reaped;
+  out->orphans_reaped = s.orphans_reaped;
+  out->lost = s.lost;
+  out->largest_batch = s.largest_batch;
+  out->continuations = s.continuations;
+  out->coalesced_signals = s.coalesced_signals;
+  out->callback_exceptions = s.callback_exceptions;
+  out->errors = s.errors;
+  out->deadlines_fired = s.deadlines_fired;
+  out->signals_skipped = s.signals_skipped;
+  out->syscalls = s.syscalls.total();
+  out->syscalls_wait = s.syscalls.wait4 + s.syscalls.waitid;
+  out->syscalls_spawn = s.syscalls.spawn;
+  out->syscalls_eintr = s.syscalls.eintr;
+  return 0;
+}
+
 void* uvreap_get_data(const uvreap_t* reaper) {
   return reaper == nullptr ? nullptr : reaper->data;
 }

@@ -95,6 +95,18 @@ static void test_spawn_and_exit(uv_loop_t* loop) {
   so.kill_grace_ms = 2000;
   CHECK(rec.calls == 2);
 
+  /* The counters: two children made, both delivered, one time limit fired. */
+  uvreap_stats_t st;
+  CHECK(uvreap_stats(r, &st) == 0);
+  CHECK(st.exits_reaped == 2);
+  CHECK(st.syscalls_spawn == 2);
+  CHECK(st.deadlines_fired == 1);
+  CHECK(st.lost == 0);
+  CHECK(st.sweeps >= 1);
+  CHECK(st.syscalls >= st.syscalls_spawn + st.syscalls_wait);
+  CHECK(uvreap_stats(NULL, &st) == UV_EINVAL);
+  CHECK(uvreap_stats(r, NULL) == UV_EINVAL);
+
   closed_calls = 0;
   CHECK(uvreap_close(r, on_closed) == 0);
   run_until(loop, &closed_calls, 1);

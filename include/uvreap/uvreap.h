@@ -40,9 +40,9 @@ typedef struct uvreap_s uvreap_t;
 
 /** Which children a reaper takes (see reaper.hpp, `uvreap::policy`). */
 typedef enum {
-  UVREAP_POLICY_OWN = 0,   /**< only children given to it; SIGCHLD + WNOWAIT peek */
-  UVREAP_POLICY_ALL = 1,   /**< every child of the process, orphans to on_orphan */
-  UVREAP_POLICY_PIDFD = 2  /**< only its own, through pidfds in one epoll set */
+  UVREAP_POLICY_OWN = 0,  /**< only children given to it; SIGCHLD + WNOWAIT peek */
+  UVREAP_POLICY_ALL = 1,  /**< every child of the process, orphans to on_orphan */
+  UVREAP_POLICY_PIDFD = 2 /**< only its own, through pidfds in one epoll set */
 } uvreap_policy_t;
 
 /** How a child ended. */
@@ -54,15 +54,15 @@ typedef enum {
 
 /** One reaped child, as passed to an exit callback. */
 typedef struct {
-  pid_t pid;                /**< the child's pid (may already belong to another process) */
-  uvreap_exit_kind_t kind;  /**< how it ended */
-  int exit_status;          /**< exit code 0-255 when UVREAP_EXITED, else 0 */
-  int term_signal;          /**< the signal when UVREAP_SIGNALED, else 0 */
-  int core_dumped;          /**< 1 when UVREAP_SIGNALED and a core was written */
-  int deadline_fired;       /**< 1 when its time limit expired and it was signalled */
-  int64_t user_cpu_usec;    /**< user CPU time of the child, microseconds */
-  int64_t system_cpu_usec;  /**< system CPU time of the child, microseconds */
-  long max_rss_kib;         /**< peak resident set size, KiB */
+  pid_t pid;               /**< the child's pid (may already belong to another process) */
+  uvreap_exit_kind_t kind; /**< how it ended */
+  int exit_status;         /**< exit code 0-255 when UVREAP_EXITED, else 0 */
+  int term_signal;         /**< the signal when UVREAP_SIGNALED, else 0 */
+  int core_dumped;         /**< 1 when UVREAP_SIGNALED and a core was written */
+  int deadline_fired;      /**< 1 when its time limit expired and it was signalled */
+  int64_t user_cpu_usec;   /**< user CPU time of the child, microseconds */
+  int64_t system_cpu_usec; /**< system CPU time of the child, microseconds */
+  long max_rss_kib;        /**< peak resident set size, KiB */
 } uvreap_exit_t;
 
 /** Called once per child, on the loop thread, after it was reaped. */
@@ -73,32 +73,32 @@ typedef void (*uvreap_close_cb)(uvreap_t* reaper);
 
 /** Construction settings; fill with uvreap_options_init first. */
 typedef struct {
-  int policy;                  /**< a uvreap_policy_t; default UVREAP_POLICY_OWN */
-  size_t max_batch;            /**< exits per sweep before yielding to the loop; 512 */
-  int subreaper;               /**< policy ALL: PR_SET_CHILD_SUBREAPER while open */
-  unsigned poll_interval_ms;   /**< safety poll; 0 = automatic (see reaper.hpp) */
-  uvreap_exit_cb on_orphan;    /**< policy ALL: children nobody watched; may be NULL */
-  void* orphan_data;           /**< passed to on_orphan */
+  uvreap_policy_t policy;    /**< default UVREAP_POLICY_OWN */
+  size_t max_batch;          /**< exits per sweep before yielding to the loop; 512 */
+  int subreaper;             /**< policy ALL: PR_SET_CHILD_SUBREAPER while open */
+  unsigned poll_interval_ms; /**< safety poll; 0 = automatic (see reaper.hpp) */
+  uvreap_exit_cb on_orphan;  /**< policy ALL: children nobody watched; may be NULL */
+  void* orphan_data;         /**< passed to on_orphan */
 } uvreap_options_t;
 
 /** Flags of uvreap_spawn_options_t. */
 enum {
-  UVREAP_SEARCH_PATH = 1u << 0,       /**< look the program up in PATH when it has no '/' */
-  UVREAP_NEW_SESSION = 1u << 1,       /**< setsid() in the child */
-  UVREAP_NEW_PROCESS_GROUP = 1u << 2, /**< setpgid(0, 0) in the child */
+  UVREAP_SEARCH_PATH = 1u << 0,        /**< look the program up in PATH when it has no '/' */
+  UVREAP_NEW_SESSION = 1u << 1,        /**< setsid() in the child */
+  UVREAP_NEW_PROCESS_GROUP = 1u << 2,  /**< setpgid(0, 0) in the child */
   UVREAP_KILL_PROCESS_GROUP = 1u << 3, /**< the time limit signals the child's group */
   UVREAP_SETUID = 1u << 4,             /**< run as `uid` (uv_spawn's UV_PROCESS_SETUID) */
   UVREAP_SETGID = 1u << 5,             /**< run as `gid` (uv_spawn's UV_PROCESS_SETGID) */
-  UVREAP_SHELL_FALLBACK = 1u << 6,     /**< a script without "#!" runs via /bin/sh (execvp's rule) */
+  UVREAP_SHELL_FALLBACK = 1u << 6, /**< a script without "#!" runs via /bin/sh (execvp's rule) */
   UVREAP_DETACHED = UVREAP_NEW_SESSION /**< uv_spawn's UV_PROCESS_DETACHED */
 };
 
 /** What to start; fill with uvreap_spawn_options_init first. */
 typedef struct {
-  const char* file;         /**< program to execute; NULL = args[0] */
-  char* const* args;        /**< argv, NULL-terminated, at least one entry */
-  char* const* env;         /**< "KEY=value" list, NULL-terminated; NULL = inherit */
-  const char* cwd;          /**< working directory; NULL = inherit */
+  const char* file;  /**< program to execute; NULL = args[0] */
+  char* const* args; /**< argv, NULL-terminated, at least one entry */
+  char* const* env;  /**< "KEY=value" list, NULL-terminated; NULL = inherit */
+  const char* cwd;   /**< working directory; NULL = inherit */
   /*
    * The child's fds as uv_spawn takes them: entry N is fd N, libuv's own containers and
    * flags (UV_IGNORE, UV_INHERIT_FD, UV_INHERIT_STREAM, UV_CREATE_PIPE with
@@ -107,14 +107,15 @@ typedef struct {
    * after a successful spawn. As with uv_spawn, fds 0-2 without an entry (or
    * UV_IGNORE) are /dev/null and nothing above the last entry is open.
    */
-  int stdio_count;              /**< entries in `stdio` */
+  int stdio_count;             /**< entries in `stdio` */
   uv_stdio_container_t* stdio; /**< the entries (see above); may be NULL when 0 */
-  unsigned flags;           /**< UVREAP_SEARCH_PATH (default), UVREAP_NEW_SESSION, ... */
-  uv_uid_t uid;             /**< with UVREAP_SETUID */
-  uv_gid_t gid;             /**< with UVREAP_SETGID */
-  uint64_t timeout_ms;      /**< time limit; 0 = none; above INT64_MAX: -EINVAL */
-  int timeout_signal;       /**< signal when it expires; default SIGTERM */
-  uint64_t kill_grace_ms;   /**< then SIGKILL this much later (all 64 bits: 2^32 ms is 49 days, never wrapped); default 2000; above INT64_MAX: -EINVAL */
+  unsigned flags;              /**< UVREAP_SEARCH_PATH (default), UVREAP_NEW_SESSION, ... */
+  uv_uid_t uid;                /**< with UVREAP_SETUID */
+  uv_gid_t gid;                /**< with UVREAP_SETGID */
+  uint64_t timeout_ms;         /**< time limit; 0 = none; above INT64_MAX: -EINVAL */
+  int timeout_signal;          /**< signal when it expires; default SIGTERM */
+  uint64_t kill_grace_ms; /**< then SIGKILL this much later (all 64 bits: 2^32 ms is 49 days, never
+                             wrapped); default 2000; above INT64_MAX: -EINVAL */
 } uvreap_spawn_options_t;
 
 /** Fills `opts` with the defaults. */
@@ -174,6 +175,32 @@ uv_loop_t* uvreap_loop(const uvreap_t* reaper);
 
 /** The policy in effect (PIDFD runs as OWN on kernels without pidfd_open). */
 uvreap_policy_t uvreap_policy(const uvreap_t* reaper);
+
+/** Counters of one reaper since uvreap_init (see stats.hpp for each one's meaning). */
+typedef struct {
+  uint64_t sweeps;              /**< looks for exited children */
+  uint64_t empty_sweeps;        /**< sweeps that found nothing */
+  uint64_t exits_reaped;        /**< children reaped and delivered */
+  uint64_t orphans_reaped;      /**< policy ALL: children nobody watched */
+  uint64_t lost;                /**< children whose status someone else took */
+  uint64_t largest_batch;       /**< most exits delivered by one sweep */
+  uint64_t continuations;       /**< sweeps continued on the next loop iteration */
+  uint64_t coalesced_signals;   /**< SIGCHLDs folded into a sweep already owed */
+  uint64_t callback_exceptions; /**< (C++ callbacks only) exceptions caught */
+  uint64_t errors;              /**< failures reported to on_error */
+  uint64_t deadlines_fired;     /**< time limits that signalled their child */
+  uint64_t signals_skipped;     /**< signals not sent: the child had exited already */
+  uint64_t syscalls;            /**< every syscall made, all kinds */
+  uint64_t syscalls_wait;       /**< of those: wait4 and waitid */
+  uint64_t syscalls_spawn;      /**< of those: clone (or posix_spawn) */
+  uint64_t syscalls_eintr;      /**< calls retried after EINTR */
+} uvreap_stats_t;
+
+/**
+ * Copies the reaper's counters into `*out`. Loop thread. Returns 0, or -EINVAL when
+ * either argument is NULL. Fields may be added at the end in a later version.
+ */
+int uvreap_stats(const uvreap_t* reaper, uvreap_stats_t* out);
 
 /** A user pointer kept with the reaper, like libuv's `handle->data`. */
 void* uvreap_get_data(const uvreap_t* reaper);
