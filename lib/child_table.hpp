@@ -10,10 +10,9 @@
 #include <vector>
 
 #include "uvreap/exit_status.hpp"
+#include "uvreap/reaper_options.hpp"  // uvreap::exit_callback
 
 namespace uvreap::detail {
-
-using exit_callback = std::function<void(const exit_status&)>;  // as uvreap::exit_callback
 
 /// The children a reaper owns.
 ///

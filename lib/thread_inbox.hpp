@@ -20,6 +20,7 @@
 #include "errno_code.hpp"
 #include "registrations.hpp"
 #include "uvreap/exit_status.hpp"
+#include "uvreap/reaper_options.hpp"  // uvreap::exit_callback
 #include "uvreap/spawn_options.hpp"
 #include "uvreap/stats.hpp"
 
@@ -78,7 +79,6 @@ namespace uvreap::detail {
 /// spawning threads and the loop thread's sweeps, with a scripted scheduler.
 class thread_inbox final : public registrations {
  public:
-  using exit_callback = std::function<void(const exit_status&)>;
   struct item {
     pid_t pid = 0;
     exit_callback callback;

@@ -11,7 +11,7 @@ using uvreap::exit_status;
 using uvreap::detail::child_table;
 
 namespace {
-uvreap::detail::exit_callback tagged(int* out, int tag) {
+uvreap::exit_callback tagged(int* out, int tag) {
   return [out, tag](const exit_status&) { *out = tag; };
 }
 }  // namespace
