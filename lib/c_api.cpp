@@ -136,15 +136,19 @@ int uvreap_init(uv_loop_t* loop, const uvreap_options_t* opts, uvreap_t** reaper
   uvreap_options_t c{};
   uvreap_options_init(&c);
   if (opts != nullptr) c = *opts;
-  if (c.policy != UVREAP_POLICY_OWN && c.policy != UVREAP_POLICY_ALL &&
-      c.policy != UVREAP_POLICY_PIDFD) {
+  // C lets any int into the enum field; C++ may not even load one outside the enum's
+  // range, so the value is read as the int it is.
+  static_assert(sizeof(c.policy) == sizeof(int));
+  int policy = 0;
+  std::memcpy(&policy, &c.policy, sizeof policy);
+  if (policy != UVREAP_POLICY_OWN && policy != UVREAP_POLICY_ALL && policy != UVREAP_POLICY_PIDFD) {
     return -EINVAL;
   }
   try {
     uvreap::options o;
-    o.reap_policy = c.policy == UVREAP_POLICY_ALL     ? uvreap::policy::all
-                    : c.policy == UVREAP_POLICY_PIDFD ? uvreap::policy::pidfd
-                                                      : uvreap::policy::own;
+    o.reap_policy = policy == UVREAP_POLICY_ALL     ? uvreap::policy::all
+                    : policy == UVREAP_POLICY_PIDFD ? uvreap::policy::pidfd
+                                                    : uvreap::policy::own;
     o.max_batch = c.max_batch;
     o.subreaper = c.subreaper != 0;
     o.poll_interval = std::chrono::milliseconds{c.poll_interval_ms};
