@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 from checks import check, finish, skip
@@ -384,6 +385,14 @@ p.send_signal(signal.SIGTERM)
 p.wait(timeout=60)
 r = subprocess.run([JOBD, "--", "sh"], capture_output=True, text=True, timeout=60)
 check(r.returncode == 2, "a relative worker path is refused")
+# A worker that cannot run stops the server at start, with the reason, instead of failing
+# every request later.
+not_executable = tempfile.NamedTemporaryFile(prefix="uvreap-jobd-worker-")  # mode 0600
+for worker, why in [("/nonexistent/worker", "No such file or directory"),
+                    (not_executable.name, "Permission denied"), ("/tmp", "Is a directory")]:
+    r = subprocess.run([JOBD, "--", worker], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and f"worker {worker}: {why}" in r.stderr and not r.stdout,
+          f"a worker that cannot run ({worker}) is refused at start: {r.stderr.strip()!r}")
 
 # Every numeric flag refuses negatives, junk and out-of-range values, naming the flag.
 for flag, value in [("--max-jobs", "-5"), ("--max-jobs", "0"), ("--timeout-ms", "-1"),

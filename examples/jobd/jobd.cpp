@@ -34,6 +34,7 @@
 #include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -770,6 +771,22 @@ int main(int argc, char** argv) {
     cfg.max_conns = std::min<std::size_t>(cfg.max_conns, 1'000'000);
   }
   if (argv[i][0] != '/') return usage("the worker must be an absolute path");
+  {
+    // Refuse to start with a worker that cannot run, rather than fail every request.
+    struct stat st {};
+    int err = 0;
+    if (::stat(argv[i], &st) != 0) {
+      err = errno;
+    } else if (!S_ISREG(st.st_mode)) {
+      err = S_ISDIR(st.st_mode) ? EISDIR : EACCES;
+    } else if (::access(argv[i], X_OK) != 0) {
+      err = errno;
+    }
+    if (err != 0) {
+      std::fprintf(stderr, "uvreap-jobd: worker %s: %s\n", argv[i], std::strerror(err));
+      return 1;
+    }
+  }
   for (; i < argc; ++i)
     cfg.worker.emplace_back(argv[i]);
 
