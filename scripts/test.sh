@@ -64,7 +64,7 @@ run_build() {
 
 status=0
 echo "== build: debugoptimized"
-run_build build 1 -Dtests=enabled || status=1
+run_build build 1 -Dtests=enabled -Dstatic_init=true || status=1
 echo "== build: address,undefined sanitizers"
 run_build build-sanitize 3 -Dtests=enabled -Db_sanitize=address,undefined -Db_lundef=false || status=1
 if [ -z "${SUITES:-}" ] || [[ " ${SUITES} " == *" threads "* ]]; then
