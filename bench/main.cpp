@@ -79,12 +79,15 @@ std::vector<std::uint32_t> parse_counts(const std::string& flag, const char* v, 
   return out;
 }
 
+// Next to this program (the build tree), else where the install put it (libexec).
 std::string default_child_exe() {
+  const std::string installed = UVREAP_BENCH_CHILD_DIR "/uvreap-bench-child";
   char buf[PATH_MAX];
   const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) return "uvreap-bench-child";
+  if (n <= 0) return installed;
   std::string self(buf, static_cast<std::size_t>(n));
-  return self.substr(0, self.rfind('/') + 1) + "uvreap-bench-child";
+  std::string beside = self.substr(0, self.rfind('/') + 1) + "uvreap-bench-child";
+  return ::access(beside.c_str(), X_OK) == 0 ? beside : installed;
 }
 
 config parse(int argc, char** argv) {

@@ -13,7 +13,7 @@ prefix="$tmp/prefix"
 
 echo "== install into $prefix"
 meson setup "$tmp/build" "$src" --prefix="$prefix" --buildtype=release \
-  -Dtests=disabled -Dbench=disabled >/dev/null
+  -Dtests=disabled -Dbench=enabled -Ddocs=disabled -Dnode=disabled >/dev/null
 ninja -C "$tmp/build" >/dev/null
 meson install -C "$tmp/build" --quiet
 libdir=$(dirname "$(find "$prefix" -name 'libuvreap.so' | head -1)")
@@ -23,6 +23,19 @@ export LD_LIBRARY_PATH="$libdir"
 echo "== installed programs run from the prefix with no environment (rpath)"
 env -u LD_LIBRARY_PATH "$prefix/bin/uvreap-init" -- sh -c 'exit 5' && rc=0 || rc=$?
 [ "$rc" -eq 5 ] || { echo "uvreap-init from the prefix exited $rc, not 5"; exit 1; }
+
+echo "== uvreap-bench's helper is in libexec, not bin, and the installed bench finds it"
+[ -x "$prefix/libexec/uvreap/uvreap-bench-child" ] || { echo "no libexec/uvreap/uvreap-bench-child"; exit 1; }
+[ ! -e "$prefix/bin/uvreap-bench-child" ] || { echo "uvreap-bench-child is in bin/"; exit 1; }
+env -u LD_LIBRARY_PATH "$prefix/bin/uvreap-bench" --children 20 --repeat 1 --strategies own \
+  --deadline 300 >/dev/null
+
+echo "== pkg-config (C++), as README says: c++, not cc"
+mkdir "$tmp/pcxx"
+# shellcheck disable=SC2046
+c++ -std=c++20 -Wall -Werror -DCONSUMER="\"pkg-config\"" "$here/app.cpp" -o "$tmp/pcxx/app" \
+  $(pkg-config --cflags --libs uvreap) -Wl,-rpath,"$(pkg-config --variable=libdir uvreap)"
+env -u LD_LIBRARY_PATH "$tmp/pcxx/app"
 
 echo "== pkg-config (C), as README says: PKG_CONFIG_PATH and an rpath to the libdir"
 mkdir "$tmp/pc"
@@ -53,4 +66,4 @@ env -u PKG_CONFIG_PATH -u LD_LIBRARY_PATH \
 ninja -C "$tmp/meson-sub" >/dev/null
 env -u LD_LIBRARY_PATH "$tmp/meson-sub/app"
 
-echo "consumers: all four built and ran"
+echo "consumers: all five built and ran"
