@@ -22,16 +22,26 @@ export interface SpawnOptions {
   stdio?: 'pipe' | 'overlapped' | 'inherit' | 'ignore' | StdioEntry[];
   /** argv[0] for the child; default: `file`. */
   argv0?: string;
-  /** A new session (setsid). */
+  /** A new session (setsid); a `timeout` then ends the child's whole process group. */
   detached?: boolean;
   uid?: number;
   gid?: number;
+  /** Run `[file, ...args].join(' ')` with `/bin/sh -c` (true) or the shell named. */
+  shell?: boolean | string;
+  /** Aborting it sends `killSignal` and emits 'error' with an AbortError. */
+  signal?: AbortSignal;
   /** Milliseconds from spawn to `killSignal`. */
   timeout?: number;
   /** Default 'SIGTERM'. */
   killSignal?: NodeJS.Signals | number;
   /** Milliseconds from `killSignal` to SIGKILL; default 2000. */
   killGrace?: number;
+  /** Accepted for child_process compatibility; no meaning on Linux. */
+  windowsHide?: boolean;
+  /** Accepted for child_process compatibility; no meaning on Linux. */
+  windowsVerbatimArguments?: boolean;
+  /** Only 'json' (no IPC channel is opened); 'advanced' throws. */
+  serialization?: 'json';
 }
 
 export interface ExitStatus {

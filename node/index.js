@@ -121,6 +121,36 @@ function envArray(env) {
   return out;
 }
 
+/** child_process' AbortError: what `'error'` carries when `options.signal` aborts. */
+class AbortError extends Error {
+  constructor(message = 'The operation was aborted', options = undefined) {
+    super(message, options);
+    this.code = 'ABORT_ERR';
+    this.name = 'AbortError';
+  }
+}
+
+/**
+ * `options.signal` as child_process has it: on abort (or at once, on the next tick, when
+ * it was aborted already) the child gets `killSignal` and, when the signal was sent,
+ * emits `'error'` with an AbortError whose `cause` is the signal's reason.
+ */
+function watchAbort(child, abortSignal, killSignal) {
+  const onAbort = () => {
+    try {
+      if (child.kill(killSignal)) child.emit('error', new AbortError(undefined, { cause: abortSignal.reason }));
+    } catch (err) {
+      child.emit('error', err);
+    }
+  };
+  if (abortSignal.aborted) {
+    process.nextTick(onAbort);
+    return;
+  }
+  abortSignal.addEventListener('abort', onAbort, { once: true });
+  child.once('exit', () => abortSignal.removeEventListener('abort', onAbort));
+}
+
 /** The record of one exit, as the `exited` promise resolves to. */
 function exitRecord(pid, kind, code, sig, core, deadline, userUs, sysUs, rssKib) {
   return {
@@ -231,8 +261,9 @@ class Reaper {
 
   /**
    * Starts `file` with `args` (child_process.spawn's signature). Options: env, cwd,
-   * stdio, argv0, detached, uid, gid, timeout (ms) with killSignal and killGrace (ms until
-   * SIGKILL, default 2000). Throws at once when the child cannot be started: ENOENT,
+   * stdio, argv0, detached, uid, gid, shell, signal (an AbortSignal), timeout (ms; the
+   * whole group when detached) with killSignal and killGrace (ms until SIGKILL, default
+   * 2000); windowsHide and windowsVerbatimArguments are accepted and mean nothing here. Throws at once when the child cannot be started: ENOENT,
    * EACCES, a bad cwd, EAGAIN, ... as `err.code`.
    */
   spawn(file, args, options) {
@@ -252,22 +283,43 @@ class Reaper {
     if (typeof options !== 'object' || Array.isArray(options)) {
       throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received type ${typeof options}`);
     }
-    // Options child_process has and this does not yet: refused, never silently ignored.
-    for (const [name, unset] of [['shell', (v) => v === undefined || v === false],
-      ['signal', (v) => v === undefined], ['serialization', (v) => v === undefined || v === 'json']]) {
-      if (!unset(options[name])) {
-        throw typeError('ERR_INVALID_ARG_VALUE', `The option "${name}" is not supported by uvreap's spawn`);
+    // 'advanced' serialization needs an IPC channel, which this does not open: refused,
+    // never silently ignored.
+    if (options.serialization !== undefined && options.serialization !== 'json') {
+      throw typeError('ERR_INVALID_ARG_VALUE', 'The option "serialization" is not supported by uvreap\'s spawn');
+    }
+    // Windows-only options mean nothing here; child_process checks their type all the same.
+    for (const name of ['windowsHide', 'windowsVerbatimArguments']) {
+      if (options[name] !== undefined && options[name] !== null && typeof options[name] !== 'boolean') {
+        throw typeError('ERR_INVALID_ARG_TYPE', `The "options.${name}" property must be of type boolean. Received type ${typeof options[name]}`);
       }
+    }
+    const abortSignal = options.signal;
+    if (abortSignal !== undefined &&
+        (abortSignal === null || typeof abortSignal !== 'object' || !('aborted' in abortSignal))) {
+      throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal');
     }
     checkString(file, 'file');
     if (file.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'file' cannot be empty");
     args.forEach((a, i) => checkString(a, `args[${i}]`));
+    const shell = options.shell;
+    if (shell !== undefined && shell !== null && shell !== false) {
+      // child_process' rule: the command and its arguments joined by spaces, run by
+      // `/bin/sh -c` (or the shell named), which is also argv[0] unless `argv0` says.
+      if (shell !== true && typeof shell !== 'string') {
+        throw typeError('ERR_INVALID_ARG_TYPE', `The "options.shell" property must be of type boolean or string. Received type ${typeof shell}`);
+      }
+      const command = [file, ...args].join(' ');
+      file = shell === true ? '/bin/sh' : checkString(shell, 'options.shell');
+      args = ['-c', command];
+    }
     const argv0 = options.argv0 === undefined ? file : checkString(options.argv0, 'options.argv0');
     const cwd = options.cwd === undefined || options.cwd === null ? '' : checkString(String(options.cwd), 'options.cwd');
+    const killSignal = toSignal(options.killSignal ?? 'SIGTERM', 'killSignal');
     let limit = null;
     if (options.timeout !== undefined && options.timeout !== null && options.timeout !== 0) {
-      limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }),
-        toSignal(options.killSignal ?? 'SIGTERM', 'killSignal'),
+      // A detached child leads its own group: the limit ends the whole group.
+      limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }), killSignal,
         toMilliseconds(options.killGrace ?? DEFAULT_GRACE_MS, 'killGrace', { allowZero: true })];
     }
     const uid = options.uid === undefined ? null : toId(options.uid, 'uid');
@@ -295,6 +347,7 @@ class Reaper {
     });
     child._attach(streams);
     this._children.set(id, child);
+    if (abortSignal) watchAbort(child, abortSignal, killSignal);
     return child;
   }
 

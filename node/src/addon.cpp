@@ -397,12 +397,13 @@ napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
       d.after = milliseconds(static_cast<std::int64_t>(to_double(env, t)));
       d.signal = to_int(env, sig);
       d.grace = milliseconds(static_cast<std::int64_t>(to_double(env, grace)));
-      d.process_group = false;
       o.time_limit = d;
     }
     bool detached = false;
     check(env, napi_get_value_bool(env, a.argv[7], &detached));
     o.new_session = detached;
+    // A detached child leads a new session and group: its time limit ends the whole group.
+    if (o.time_limit) o.time_limit->process_group = detached;
     if (!is_null(env, a.argv[8])) o.uid = static_cast<uid_t>(to_double(env, a.argv[8]));
     if (!is_null(env, a.argv[9])) o.gid = static_cast<gid_t>(to_double(env, a.argv[9]));
     o.search_path = true;

@@ -222,8 +222,6 @@ for (const policy of POLICIES) {
       assert.throws(() => reaper.spawn('/bin/true', [], 'a string'), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
       assert.throws(() => reaper.spawn('/bin/true', 5), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
       assert.throws(() => reaper.spawn('/bin/true', [], { uid: '0' }), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
-      assert.throws(() => reaper.spawn('/bin/true', [], { shell: true }), { code: 'ERR_INVALID_ARG_VALUE' });
-      assert.throws(() => reaper.spawn('/bin/true', [], { signal: new AbortController().signal }), { code: 'ERR_INVALID_ARG_VALUE' });
       // A C int on the native side: nothing may wrap into another pid or fd.
       assert.throws(() => reaper.watch(2 ** 32 + process.pid), { code: 'ERR_OUT_OF_RANGE' });
       for (const fd of [2 ** 32 - 3, 2 ** 40 + 1, 2 ** 31]) {
@@ -249,6 +247,87 @@ for (const policy of POLICIES) {
       });
       assert.equal(await within(LONG, readAll(extra.stdio[3]), 'fd 3'), 'named bar /tmp\n');
       assert.equal((await within(LONG, extra.exited, 'extra')).code, 0);
+    });
+
+    test("shell: child_process' rule (/bin/sh -c, or the shell named)", { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      for (const shell of [true, '/bin/bash']) {
+        const args = ['$0', '"$((6 * 7))"', "'$HOME'"];
+        const theirs = childProcess.spawnSync('echo', args, { shell, encoding: 'utf8' }).stdout;
+        const child = reaper.spawn('echo', args, { shell, stdio: ['ignore', 'pipe', 'inherit'] });
+        const ours = await within(LONG, readAll(child.stdout), 'stdout');
+        assert.equal(ours, theirs, `shell ${shell}`);
+        assert.equal(ours, `${shell === true ? '/bin/sh' : shell} 42 $HOME\n`);
+        assert.equal((await within(LONG, child.exited, 'exit')).code, 0);
+      }
+      assert.throws(() => reaper.spawn('echo', [], { shell: 42 }), { code: 'ERR_INVALID_ARG_TYPE' });
+    });
+
+    test('signal: an abort kills with killSignal and emits an AbortError', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const ac = new AbortController();
+      const child = sh(reaper, 'exec sleep 1000', { signal: ac.signal });
+      const error = new Promise((r) => child.once('error', r));
+      ac.abort('enough');
+      const e = await within(LONG, error, "'error'");
+      assert.deepEqual([e.name, e.code, e.message, e.cause], ['AbortError', 'ABORT_ERR', 'The operation was aborted', 'enough']);
+      assert.equal((await within(LONG, child.exited, 'exit')).signal, 'SIGTERM');
+      assert.equal(child.killed, true);
+
+      // Aborted before the spawn: the child starts, then gets killSignal on the next tick.
+      const early = sh(reaper, 'exec sleep 1000', { signal: AbortSignal.abort(), killSignal: 'SIGKILL' });
+      const earlyError = new Promise((r) => early.once('error', r));
+      assert.equal((await within(LONG, earlyError, "'error'")).name, 'AbortError');
+      assert.equal((await within(LONG, early.exited, 'exit')).signal, 'SIGKILL');
+
+      // Aborted after the exit: nothing to kill, no 'error' (abort listeners run at once).
+      const late = new AbortController();
+      const done = sh(reaper, 'exit 4', { signal: late.signal });
+      let errors = 0;
+      done.on('error', () => ++errors);
+      assert.equal((await within(LONG, done.exited, 'exit')).code, 4);
+      late.abort();
+      assert.equal(errors, 0);
+      assert.throws(() => sh(reaper, 'true', { signal: {} }), { code: 'ERR_INVALID_ARG_TYPE' });
+    });
+
+    test('timeout with detached ends the whole group, grandchildren too', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const child = reaper.spawn('/bin/sh', ['-c', 'sleep 1000 & echo $!; wait'], {
+        detached: true, timeout: 100, stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      const line = await within(LONG, new Promise((r) => child.stdout.once('data', r)), 'the pid');
+      const grandchild = Number(String(line).trim());
+      assert.ok(grandchild > 0);
+      try {
+        const s = await within(LONG, child.exited, 'exit');
+        assert.deepEqual([s.signal, s.deadlineFired], ['SIGTERM', true]);
+        // The grandchild got the signal too: it ends (re-parented; its reaper is init).
+        const deadline = Date.now() + LONG;
+        const alive = () => {
+          try {
+            const stat = fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8');
+            return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+          } catch {
+            return false;
+          }
+        };
+        while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        assert.equal(alive(), false, `grandchild ${grandchild} ended`);
+      } finally {
+        try { process.kill(grandchild, 'SIGKILL'); } catch { /* gone, as it should be */ }
+        child.stdout.destroy();
+      }
+    });
+
+    test('Windows-only options are accepted and mean nothing; unsupported ones throw', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const child = sh(reaper, 'exit 6', { windowsHide: true, windowsVerbatimArguments: false });
+      assert.equal((await within(LONG, child.exited, 'exit')).code, 6);
+      assert.throws(() => sh(reaper, 'true', { windowsHide: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' });
+      assert.throws(() => sh(reaper, 'true', { serialization: 'advanced' }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => sh(reaper, 'true', { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => sh(reaper, 'true', { killSignal: 'SIGNOPE' }), { code: 'ERR_UNKNOWN_SIGNAL' });
     });
   });
 }
