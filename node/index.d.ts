@@ -111,3 +111,11 @@ export class Reaper {
 
 /** The version of the libuv the addon runs on (node's own). */
 export const libuvVersion: string;
+
+/** What 'error' carries when `options.signal` aborts a child, as child_process has it. */
+export class AbortError extends Error {
+  readonly code: 'ABORT_ERR';
+}
+
+/** The uvreap.node file that was loaded: a prebuild, a source build, or the build tree's. */
+export const addonPath: string;

@@ -8,7 +8,25 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 
-const binding = require(path.join(__dirname, 'uvreap.node'));
+// uvreap.node: built from source at install (build/Release), built by meson beside this
+// file (the build tree, `meson install`), or the prebuild for this platform.
+function loadBinding() {
+  if (process.platform !== 'linux') throw new Error(`uvreap runs on Linux only (this is ${process.platform})`);
+  const tag = `${process.platform}-${process.arch}`;
+  const tried = [];
+  for (const file of [path.join(__dirname, 'build', 'Release', 'uvreap.node'),
+    path.join(__dirname, 'uvreap.node'), path.join(__dirname, 'prebuilds', tag, 'uvreap.node')]) {
+    try {
+      return { binding: require(file), addonPath: file };
+    } catch (e) {
+      if (e.code !== 'MODULE_NOT_FOUND') tried.push(`${file}: ${e.message}`);
+    }
+  }
+  throw new Error(`uvreap: no uvreap.node for ${tag} loads from ${__dirname}` +
+    (tried.length ? ` (${tried.join('; ')})` : '') +
+    '; build one with `npm rebuild uvreap --build-from-source`');
+}
+const { binding, addonPath } = loadBinding();
 
 const signals = os.constants.signals;
 // First name wins for a number (SIGABRT, not SIGIOT), as child_process reports them.
@@ -383,4 +401,4 @@ class Reaper {
   }
 }
 
-module.exports = { Reaper, ReapedChild, libuvVersion: binding.libuvVersion };
+module.exports = { Reaper, ReapedChild, AbortError, libuvVersion: binding.libuvVersion, addonPath };
