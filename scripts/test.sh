@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Builds uvreap and runs its test suite twice: a normal build, then one under
-# AddressSanitizer + UndefinedBehaviorSanitizer; then the threads suite (spawn/watch from
-# other threads) under ThreadSanitizer. Installs missing Debian packages first.
+# Builds uvreap and runs its test suite twice: a normal build (with the static
+# uvreap-init), then one under AddressSanitizer + UndefinedBehaviorSanitizer; then the
+# threads suite (spawn/watch from other threads) under ThreadSanitizer. Installs missing Debian packages first.
 #
 #   scripts/test.sh            # both builds
 #   SUITES="unit reaper" scripts/test.sh   # only these meson suites

@@ -30,10 +30,10 @@ for flag in ["-h", "--help"]:
     check(r.returncode == 0 and r.stdout.startswith("usage: uvreap-init") and not r.stderr,
           f"{flag}: usage on stdout, exit 0")
 
-# README's -v example: an orphan that exits while the command still runs is reported.
+# docs/init.md's -v example: an orphan that exits while the command still runs is reported.
 r = run(["-v", "--", "sh", "-c", "(sleep 0.1 &); sleep 1; exit 3"])
 check(r.returncode == 3 and r.stderr.count("reaped orphan") == 1,
-      f"README's -v example shows its orphan line (rc {r.returncode}, {r.stderr!r})")
+      f"docs/init.md's -v example shows its orphan line (rc {r.returncode}, {r.stderr!r})")
 
 # Orphans: the command double-forks 10 grandchildren that exit at once; their parents
 # exit first, so init adopts them. The command waits (10 s at most) until init has no

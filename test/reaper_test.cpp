@@ -640,7 +640,7 @@ BOOST_AUTO_TEST_CASE(uv_spawn_on_the_same_loop_keeps_its_exit_cb_under_policy_ow
   run_to_completion();
 }
 
-// What README says of `all` beside uv_spawn: whichever SIGCHLD watcher sweeps first takes
+// What docs/contracts.md says of `all` beside uv_spawn: whichever SIGCHLD watcher sweeps first takes
 // each uv_spawn child. libuv's sweep reaps it (its exit_cb fires, on_orphan never sees it)
 // or ours does (on_orphan gets it, and its exit_cb never fires: the uv_process_t stays
 // active until closed). Exactly one of the two, for every child; never both, never none.

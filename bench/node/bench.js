@@ -204,7 +204,7 @@ function table(cfg, results) {
   'medians over repeats; second line: min-max. latency = child\'s exit stamp to the JS \'exit\' listener; ' +
     'cpu = this process\'s user+sys per child, spawning included'];
   for (const r of rows) out.push(r.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  '));
-  // The ratios the README quotes: child_process over pidfd, in this run.
+  // The ratios docs/benchmarks.md quotes: child_process over pidfd, in this run.
   for (const shape of ['single', 'stream']) {
     for (const k of cfg.background) {
       const cp = medians.get(`${shape}|${k}|child_process`);

@@ -157,7 +157,7 @@ int uvreap_kill(uvreap_t* reaper, pid_t pid, int signum);
  * SIGKILL 2 s later, and are reaped; then `cb` runs (may be NULL) and the reaper is
  * freed. The loop must run for that. Returns 0, or UV_EINVAL when already closing.
  * A shutdown's `uv_walk` closing every handle, before or after this call, does not stop
- * it (see README, contract 6); run the loop until uv_run returns 0 before uv_loop_close.
+ * it (see docs/contracts.md, contract 6); run the loop until uv_run returns 0 before uv_loop_close.
  */
 int uvreap_close(uvreap_t* reaper, uvreap_close_cb cb);
 
