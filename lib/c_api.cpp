@@ -184,6 +184,27 @@ int uvreap_spawn(uvreap_t* reaper, const uvreap_spawn_options_t* opts, uvreap_ex
   }
 }
 
+int uvreap_spawn_async(uvreap_t* reaper, const uvreap_spawn_options_t* opts,
+                       uvreap_started_cb started_cb, uvreap_exit_cb exit_cb, void* data) {
+  if (reaper == nullptr || opts == nullptr || started_cb == nullptr || exit_cb == nullptr) {
+    return -EINVAL;
+  }
+  try {
+    uvreap::spawn_options o;
+    if (int r = convert(*opts, o); r != 0) return r;
+    std::error_code ec;
+    reaper->reaper->spawn_async(
+        o,
+        [reaper, started_cb, data](pid_t pid, std::error_code e) {
+          started_cb(reaper, e ? -1 : pid, to_c(e), data);
+        },
+        bind(reaper, exit_cb, data), ec);
+    return to_c(ec);
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+}
+
 int uvreap_watch(uvreap_t* reaper, pid_t pid, uvreap_exit_cb cb, void* data) {
   if (reaper == nullptr || cb == nullptr) return -EINVAL;
   try {

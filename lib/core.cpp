@@ -152,6 +152,7 @@ void core::on_safety_timer(uv_timer_t* h) {
 void core::on_inbox(uv_async_t* h) {
   auto* self = enter(h->data);
   self->drain_inbox();
+  if (!self->started_.empty()) self->dispatch();  // spawn_async outcomes
   if (self->sweep_after_inbox_) {
     // A sweep stopped at a child it did not know, expecting this wake-up.
     self->sweep_after_inbox_ = false;
@@ -264,6 +265,15 @@ reap_outcome core::reap_now(pid_t pid) noexcept {
 }
 
 void core::dispatch() noexcept {
+  // spawn_async outcomes first: a child's on_started always comes before its exit
+  // callback, which can be in this batch. Read by index, as a callback may add to it.
+  for (std::size_t i = 0; i < started_.size(); ++i) {
+    if (state_ != state::open) break;  // close() abandoned the rest
+    started_note n = std::move(started_[i]);
+    started_[i].pid = -1;  // delivered: close() has nothing to abandon here
+    invoke_started(n);
+  }
+  if (state_ == state::open) started_.clear();
   // Reaping is finished before any callback runs, so a callback that spawns, watches,
   // kills or closes never sees a half-updated table. batch_.size() is read on every
   // turn: a callback's spawn may append a lost record for a recycled pid.
@@ -320,6 +330,9 @@ void core::update_ref() noexcept {
   } else {
     sigchld_.keeps_loop_alive(!table_.empty());
   }
+  // A spawn_async whose outcome is on its way keeps uv_run going until it arrives.
+  inbox_async_.keeps_loop_alive(state_ == state::open &&
+                                starts_pending_.load(std::memory_order_relaxed) > 0);
   if (poll_every_.count() > 0) {
     const bool want = state_ == state::open && (!table_.empty() || policy_->reaps_unregistered());
     if (want && !poll_timer_.active()) {
@@ -353,6 +366,15 @@ void core::invoke(const exit_callback& cb, const exit_status& st) noexcept {
   } catch (...) {
     ++stats_.callback_exceptions;
     report_exception(std::current_exception(), st.pid());
+  }
+}
+
+void core::invoke_started(started_note& n) noexcept {
+  try {
+    n.callback(n.pid, n.error);
+  } catch (...) {
+    ++stats_.callback_exceptions;
+    report_exception(std::current_exception(), n.pid > 0 ? n.pid : 0);
   }
 }
 

@@ -59,6 +59,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
 
   std::error_code start(const std::shared_ptr<core>& self) noexcept;
   pid_t spawn(const spawn_options& opts, exit_callback cb, std::error_code& ec) noexcept;
+  void spawn_async(const spawn_options& opts, started_callback on_started, exit_callback on_exit,
+                   std::error_code& ec) noexcept;
   void watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
   bool close(const close_options& how, std::function<void()> on_closed) noexcept;
@@ -76,6 +78,13 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
 
  private:
   enum class state { open, closing, closed };
+
+  // A spawn_async's outcome on its way to its on_started (pid -1: it did not start).
+  struct started_note {
+    started_callback callback;
+    pid_t pid = -1;
+    std::error_code error;
+  };
 
   // One exit on its way to its callback.
   struct pending {
@@ -120,6 +129,9 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void watch_from_thread(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
   void drain_inbox() noexcept;
   bool register_drained() noexcept;
+  void start_off_loop(std::unique_ptr<start_job> job) noexcept;  // on the starter's thread
+  void note_started(thread_inbox::item& q, pid_t pid, std::error_code error) noexcept;
+  void abandon_starts() noexcept;
 
   // --- time limits ---
   std::uint64_t clock_now() noexcept;
@@ -163,6 +175,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
 
   // --- user code boundary: nothing thrown by user code passes these ---
   void invoke(const exit_callback& cb, const exit_status& st) noexcept;
+  void invoke_started(started_note& n) noexcept;
   void report_exception(std::exception_ptr e, pid_t pid) noexcept;
   void report(int neg_errno, std::string_view what) noexcept override;
 
@@ -183,6 +196,12 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   deadline_queue deadlines_;
   thread_inbox inbox_{wake_loop, this};
   std::vector<thread_inbox::item> drained_;  // taken from the inbox, not registered yet
+  std::vector<started_note> started_;        // spawn_async outcomes the next dispatch delivers
+  // spawn_async calls whose on_started is not yet queued for delivery: while any is, the
+  // inbox's async handle keeps the loop alive (so uv_run waits for the outcome).
+  std::atomic<std::size_t> starts_pending_{0};
+  // Declared after the inbox, which its thread uses: destroyed (joined) before it.
+  async_starter starter_{[this](std::unique_ptr<start_job> job) { start_off_loop(std::move(job)); }};
   bool sweep_after_inbox_ = false;           // the last sweep waits for a registration on its way
 
   uv_handle<uv_signal_t> sigchld_;       // own, all; pidfd while a child has no pidfd

@@ -13,6 +13,10 @@ bool core::close(const close_options& how, std::function<void()> on_closed) noex
   // The inbox shuts (later calls from other threads get ESTALE); what it holds becomes
   // ordinary children, terminated or left running like the others.
   inbox_.shut();
+  // spawn_async: the start being made finishes (its child is then discarded, killed and
+  // reaped on the starter's thread), queued ones never start. After this, no thread of
+  // ours touches the reaper.
+  starter_.shut_and_join();
   state_ = state::closing;
   on_closed_ = std::move(on_closed);
   // While the close waits for its children, a shutdown's uv_walk passes over our handles
@@ -27,6 +31,7 @@ bool core::close(const close_options& how, std::function<void()> on_closed) noex
     return true;
   }
   drain_inbox();
+  abandon_starts();
   policy_->close(os_, *this);  // the `all` claim and the subreaper flag go back now
   if (how.terminate && !table_.empty()) signal_unreaped(how.signal);
   if (how.terminate && !table_.empty()) {

@@ -115,6 +115,88 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
   return pid;
 }
 
+void core::spawn_async(const spawn_options& opts, started_callback on_started,
+                       exit_callback on_exit, std::error_code& ec) noexcept {
+  const bool on_loop = on_loop_thread();
+  if (on_loop) {
+    if (ec = check_usable(); ec) return;
+    if (ec = ensure_handles(); ec) return;
+  } else if (fork_generation() != generation_) {
+    ec = errno_code(ECHILD);
+    return;
+  }
+  if (!on_started || !on_exit) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  // What can be refused at once is refused here, on the calling thread: the options are
+  // copied (the plan borrows their strings) and validated, and the parent's fds made.
+  std::unique_ptr<start_job> job;
+  try {
+    job = std::make_unique<start_job>(os_.seam(), opts, std::move(on_started), std::move(on_exit));
+  } catch (const std::bad_alloc&) {
+    ec = errno_code(ENOMEM);
+    return;
+  }
+  if (ec = job->plan.prepare(job->opts, job->os); ec) return;
+  starts_pending_.fetch_add(1, std::memory_order_relaxed);
+  if (ec = starter_.submit(job); ec) {  // ESTALE once closing, EAGAIN: no thread
+    starts_pending_.fetch_sub(1, std::memory_order_relaxed);
+    return;  // the job goes here: its fds are closed, no callback runs
+  }
+  if (on_loop) update_ref();
+}
+
+void core::start_off_loop(std::unique_ptr<start_job> job) noexcept {
+  // The starter's thread. The child is made here and handed to the loop thread like a
+  // spawn from any other thread (thread_inbox.hpp), carrying its job along.
+  start_job* j = job.get();
+  thread_inbox::item it;
+  it.callback = std::move(j->on_exit);
+  it.time_limit = j->opts.time_limit;
+  it.made = j->called;  // a time limit counts from the spawn_async call
+  it.start = std::move(job);
+  auto make = [j](uvreap::stats::syscall_counts& /*calls*/) {
+    int pidfd = -1;  // not asked for: the loop thread opens its own at registration
+    return j->plan.start(false, &pidfd);
+  };
+  auto discard = [j](pid_t pid, uvreap::stats::syscall_counts& /*calls*/) {
+    (void)j->os.kill(pid, SIGKILL);
+    int status = 0;
+    (void)j->os.wait4(pid, &status, 0, nullptr);
+  };
+  std::error_code ec;
+  if (inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec) > 0) {
+    return;
+  }
+  // It did not start, or the reaper closed meanwhile (ESTALE: then the inbox drops it,
+  // as no callback runs after close). `it` is intact after a failed submission.
+  it.start_error = ec;
+  (void)inbox_.submit_failed(std::move(it));
+}
+
+void core::note_started(thread_inbox::item& q, pid_t pid, std::error_code error) noexcept {
+  // Room was reserved by the caller.
+  stats_.syscalls += q.start->calls;
+  started_.push_back({std::move(q.start->on_started), pid, error});
+  q.start.reset();  // the plan closes what is left of its fds
+  starts_pending_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void core::abandon_starts() noexcept {
+  // Closing: outcomes of spawn_async not delivered yet never will be (no callback after
+  // close), so nobody knows those children's pids. They are killed and reaped now rather
+  // than left running or unreaped (`close_options::leave_running` included).
+  for (started_note& n : started_) {
+    if (n.pid <= 0 || !n.callback || !table_.contains(n.pid)) continue;
+    (void)take_child(n.pid, nullptr);
+    if (int r = os_.kill(n.pid, SIGKILL); r < 0) report(r, "kill of a child whose start was not reported");
+    int status = 0;
+    if (int r = os_.wait4(n.pid, &status, 0, nullptr); r < 0) report(r, "wait4 of a child whose start was not reported");
+  }
+  started_.clear();
+}
+
 void core::watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept {
   if (!on_loop_thread()) return watch_from_thread(pid, std::move(cb), ec);
   if (ec = check_usable(); ec) return;
@@ -174,6 +256,19 @@ bool core::register_drained() noexcept {
   std::size_t i = 0;
   for (; i < drained_.size(); ++i) {
     thread_inbox::item& q = drained_[i];
+    if (q.start) {
+      try {
+        started_.reserve(started_.size() + 1);
+      } catch (const std::bad_alloc&) {
+        report(-ENOMEM, "reporting a spawn_async");
+        schedule_resweep();
+        break;
+      }
+      if (q.pid <= 0) {
+        note_started(q, -1, q.start_error);
+        continue;
+      }
+    }
     if (q.watched && table_.contains(q.pid)) {
       report(-EBUSY, "watch from another thread: pid already watched");
       continue;
@@ -191,6 +286,11 @@ bool core::register_drained() noexcept {
       arm_deadline(q.pid, *q.time_limit,
                    static_cast<std::uint64_t>(
                        std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()));
+    }
+    if (q.start) {
+      // Its pipes belong to this loop: opened here, now that the child runs.
+      if (int r = q.start->plan.finish(); r < 0) report(r, "uv_pipe_open of a child's pipe");
+      note_started(q, q.pid, {});
     }
     // It may have exited already, its SIGCHLD consumed by a sweep that did not know it.
     schedule_continuation();

@@ -92,6 +92,22 @@ pid_t reaper::spawn(const spawn_options& opts, exit_callback on_exit) {
   return pid;
 }
 
+void reaper::spawn_async(const spawn_options& opts, started_callback on_started,
+                         exit_callback on_exit, std::error_code& ec) noexcept {
+  if (!core_) {
+    ec = stale();
+    return;
+  }
+  core_->spawn_async(opts, std::move(on_started), std::move(on_exit), ec);
+}
+
+void reaper::spawn_async(const spawn_options& opts, started_callback on_started,
+                         exit_callback on_exit) {
+  std::error_code ec;
+  spawn_async(opts, std::move(on_started), std::move(on_exit), ec);
+  throw_if(ec, "uvreap: spawn_async");
+}
+
 void reaper::watch(pid_t pid, exit_callback on_exit, std::error_code& ec) noexcept {
   if (!core_) {
     ec = stale();

@@ -72,6 +72,22 @@ void thread_inbox::count(const stats::syscall_counts& c) noexcept {
   }
 }
 
+bool thread_inbox::submit_failed(item&& it) noexcept {
+  try {
+    std::lock_guard lock(mu_);
+    if (!open_) return false;
+    it.pid = 0;
+    items_.push_back(std::move(it));
+    nonempty_.store(true, std::memory_order_release);
+    wake_(wake_arg_);
+    return true;
+  } catch (const std::bad_alloc&) {
+    return false;
+  } catch (const std::system_error&) {
+    return false;
+  }
+}
+
 void thread_inbox::shut() noexcept {
   try {
     std::lock_guard lock(mu_);

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "async_start.hpp"
 #include "errno_code.hpp"
 #include "registrations.hpp"
 #include "uvreap/exit_status.hpp"
@@ -85,18 +86,27 @@ class thread_inbox final : public registrations {
     std::optional<uvreap::deadline> time_limit;
     std::chrono::steady_clock::time_point made{};  ///< when the child was spawned
     bool watched = false;  ///< `watch` (a duplicate is an error), not `spawn`
+    /// A `spawn_async`: its plan (the pipes to open on the loop thread) and `on_started`.
+    std::unique_ptr<start_job> start;
+    /// With `start` and no pid: why the child could not start.
+    std::error_code start_error;
   };
   using wake_fn = void (*)(void* arg) noexcept;
 
   thread_inbox(wake_fn wake, void* arg) noexcept : wake_(wake), wake_arg_(arg) {}
 
-  /// Makes a child with `make(calls)` (the pid, or -errno) and queues it as `it`. With
-  /// `hold_lock` the inbox stays locked across `make`. If the child exists but cannot be
-  /// queued (shut meanwhile: ESTALE; out of memory: ENOMEM), `discard(pid, calls)` must
-  /// leave no child behind. Returns the pid, or -1 with `ec` set.
+  /// Makes a child with `make(calls)` (the pid, or -errno) and queues it as `it` (moved
+  /// from only then; `it.made` is set to now unless given). With `hold_lock` the inbox
+  /// stays locked across `make`. If the child exists but cannot be queued (shut
+  /// meanwhile: ESTALE; out of memory: ENOMEM), `discard(pid, calls)` must leave no child
+  /// behind. Returns the pid, or -1 with `ec` set.
   template <class Make, class Discard>
-  pid_t submit_spawn(item it, bool hold_lock, Make&& make, Discard&& discard,
+  pid_t submit_spawn(item&& it, bool hold_lock, Make&& make, Discard&& discard,
                      std::error_code& ec) noexcept;
+
+  /// Queues a `spawn_async` that could not start (`it.start`, `it.start_error`, no pid)
+  /// so that the loop thread reports it. False, dropping it, once shut.
+  bool submit_failed(item&& it) noexcept;
 
   /// Checks `pid` with `peek(calls)` (0, or -errno) and queues it as `it` for a watch.
   /// EBUSY when it is queued already.
@@ -160,7 +170,7 @@ class thread_inbox final : public registrations {
 };
 
 template <class Make, class Discard>
-pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&& discard,
+pid_t thread_inbox::submit_spawn(item&& it, bool hold_lock, Make&& make, Discard&& discard,
                                  std::error_code& ec) noexcept {
   stats::syscall_counts calls{};
   std::unique_lock lock(mu_, std::defer_lock);
@@ -209,7 +219,7 @@ pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&&
     return -1;
   }
   it.pid = pid;
-  it.made = std::chrono::steady_clock::now();
+  if (it.made == std::chrono::steady_clock::time_point{}) it.made = std::chrono::steady_clock::now();
   ec = open_ ? std::error_code{} : errno_code(ESTALE);  // shut while we spawned
   if (!ec) {
     try {
@@ -221,6 +231,7 @@ pid_t thread_inbox::submit_spawn(item it, bool hold_lock, Make&& make, Discard&&
   if (ec) {
     // Nobody will ever reap it: no reaper takes a pid that was never registered.
     // Honour "an error means no callback and no zombie" here, on the calling thread.
+    it.pid = 0;
     discard(pid, calls);
     add(calls);
     return -1;

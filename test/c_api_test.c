@@ -320,10 +320,71 @@ static void test_orphans(uv_loop_t* loop) {
   CHECK(orphans.calls == 1);
 }
 
+/* uvreap_spawn_async: the outcome before the exit, an exec error delivered, refusals. */
+typedef struct {
+  int started;
+  pid_t pid;
+  int status;
+  int exits;
+  int order_ok; /* 1 while every exit came after its start */
+  uvreap_exit_t last;
+} async_record_t;
+
+static void on_async_started(uvreap_t* r, pid_t pid, int status, void* data) {
+  async_record_t* a = data;
+  (void)r;
+  a->started++;
+  a->pid = pid;
+  a->status = status;
+}
+
+static void on_async_exit(uvreap_t* r, const uvreap_exit_t* st, void* data) {
+  async_record_t* a = data;
+  (void)r;
+  if (a->started == 0) a->order_ok = 0;
+  a->exits++;
+  a->last = *st;
+}
+
+static void test_spawn_async(uv_loop_t* loop) {
+  uvreap_t* r = NULL;
+  CHECK(uvreap_init(loop, NULL, &r) == 0);
+  char* args[] = {"/bin/sh", "-c", "exit 4", NULL};
+  uvreap_spawn_options_t so;
+  uvreap_spawn_options_init(&so);
+  so.args = args;
+  async_record_t a = {0, 0, 1, 0, 1, {0}};
+  CHECK(uvreap_spawn_async(r, &so, on_async_started, on_async_exit, &a) == 0);
+  CHECK(a.started == 0);
+  run_until(loop, &a.exits, 1);
+  CHECK(a.started == 1 && a.status == 0 && a.pid > 0);
+  CHECK(a.order_ok == 1);
+  CHECK(a.last.pid == a.pid && a.last.kind == UVREAP_EXITED && a.last.exit_status == 4);
+
+  char* missing[] = {"/nonexistent/program", NULL};
+  so.args = missing;
+  async_record_t b = {0, 0, 1, 0, 1, {0}};
+  CHECK(uvreap_spawn_async(r, &so, on_async_started, on_async_exit, &b) == 0);
+  run_until(loop, &b.started, 1);
+  CHECK(b.status == UV_ENOENT && b.pid == -1 && b.exits == 0);
+
+  CHECK(uvreap_spawn_async(r, &so, NULL, on_async_exit, &b) == UV_EINVAL);
+  CHECK(uvreap_spawn_async(r, &so, on_async_started, NULL, &b) == UV_EINVAL);
+  CHECK(uvreap_spawn_async(NULL, &so, on_async_started, on_async_exit, &b) == UV_EINVAL);
+  so.args = NULL;
+  CHECK(uvreap_spawn_async(r, &so, on_async_started, on_async_exit, &b) == UV_EINVAL);
+  CHECK(b.started == 1 && b.exits == 0);
+
+  closed_calls = 0;
+  CHECK(uvreap_close(r, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+}
+
 int main(void) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return 2;
   test_spawn_and_exit(&loop);
+  test_spawn_async(&loop);
   test_stdio_containers(&loop);
   test_bad_arguments(&loop);
   test_close_with_children_alive(&loop);

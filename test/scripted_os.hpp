@@ -11,6 +11,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -27,7 +28,10 @@
 namespace uvreap::test {
 
 // Forwards to the kernel, except that each kind of call first returns whatever results
-// a test queued for it, and every call is counted.
+// a test queued for it, and every call is counted. Calls may come from the reaper's
+// starter thread (spawn_async) as well as the loop thread: the queues and counts are
+// taken under a mutex. A test reads `calls` once the call it waits for has come back to
+// the loop thread.
 class scripted_os : public sys::interface {
  public:
   enum kind {
@@ -149,7 +153,9 @@ class scripted_os : public sys::interface {
   }
 
  private:
+  std::mutex mu_;
   std::optional<int> next(kind k) {
+    std::lock_guard lock(mu_);
     ++calls[k];
     if (queued[k].empty()) return std::nullopt;
     const int r = queued[k].front();
@@ -184,9 +190,11 @@ struct fault {
 };
 inline std::ostream& operator<<(std::ostream& os, const fault& f) {
   static const char* const names[] = {
-      "wait4",      "waitid",     "kill",          "spawn",         "sigaction",
-      "pidfd_open", "sigmask",    "get_subreaper", "set_subreaper", "epoll_create1",
-      "epoll_ctl",  "epoll_wait", "close"};
+      "wait4",      "waitid",        "kill",          "clone",         "posix_spawn",
+      "pipe2",      "socketpair",    "sigaction",     "pidfd_open",    "sigmask",
+      "get_subreaper", "set_subreaper", "epoll_create1", "epoll_ctl",  "epoll_wait",
+      "close",      "fd_flags",      "dup"};
+  static_assert(sizeof names / sizeof names[0] == scripted_os::k_count);
   return os << names[f.call] << "/" << ::strerrordesc_np(f.err);
 }
 

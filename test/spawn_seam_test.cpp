@@ -156,6 +156,64 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, a_child_step_that_fails_is_the_callers_erro
   BOOST_TEST(calls == 0);
 }
 
+BOOST_DATA_TEST_CASE_F(seam_fixture, an_async_start_that_fails_after_the_clone_reports_once,
+                       boost::unit_test::data::make(child_faults), f) {
+  // spawn_async: the same failed step of a real child, on the starter's thread. Its error
+  // reaches on_started once, on the loop thread; no child, no fd, the pipe unopened.
+  reaper r{&loop, opts()};
+  uv_pipe_t out;
+  BOOST_REQUIRE(uv_pipe_init(&loop, &out, 0) == 0);
+  const int fds = open_fd_count();
+  os.child_fault = {f.step, f.err};
+  int started = 0;
+  int exits = 0;
+  pid_t got_pid = 0;
+  std::error_code got;
+  std::error_code ec;
+  r.spawn_async(
+      every_step(&out),
+      [&](pid_t pid, std::error_code e) {
+        ++started;
+        got_pid = pid;
+        got = e;
+      },
+      [&](const exit_status&) { ++exits; }, ec);
+  BOOST_REQUIRE(!ec);
+  BOOST_REQUIRE(run_until([&] { return started > 0; }));
+  run_for(std::chrono::milliseconds{20});
+  BOOST_TEST(started == 1);
+  BOOST_TEST(exits == 0);
+  BOOST_TEST(got_pid == -1);
+  BOOST_TEST(got.value() == f.err);
+  BOOST_TEST(r.size() == 0u);
+  BOOST_TEST(children_census().empty());
+  BOOST_TEST(open_fd_count() == fds);
+  uv_os_fd_t fd = -1;
+  BOOST_TEST(uv_fileno(reinterpret_cast<uv_handle_t*>(&out), &fd) == UV_EBADF);
+  uv_close(reinterpret_cast<uv_handle_t*>(&out), nullptr);
+  run_to_completion();
+}
+
+BOOST_DATA_TEST_CASE_F(seam_fixture, an_async_clone_error_reaches_on_started,
+                       boost::unit_test::data::make({EAGAIN, ENOMEM, EPERM}), err) {
+  reaper r{&loop, opts()};
+  os.fail_next(k::k_spawn, err);
+  int started = 0;
+  std::error_code got;
+  r.spawn_async(
+      helper_options({"exit", "0"}),
+      [&](pid_t pid, std::error_code e) {
+        ++started;
+        got = e;
+        BOOST_TEST(pid == -1);
+      },
+      [](const exit_status&) { BOOST_ERROR("no exit for a child that never started"); });
+  BOOST_REQUIRE(run_until([&] { return started > 0; }));
+  BOOST_TEST(got.value() == err);
+  BOOST_TEST(r.size() == 0u);
+  run_to_completion();
+}
+
 BOOST_AUTO_TEST_CASE(every_step_runs_for_real_when_none_fails) {
   reaper r{&loop, opts()};
   uv_pipe_t out;

@@ -9,6 +9,7 @@
 #include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -288,6 +289,103 @@ BOOST_FIXTURE_TEST_CASE(fds_opened_without_cloexec_by_other_threads_never_reach_
   leaker.join();
   BOOST_REQUIRE(ok);
   BOOST_TEST(clean == 50);
+}
+
+BOOST_FIXTURE_TEST_CASE(spawn_async_from_four_threads_each_outcome_and_exit_once_on_the_loop_thread,
+                        reaper_fixture) {
+  // Outcomes and exits are counted on the loop thread only (plain ints): TSan checks it.
+  constexpr int per_thread = 25;
+  const auto loop_thread = std::this_thread::get_id();
+  int started = 0;
+  int failed = 0;
+  int wrong_thread = 0;
+  std::vector<record> exits;
+  std::vector<pid_t> pids;
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        // Every fourth one cannot start: its error comes to on_started.
+        spawn_options o = (i % 4 == 3) ? program("/nonexistent/program")
+                                        : helper_options({"exit", std::to_string(t)});
+        std::error_code ec;
+        r.spawn_async(
+            o,
+            [&](pid_t pid, std::error_code e) {
+              if (std::this_thread::get_id() != loop_thread) ++wrong_thread;
+              if (e) {
+                ++failed;
+              } else {
+                ++started;
+                pids.push_back(pid);
+              }
+            },
+            [&](const exit_status& s) {
+              if (std::this_thread::get_id() != loop_thread) ++wrong_thread;
+              exits.emplace_back(s.pid(), s.code());
+            },
+            ec);
+        if (ec) ++refused;
+      }
+    });
+  }
+  // The loop runs while the threads submit; their outcomes keep it busy until all came.
+  BOOST_REQUIRE(run_until([&] {
+    return started + failed == 4 * per_thread && exits.size() == static_cast<std::size_t>(started);
+  }));
+  for (auto& t : threads)
+    t.join();
+  run_for(std::chrono::milliseconds{50});
+  BOOST_TEST(refused.load() == 0);
+  BOOST_TEST(wrong_thread == 0);
+  BOOST_TEST(failed == 4 * (per_thread / 4));
+  BOOST_TEST(started == 4 * per_thread - failed);
+  BOOST_TEST(exits.size() == static_cast<std::size_t>(started));
+  std::vector<pid_t> exited;
+  for (const auto& e : exits)
+    exited.push_back(e.first);
+  std::sort(exited.begin(), exited.end());
+  std::sort(pids.begin(), pids.end());
+  BOOST_TEST(exited == pids);  // each started child exits once, and only those
+  BOOST_TEST(r.size() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(close_while_threads_submit_spawn_async_leaves_no_child, loop_fixture) {
+  reaper q{&loop, test_options()};
+  gate g;
+  std::atomic<bool> stop{false};
+  std::atomic<int> accepted{0};
+  int callbacks = 0;  // loop thread only
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&] {
+      while (!stop) {
+        std::error_code ec;
+        q.spawn_async(
+            gated_helper(g, 0), [&](pid_t, std::error_code) { ++callbacks; },
+            [&](const exit_status&) { ++callbacks; }, ec);
+        if (ec) {
+          if (ec.value() != ESTALE) ++accepted;  // counted as a failure below
+          break;
+        }
+        ++accepted;
+      }
+    });
+  }
+  // Let some outcomes arrive, then close in the middle of the stream.
+  BOOST_REQUIRE(run_until([&] { return callbacks >= 5; }));
+  const int before_close = callbacks;
+  bool closed = false;
+  q.close(close_options::kill_children(std::chrono::milliseconds{100}), [&] { closed = true; });
+  stop = true;
+  for (auto& t : threads)
+    t.join();
+  BOOST_REQUIRE(run_until([&] { return closed; }));
+  BOOST_TEST(callbacks == before_close);  // nothing after close
+  BOOST_TEST(accepted.load() >= 5);
+  BOOST_TEST(children_census().empty());
+  BOOST_TEST(no_zombies());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -120,6 +120,32 @@ class reaper {
   /// The non-throwing form of `spawn`: -1 and `ec` set on failure.
   pid_t spawn(const spawn_options& opts, exit_callback on_exit, std::error_code& ec) noexcept;
 
+  /// Starts a child without waiting for it: the calling thread only validates `opts`
+  /// and makes the parent's fds (its pipes); the clone and the wait for the child's exec
+  /// happen on a thread of the reaper's own (started at the first call, ended by
+  /// `close`), so the loop never waits for a child to start. Any thread may call it.
+  ///
+  /// `on_started` runs once, on the loop thread: with the pid once the child runs, or
+  /// with -1 and what `spawn` would have returned (ENOENT, EACCES, a bad cwd, EPERM,
+  /// EAGAIN, ...; then no child, no zombie and no fd of its pipes is left, and `on_exit`
+  /// never runs). `on_exit` runs once, only for a started child, always after its
+  /// `on_started`. Errors returned at once (then neither callback runs): EINVAL (an
+  /// empty callback, invalid options), EBADF, EMFILE and ENOMEM from making the pipes,
+  /// ESTALE after close, EAGAIN when the thread cannot be started.
+  ///
+  /// Every option of `spawn` applies. The options are copied; `uv_pipe_t`s and streams
+  /// named in `stdio_map` must stay valid until `on_started`: a pipe is opened on the
+  /// loop thread, just before `on_started` (it must belong to this reaper's loop). A
+  /// `time_limit` counts from this call. While an outcome is on its way the loop is kept
+  /// alive (for a call from the loop thread; from another thread, keep `uv_run` going
+  /// as for `spawn`). `close` waits for a start being made, drops the queued ones
+  /// (neither callback runs), and kills and reaps every child whose `on_started` has not
+  /// run, whatever the close options: its pid was never given to anyone.
+  void spawn_async(const spawn_options& opts, started_callback on_started, exit_callback on_exit);
+  /// The non-throwing form of `spawn_async`: `ec` set when it is refused at once.
+  void spawn_async(const spawn_options& opts, started_callback on_started, exit_callback on_exit,
+                   std::error_code& ec) noexcept;
+
   /// Adopts a child the program started itself (fork, another spawner). It must be an
   /// unreaped child of this process; if it has already exited, its callback runs on the
   /// next loop iteration, never inside `watch`. Errors: EINVAL (pid <= 0, empty

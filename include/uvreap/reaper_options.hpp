@@ -26,6 +26,12 @@ class interface;
 /// is left by then and its pid may already belong to another process).
 using exit_callback = std::function<void(const exit_status&)>;
 
+/// Called once per `reaper::spawn_async`, on the loop thread: the child's pid and an
+/// empty error once it runs (its exec succeeded), or -1 and why it could not start
+/// (ENOENT, EACCES, ENOEXEC, EPERM, EAGAIN, ...; then no child, no zombie, no fd is left,
+/// and its exit callback never runs).
+using started_callback = std::function<void(pid_t pid, std::error_code error)>;
+
 /// Which children a reaper takes.
 enum class policy {
   /// Only the pids given to this reaper by `spawn` or `watch`. Never reaps another

@@ -68,6 +68,13 @@ typedef struct {
 /** Called once per child, on the loop thread, after it was reaped. */
 typedef void (*uvreap_exit_cb)(uvreap_t* reaper, const uvreap_exit_t* status, void* data);
 
+/**
+ * Called once per uvreap_spawn_async, on the loop thread: `status` 0 and the child's pid
+ * once it runs, or a negative errno (UV_ENOENT, UV_EACCES, ...) and pid -1 when it could
+ * not start (then no child is left and the exit callback never runs).
+ */
+typedef void (*uvreap_started_cb)(uvreap_t* reaper, pid_t pid, int status, void* data);
+
 /** Called once the reaper is closed; the reaper is freed when it returns. */
 typedef void (*uvreap_close_cb)(uvreap_t* reaper);
 
@@ -139,6 +146,19 @@ int uvreap_init(uv_loop_t* loop, const uvreap_options_t* opts, uvreap_t** reaper
  */
 int uvreap_spawn(uvreap_t* reaper, const uvreap_spawn_options_t* opts, uvreap_exit_cb cb,
                  void* data, pid_t* pid);
+
+/**
+ * Starts a child without waiting for it to start: the clone and the exec happen on a
+ * thread of the reaper's own, and `started_cb` later gets the pid or the start's error
+ * (see uvreap_started_cb); `exit_cb` runs once, after it, for a started child. Pipes in
+ * `opts->stdio` are opened on the loop thread just before `started_cb` and must stay
+ * valid until then; the options themselves are copied. Returns 0, or what is refused at
+ * once: UV_EINVAL (NULL or empty args, a NULL callback, bad options), UV_EMFILE, UV_EBADF
+ * and UV_ENOMEM (the pipes), UV_EAGAIN (no thread), UVREAP_ESTALE (closed); then neither
+ * callback runs. Any thread may call it.
+ */
+int uvreap_spawn_async(uvreap_t* reaper, const uvreap_spawn_options_t* opts,
+                       uvreap_started_cb started_cb, uvreap_exit_cb exit_cb, void* data);
 
 /**
  * Adopts a child the program started itself. Returns 0, UV_EINVAL (pid <= 0, NULL cb),
