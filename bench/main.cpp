@@ -38,6 +38,13 @@ const char kUsage[] =
     "                           (default 0); a list as for --background, rows named fds=..\n"
     "  --strategies LIST        comma-separated: own,all,pidfd,uv_spawn,floor (default: all)\n"
     "  --repeat R               repetitions, interleaved A B C A B C ... (default 3)\n"
+    "  --start sync|async|pool|thread\n"
+    "                           stream, own/all/pidfd, --spawn exec: who starts each child —\n"
+    "                           the loop thread with reaper::spawn (sync, default) or\n"
+    "                           reaper::spawn_async (async), the loop handing reaper::spawn\n"
+    "                           to libuv's threadpool (pool), or a generator thread (thread)\n"
+    "  --start-threads N        --start async: the reaper's starter threads (default: one\n"
+    "                           per core, at least 2)\n"
     "  --spawn fork|exec        children are forks, or exec'd uvreap-bench-child (default\n"
     "                           exec; uv_spawn can only exec)\n"
     "  --json FILE              every raw figure as JSON ('-': only JSON on stdout, the\n"
@@ -105,7 +112,8 @@ config parse(int argc, char** argv) {
     }
     static const char* const kWithValue[] = {
         "--pattern", "--children", "--background", "--concurrency", "--strategies", "--repeat",
-        "--spawn",   "--json",     "--plot",       "--deadline",    "--child-exe",  "--open-fds"};
+        "--spawn",   "--json",     "--plot",       "--deadline",    "--child-exe",  "--open-fds",
+        "--start",   "--start-threads"};
     if (std::find(std::begin(kWithValue), std::end(kWithValue), a) == std::end(kWithValue)) {
       usage_error("unknown option " + a);
     }
@@ -146,6 +154,20 @@ config parse(int argc, char** argv) {
         cfg.spawn = creation::exec;
       } else {
         usage_error("--spawn is fork or exec");
+      }
+    } else if (a == "--start-threads") {
+      cfg.start_threads = parse_count(a, v, 1, 256);
+    } else if (a == "--start") {
+      if (std::strcmp(v, "sync") == 0) {
+        cfg.start = start_mode::sync;
+      } else if (std::strcmp(v, "async") == 0) {
+        cfg.start = start_mode::async;
+      } else if (std::strcmp(v, "pool") == 0) {
+        cfg.start = start_mode::pool;
+      } else if (std::strcmp(v, "thread") == 0) {
+        cfg.start = start_mode::thread;
+      } else {
+        usage_error("--start is sync, async, pool or thread");
       }
     } else if (a == "--json") {
       cfg.json_path = v;

@@ -27,6 +27,19 @@ const char* to_string(pattern p) {
 const char* to_string(creation c) {
   return c == creation::fork ? "fork" : "exec";
 }
+const char* to_string(start_mode m) {
+  switch (m) {
+    case start_mode::sync:
+      return "sync";
+    case start_mode::async:
+      return "async";
+    case start_mode::pool:
+      return "pool";
+    case start_mode::thread:
+      break;
+  }
+  return "thread";
+}
 
 machine_info describe_machine() {
   machine_info m;
@@ -76,6 +89,12 @@ const column kColumns[] = {
     {"exits/s", 13, 0, 0, [](const run_result& r) { return r.children_per_s; }},
     {"cpu us/exit", 13, 1, 0, [](const run_result& r) { return r.cpu_us_per_child; }},
     {"child cpu us", 13, 1, 0, [](const run_result& r) { return r.children_cpu_us_per_child; }},
+    {"loop us p50", 12, 1, 0, [](const run_result& r) { return r.loop_spawn ? r.loop_spawn->p50 : NAN; }},
+    {"loop us p99", 12, 1, 0, [](const run_result& r) { return r.loop_spawn ? r.loop_spawn->p99 : NAN; }},
+    {"% ceiling", 10, 1, 0,
+     [](const run_result& r) {
+       return r.ceiling_per_s ? 100 * r.children_per_s / *r.ceiling_per_s : NAN;
+     }},
     {"sc/exit", 16, 2, 2,
      [](const run_result& r) { return r.syscalls_per_exit ? *r.syscalls_per_exit : NAN; }},
     {"sweeps/exit", 12, 2, 2,
@@ -142,7 +161,9 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
   if (cfg.open_fds_list.size() > 1 || cfg.open_fds > 0) {
     os << " open_fds=" << list(cfg.open_fds_list);
   }
-  if (cfg.pat == pattern::stream) os << " concurrency=" << cfg.concurrency;
+  if (cfg.pat == pattern::stream) {
+    os << " concurrency=" << cfg.concurrency << " start=" << to_string(cfg.start);
+  }
   os << " spawn=" << to_string(cfg.spawn) << " repeat=" << cfg.repeat << "\n";
   os << "medians over repeats; second line: min-max. latency = child's exit stamp to its "
         "callback; cpu = parent user+sys\n";
@@ -210,13 +231,20 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
   os << "columns:\n"
         "  children by   who created the measured children: 'loop (before)' = the loop thread,\n"
         "                all before the clock started (burst); 'thread' = a generator thread\n"
-        "                while exits are measured; 'loop' = uv_spawn on the loop, one per exit\n"
+        "                while exits are measured; 'loop' = uv_spawn on the loop, one per exit;\n"
+        "                'loop: spawn', 'loop: async', 'loop: pool' = the loop thread, one per\n"
+        "                exit, with reaper::spawn, spawn_async, or spawn on libuv's threadpool\n"
         "  p50..max us   reap latency: the child's exit stamp to its callback on the loop\n"
         "  exits/s       measured exits / time from the start of the measurement to the last\n"
         "                callback\n"
         "  cpu us/exit   the harness process's user+sys CPU during the measurement, per exit\n"
         "                (stream: creating the children included)\n"
         "  child cpu us  the reaped children's own user+sys CPU (RUSAGE_CHILDREN), per exit\n"
+        "  loop us p50, p99  stream: the loop thread's time inside each start call\n"
+        "                (reaper::spawn, spawn_async, uv_queue_work, uv_spawn); '-' when a\n"
+        "                thread starts the children\n"
+        "  % ceiling     stream: exits/s as a share of cores / (cpu us/exit + child cpu us),\n"
+        "                what the machine could sustain doing nothing else\n"
         "  sc/exit       reaping syscalls per exit: wait4, waitid, epoll_* and closing pidfds\n"
         "                (uv_spawn: libuv's waitpid calls; floor: its blocking waitid calls)\n"
         "  sweeps/exit   times the reaper looked for exits (SIGCHLD or pidfd wake-ups,\n"
@@ -233,7 +261,7 @@ void write_json(std::ostream& os, const config& cfg, const machine_info& m,
   os << "  \"config\": {\"pattern\": \"" << to_string(cfg.pat)
      << "\", \"children\": " << cfg.children << ", \"background\": " << cfg.background
      << ", \"concurrency\": " << cfg.concurrency << ", \"spawn\": \"" << to_string(cfg.spawn)
-     << "\", \"repeat\": " << cfg.repeat << ", \"strategies\": [";
+     << "\", \"start\": \"" << to_string(cfg.start) << "\", \"repeat\": " << cfg.repeat << ", \"strategies\": [";
   for (std::size_t i = 0; i < cfg.strategies.size(); ++i) {
     os << (i ? ", " : "") << json_string(cfg.strategies[i]);
   }
@@ -257,6 +285,14 @@ void write_json(std::ostream& os, const config& cfg, const machine_info& m,
     json_number(os, r.cpu_us_per_child);
     os << ", \"children_cpu_us_per_child\": ";
     json_number(os, r.children_cpu_us_per_child);
+    os << ", \"loop_spawn_us\": ";
+    if (r.loop_spawn) {
+      json_percentiles(os, *r.loop_spawn);
+    } else {
+      os << "null";
+    }
+    os << ", \"ceiling_per_s\": ";
+    json_number(os, r.ceiling_per_s ? *r.ceiling_per_s : NAN);
     os << ", \"syscalls_per_exit\": ";
     json_number(os, r.syscalls_per_exit ? *r.syscalls_per_exit : NAN);
     os << ", \"sweeps_per_exit\": ";

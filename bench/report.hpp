@@ -33,5 +33,6 @@ bool write_plot(const std::string& png, const config& cfg, const std::vector<run
 
 const char* to_string(pattern p);
 const char* to_string(creation c);
+const char* to_string(start_mode m);
 
 }  // namespace uvreap::bench

@@ -267,12 +267,17 @@ class reaper_strategy {
       : cfg_(cfg), area_(area), t_(t) {
     uvreap::options o;
     o.reap_policy = p;
+    o.start_threads = cfg.start_threads;
     o.on_orphan = [this](const exit_status&) { ++orphans_; };
     reaper_.emplace(loop, std::move(o));
   }
 
   std::string generator_name() const {
-    return cfg_.pat == pattern::stream ? "thread" : "loop (before)";
+    if (cfg_.pat != pattern::stream) return "loop (before)";
+    if (!loop_starts()) return "thread";
+    return cfg_.start == start_mode::sync    ? "loop: spawn"
+           : cfg_.start == start_mode::async ? "loop: async"
+                                             : "loop: pool";
   }
 
   exit_callback callback(std::uint32_t slot) {
@@ -280,8 +285,16 @@ class reaper_strategy {
       const std::uint64_t now = now_ns();
       t_.exit_of(slot, s.exited(), s.code(), now);
       if (gen_ && slot < t_.measured_count) gen_->exited();
+      if (streaming_ && slot < t_.measured_count) {
+        --in_flight_;
+        next();
+      }
     };
   }
+
+  // The loop thread's time in each start call of the stream (empty when a thread starts
+  // them).
+  std::vector<double> take_loop_spawn_us() { return std::move(loop_spawn_us_); }
 
   void create(role r, std::uint32_t slot) {
     if (cfg_.spawn == creation::fork) {
@@ -294,6 +307,16 @@ class reaper_strategy {
   }
 
   void start_stream(uv_loop_t* loop) {
+    if (loop_starts()) {
+      // The loop thread starts them, as a server would: as many as the concurrency cap
+      // allows, then one more after each exit.
+      loop_ = loop;
+      loop_spawn_us_.reserve(cfg_.children);
+      streaming_ = true;
+      while (next_ < cfg_.children && in_flight_ < cfg_.concurrency)
+        next();
+      return;
+    }
     // Registration: the generator thread posts (pid, slot) through a mutex queue and
     // uv_async_send; the loop calls watch() and only then lets the child exit, so no
     // exit can precede its registration.
@@ -326,6 +349,7 @@ class reaper_strategy {
   std::uint64_t orphans() const { return orphans_; }
 
   void shutdown() {
+    streaming_ = false;
     if (gen_) {
       gen_->stop();
       gen_->close();
@@ -334,6 +358,67 @@ class reaper_strategy {
   }
 
  private:
+  bool loop_starts() const {
+    return cfg_.pat == pattern::stream && cfg_.spawn == creation::exec &&
+           cfg_.start != start_mode::thread;
+  }
+
+  // --start pool: reaper::spawn on one of libuv's threadpool threads.
+  struct pool_work {
+    uv_work_t req{};
+    reaper_strategy* self;
+    std::uint32_t slot;
+    spawn_options opts;
+    std::error_code ec;
+  };
+
+  void next() noexcept {
+    if (!streaming_ || next_ >= cfg_.children) return;
+    const std::uint32_t slot = next_++;
+    ++in_flight_;
+    area_.slots()[slot].go.store(1, std::memory_order_release);
+    try {
+      spawn_options o;
+      o.argv = child_argv(cfg_, area_, role::stream, slot);
+      std::error_code ec;
+      const std::uint64_t t0 = now_ns();
+      if (cfg_.start == start_mode::sync) {
+        reaper_->spawn(o, callback(slot), ec);
+      } else if (cfg_.start == start_mode::async) {
+        reaper_->spawn_async(
+            o,
+            [](pid_t, std::error_code e) {
+              if (e) std::fprintf(stderr, "uvreap-bench: spawn_async: %s\n", e.message().c_str());
+            },
+            callback(slot), ec);
+      } else {
+        auto* w = new pool_work{{}, this, slot, std::move(o), {}};
+        w->req.data = w;
+        const int r = uv_queue_work(
+            loop_, &w->req,
+            [](uv_work_t* req) {
+              auto* pw = static_cast<pool_work*>(req->data);
+              pw->self->reaper_->spawn(pw->opts, pw->self->callback(pw->slot), pw->ec);
+            },
+            [](uv_work_t* req, int) {
+              auto* pw = static_cast<pool_work*>(req->data);
+              if (pw->ec) {
+                std::fprintf(stderr, "uvreap-bench: spawn: %s\n", pw->ec.message().c_str());
+              }
+              delete pw;
+            });
+        if (r != 0) {
+          delete w;
+          ec = std::error_code(-r, std::generic_category());
+        }
+      }
+      loop_spawn_us_.push_back(static_cast<double>(now_ns() - t0) / 1e3);
+      if (ec) fail("start", ec.value());
+    } catch (const std::exception& e) {  // never through libuv's frames
+      std::fprintf(stderr, "uvreap-bench: %s\n", e.what());
+    }
+  }
+
   const config& cfg_;
   shared_area& area_;
   tracker& t_;
@@ -341,6 +426,11 @@ class reaper_strategy {
   std::unique_ptr<generator> gen_;
   std::uint64_t watches_ = 0;
   std::uint64_t orphans_ = 0;
+  uv_loop_t* loop_ = nullptr;
+  bool streaming_ = false;
+  std::uint32_t next_ = 0;
+  std::uint32_t in_flight_ = 0;
+  std::vector<double> loop_spawn_us_;
 };
 
 class uv_spawn_strategy {
@@ -376,7 +466,10 @@ class uv_spawn_strategy {
                [](uv_handle_t* hh) { delete static_cast<child*>(hh->data); });
       if (ch->slot < ch->self->t_.measured_count) ch->self->next();
     };
-    if (int e = uv_spawn(loop_, &c->h, &o); e != 0) {
+    const std::uint64_t t0 = now_ns();
+    const int e = uv_spawn(loop_, &c->h, &o);
+    if (streaming_) loop_spawn_us_.push_back(static_cast<double>(now_ns() - t0) / 1e3);
+    if (e != 0) {
       // libuv wants the handle closed even when spawn failed.
       uv_close(reinterpret_cast<uv_handle_t*>(&c->h),
                [](uv_handle_t* hh) { delete static_cast<child*>(hh->data); });
@@ -386,7 +479,10 @@ class uv_spawn_strategy {
 
   // libuv offers no way to hand it children made elsewhere: the loop thread spawns, as
   // many as the concurrency cap allows, and one more after each exit.
+  std::vector<double> take_loop_spawn_us() { return std::move(loop_spawn_us_); }
+
   void start_stream(uv_loop_t*) {
+    loop_spawn_us_.reserve(cfg_.children);
     streaming_ = true;
     while (next_ < cfg_.children && next_ < cfg_.concurrency)
       next();
@@ -412,6 +508,7 @@ class uv_spawn_strategy {
   uv_loop_t* loop_;
   bool streaming_ = false;
   std::uint32_t next_ = 0;
+  std::vector<double> loop_spawn_us_;
 };
 
 class floor_strategy {
@@ -580,6 +677,12 @@ run_result measure(const config& cfg, Strategy& s, tracker& t, uv_loop_t* loop, 
   res.children_per_s = t.delivered / span_s;
   res.cpu_us_per_child = (cpu1 - cpu0) / n;
   res.children_cpu_us_per_child = (children1 - children0) / n;
+  if (cfg.pat == pattern::stream && res.cpu_us_per_child + res.children_cpu_us_per_child > 0) {
+    // What this machine could sustain if it did nothing but this: every core busy with
+    // the parent's and the children's CPU per child.
+    const double cores = std::max(1u, std::thread::hardware_concurrency());
+    res.ceiling_per_s = cores * 1e6 / (res.cpu_us_per_child + res.children_cpu_us_per_child);
+  }
   if (before && after) {
     res.sweeps_per_exit = static_cast<double>(after->sweeps - before->sweeps) / n;
     // Reaping syscalls: the waits, and for pidfd the epoll calls and closing the pidfd.
@@ -622,6 +725,7 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
                                            : uvreap::policy::pidfd;
       reaper_strategy s(cfg, area, t, &loop, pol);
       res = measure(cfg, s, t, &loop, area, [&] { return std::optional(s.stats()); });
+      res.loop_spawn_us = s.take_loop_spawn_us();
       if (res.syscalls_per_exit && cfg.pat == pattern::stream) {
         // watch() costs one waitid per child (and, for pidfd, one epoll_ctl): that is
         // registration, not reaping.
@@ -649,6 +753,7 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
       });
       res.sweeps_per_exit.reset();
       if (res.syscalls_per_exit && *res.syscalls_per_exit == 0) res.syscalls_per_exit.reset();
+      res.loop_spawn_us = s.take_loop_spawn_us();
       finish(s);
     } else if (strategy == "floor") {
       floor_strategy s(cfg, area, t, &loop);
@@ -682,6 +787,7 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
   res.wrong = t.wrong;
   res.latency = summarize(t.latency_us);
   res.latency_us = std::move(t.latency_us);
+  if (!res.loop_spawn_us.empty()) res.loop_spawn = summarize(res.loop_spawn_us);
   return res;
 }
 

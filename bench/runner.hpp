@@ -13,12 +13,19 @@ namespace uvreap::bench {
 
 enum class pattern { burst, stream };
 enum class creation { fork, exec };
+/// Who starts the stream's children for own/all/pidfd (with --spawn exec): the loop thread
+/// with reaper::spawn (sync) or reaper::spawn_async (async); the loop thread handing
+/// reaper::spawn to libuv's threadpool (pool); or a generator thread calling
+/// reaper::spawn (thread).
+enum class start_mode { sync, async, pool, thread };
 
 struct config {
   pattern pat = pattern::burst;
   std::uint32_t children = 2000;
   std::uint32_t background = 0;
   std::uint32_t concurrency = 64;
+  start_mode start = start_mode::sync;
+  std::size_t start_threads = 0;  // --start-threads: options::start_threads (0: the default)
   std::vector<std::string> strategies{"own", "all", "pidfd", "uv_spawn", "floor"};
   int repeat = 3;
   creation spawn = creation::exec;
@@ -53,6 +60,9 @@ struct run_result {
   double children_per_s = 0;
   double cpu_us_per_child = 0;
   double children_cpu_us_per_child = 0;     // the reaped children's own CPU (RUSAGE_CHILDREN)
+  std::vector<double> loop_spawn_us;        // stream: the loop thread's time in each start call
+  std::optional<percentiles> loop_spawn;    // ... its percentiles, when the loop started them
+  std::optional<double> ceiling_per_s;      // stream: cores / (parent + children CPU per child)
   std::optional<double> syscalls_per_exit;  // reaping syscalls, where known
   std::optional<double> sweeps_per_exit;
   std::uint64_t lost = 0;

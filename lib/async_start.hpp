@@ -12,6 +12,7 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "os_calls.hpp"
 #include "spawn_plan.hpp"
@@ -46,14 +47,18 @@ struct start_job {
   spawn_plan plan;  // declared after opts and os: destroyed (its fds closed) before them
 };
 
-/// The reaper's starter: one thread, started at the first job, that takes jobs in order
-/// and runs `run` on each. `shut_and_join` stops it: the job it is running finishes,
-/// queued ones are dropped (destroyed on the caller's thread, which closes their fds; no
-/// callback runs), and later submissions fail with ESTALE.
+/// The reaper's starters: up to `max_threads` threads, each started when a job arrives
+/// and no starter is idle, that take jobs in order and run `run` on each. A start holds
+/// its thread until the child has exec'd (CLONE_VFORK), so one thread would cap the rate
+/// at one start per exec time; with one per core the execs of several children overlap.
+/// `shut_and_join` stops them: the jobs being run finish, queued ones are dropped
+/// (destroyed on the caller's thread, which closes their fds; no callback runs), and
+/// later submissions fail with ESTALE.
 class async_starter {
  public:
   using run_fn = std::function<void(std::unique_ptr<start_job>)>;
-  explicit async_starter(run_fn run) noexcept : run_(std::move(run)) {}
+  async_starter(run_fn run, std::size_t max_threads) noexcept
+      : run_(std::move(run)), max_threads_(max_threads == 0 ? 1 : max_threads) {}
   async_starter(const async_starter&) = delete;
   async_starter& operator=(const async_starter&) = delete;
   ~async_starter() { shut_and_join(); }
@@ -72,11 +77,13 @@ class async_starter {
   void work() noexcept;
 
   run_fn run_;
+  const std::size_t max_threads_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::unique_ptr<start_job>> jobs_;  // guarded by mu_
   bool open_ = true;                             // guarded by mu_
-  std::thread thread_;                           // started under mu_, joined outside it
+  std::size_t idle_ = 0;                         // guarded by mu_: starters waiting for a job
+  std::vector<std::thread> threads_;             // grown under mu_, joined after shut
 };
 
 }  // namespace uvreap::detail

@@ -46,7 +46,8 @@ policy core::effective_policy() const noexcept {
 
 std::error_code core::start(const std::shared_ptr<core>& self) noexcept {
   if (loop_ == nullptr || opts_.max_batch == 0 || opts_.poll_interval.count() < 0 ||
-      opts_.safety_sweep.count() < 0 || (opts_.subreaper && opts_.reap_policy != policy::all)) {
+      opts_.safety_sweep.count() < 0 || opts_.start_threads > 256 ||
+      (opts_.subreaper && opts_.reap_policy != policy::all)) {
     return errno_code(EINVAL);
   }
 

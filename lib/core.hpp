@@ -133,6 +133,14 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void note_started(thread_inbox::item& q, pid_t pid, std::error_code error) noexcept;
   void abandon_starts() noexcept;
 
+  // options::start_threads, or one starter per core (at least 2): a start holds its thread
+  // until the child's exec.
+  static std::size_t start_threads(std::size_t asked) noexcept {
+    if (asked != 0) return asked;
+    const unsigned n = std::thread::hardware_concurrency();
+    return n < 2 ? 2 : n;
+  }
+
   // --- time limits ---
   std::uint64_t clock_now() noexcept;
   void start_timer(uv_timer_t* t, uv_timer_cb cb, std::uint64_t timeout_ms,
@@ -201,7 +209,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   // inbox's async handle keeps the loop alive (so uv_run waits for the outcome).
   std::atomic<std::size_t> starts_pending_{0};
   // Declared after the inbox, which its thread uses: destroyed (joined) before it.
-  async_starter starter_{[this](std::unique_ptr<start_job> job) { start_off_loop(std::move(job)); }};
+  async_starter starter_{[this](std::unique_ptr<start_job> job) { start_off_loop(std::move(job)); },
+                        start_threads(opts_.start_threads)};
   bool sweep_after_inbox_ = false;           // the last sweep waits for a registration on its way
 
   uv_handle<uv_signal_t> sigchld_;       // own, all; pidfd while a child has no pidfd

@@ -40,6 +40,9 @@ export interface SpawnOptions {
   windowsHide?: boolean;
   /** Accepted for child_process compatibility; no meaning on Linux. */
   windowsVerbatimArguments?: boolean;
+  /** Return before the child starts: `pid` and 'spawn' once it runs, 'error' then
+   *  'close' (errno, null) when it cannot start. Default false: a failed start throws. */
+  async?: boolean;
   /** Only 'json' (no IPC channel is opened); 'advanced' throws. */
   serialization?: 'json';
 }
@@ -73,7 +76,8 @@ export interface ReaperStats {
 }
 
 export class ReapedChild extends EventEmitter {
-  readonly pid: number;
+  /** Undefined until 'spawn' for an `async` spawn, and after its failed start. */
+  pid: number | undefined;
   /** Resolves once, with the child's status; never rejects. */
   readonly exited: Promise<ExitStatus>;
   exitCode: number | null;

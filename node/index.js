@@ -7,6 +7,7 @@ const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const util = require('node:util');
 
 // uvreap.node: built from source at install (build/Release), built by meson beside this
 // file (the build tree, `meson install`), or the prebuild for this platform.
@@ -139,6 +140,24 @@ function envArray(env) {
   return out;
 }
 
+/** A spawn error as child_process shapes it: `spawn <file> ENOENT`, code, errno, syscall,
+ *  path, spawnargs. */
+function shapeSpawnError(e, file, args) {
+  e.message = `spawn ${file} ${e.code}`;
+  e.syscall = `spawn ${file}`;
+  e.path = file;
+  e.spawnargs = args.slice();
+  return e;
+}
+
+function spawnError(errno, file, args) {
+  const code = util.getSystemErrorName(errno);
+  const e = new Error(code);
+  e.errno = errno;
+  e.code = code;
+  return shapeSpawnError(e, file, args);
+}
+
 /** child_process' AbortError: what `'error'` carries when `options.signal` aborts. */
 class AbortError extends Error {
   constructor(message = 'The operation was aborted', options = undefined) {
@@ -200,10 +219,11 @@ class ReapedChild extends EventEmitter {
     this.exited = new Promise((resolve) => { this._resolve = resolve; });
   }
 
-  /** Sends `signal` (default SIGTERM); false once the child has been reaped. */
+  /** Sends `signal` (default SIGTERM); false once the child has been reaped (or, with
+   *  `async`, before its 'spawn' and after a failed start). */
   kill(signal = 'SIGTERM') {
     const number = toSignal(signal, 'signal');
-    if (this._status) return false;
+    if (this._status || this.pid === undefined) return false;
     const sent = this._reaper._native.kill(this.pid, number);
     if (sent && signal !== 0) this.killed = true;
     return sent;
@@ -229,6 +249,20 @@ class ReapedChild extends EventEmitter {
       this._closeEmitted = true;
       this.emit('close', this.exitCode, this.signalCode, this._status);
     }
+  }
+
+  /** An {async: true} start that failed: 'error', then 'close' with (errno, null) once the
+   *  streams are closed, as child_process does; `exited` resolves with the error. */
+  _failStart(err) {
+    this.exitCode = err.errno;
+    this._status = {
+      pid: undefined, code: null, signal: null, coreDumped: false, deadlineFired: false,
+      lost: false, error: err, rusage: { userCPU: 0, systemCPU: 0, maxRSS: 0 },
+    };
+    this._resolve(this._status);
+    this.emit('error', err);
+    for (const s of this.stdio) if (s) s.destroy();
+    this._maybeClose();
   }
 
   _finish(status) {
@@ -260,6 +294,17 @@ class Reaper {
     this._nextId = 1;
     this._closed = null;
     this._native = new binding.NativeReaper(policy);
+    this._native._onstarted = (id, pid, errno) => {
+      const child = this._children.get(id);
+      if (!child) return;
+      if (errno === 0) {
+        child.pid = pid;
+        child.emit('spawn');
+        return;
+      }
+      this._children.delete(id);
+      child._failStart(spawnError(errno, child._file, child._args));
+    };
     this._native._onexit = (id, ...status) => {
       const child = this._children.get(id);
       if (!child) return;
@@ -281,7 +326,10 @@ class Reaper {
    * Starts `file` with `args` (child_process.spawn's signature). Options: env, cwd,
    * stdio, argv0, detached, uid, gid, shell, signal (an AbortSignal), timeout (ms; the
    * whole group when detached) with killSignal and killGrace (ms until SIGKILL, default
-   * 2000); windowsHide and windowsVerbatimArguments are accepted and mean nothing here. Throws at once when the child cannot be started: ENOENT,
+   * 2000); windowsHide and windowsVerbatimArguments are accepted and mean nothing here.
+   * With `async: true` it returns before the child starts (its clone and exec happen off
+   * Node's thread): `pid` is set and 'spawn' emitted once it runs, or 'error' (then
+   * 'close') comes when it cannot start. Without it a failed start throws at once. Throws at once when the child cannot be started: ENOENT,
    * EACCES, a bad cwd, EAGAIN, ... as `err.code`.
    */
   spawn(file, args, options) {
@@ -340,6 +388,10 @@ class Reaper {
       limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }), killSignal,
         toMilliseconds(options.killGrace ?? DEFAULT_GRACE_MS, 'killGrace', { allowZero: true })];
     }
+    if (options.async !== undefined && typeof options.async !== 'boolean') {
+      throw typeError('ERR_INVALID_ARG_TYPE', `The "options.async" property must be of type boolean. Received type ${typeof options.async}`);
+    }
+    const startAsync = options.async === true;
     const uid = options.uid === undefined ? null : toId(options.uid, 'uid');
     const gid = options.gid === undefined ? null : toId(options.gid, 'gid');
     const stdio = stdioCodes(options.stdio);
@@ -347,17 +399,14 @@ class Reaper {
     let result;
     try {
       result = this._native.spawn(id, file, [argv0, ...args], envArray(options.env), cwd, stdio, limit,
-        Boolean(options.detached), uid, gid);
+        Boolean(options.detached), uid, gid, startAsync);
     } catch (e) {
-      if (e.errno !== undefined) {
-        e.message = `spawn ${file} ${e.code}`;
-        e.syscall = `spawn ${file}`;
-        e.path = file;
-        e.spawnargs = args.slice();
-      }
+      if (e.errno !== undefined) shapeSpawnError(e, file, args);
       throw e;
     }
-    const child = new ReapedChild(this, result[0]);
+    const child = new ReapedChild(this, startAsync ? undefined : result[0]);
+    child._file = file;
+    child._args = args.slice();
     const streams = stdio.map((code, fd) => {
       const parentFd = result[fd + 1];
       if (code !== STDIO.pipe || parentFd < 0) return null;
@@ -366,6 +415,7 @@ class Reaper {
     child._attach(streams);
     this._children.set(id, child);
     if (abortSignal) watchAbort(child, abortSignal, killSignal);
+    if (!startAsync) process.nextTick(() => child.emit('spawn'));  // as child_process does
     return child;
   }
 

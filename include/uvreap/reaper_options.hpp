@@ -151,6 +151,12 @@ struct options {
   /// `poll_interval` is in effect (its poll does more). Zero: none. Negative: EINVAL.
   std::chrono::milliseconds safety_sweep{1000};
 
+  /// `spawn_async`: at most this many threads of the reaper's own make children (each is
+  /// started when a start is queued and none is idle, and ends at close). A start holds
+  /// its thread until the child has exec'd, so more threads let more execs overlap.
+  /// Zero: one per core, at least 2. More than 256: EINVAL.
+  std::size_t start_threads = 0;
+
   /// The OS seam, for tests (<uvreap/testing/sys.hpp>: no stability promise); null means
   /// the kernel (`sys::os()`). Must outlive the reaper.
   sys::interface* os = nullptr;

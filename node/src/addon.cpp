@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <system_error>
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -191,6 +192,7 @@ class addon_reaper {
 
   uvreap::exit_callback on_exit_for(double id);
   void deliver(double id, const uvreap::exit_status& s);
+  void deliver_start(double id, pid_t pid, std::error_code ec);
   void call_js(const char* method, std::size_t argc, const napi_value* argv);
   void hold() { napi_reference_ref(env_, self_, nullptr); }
   void release() { napi_reference_unref(env_, self_, nullptr); }
@@ -327,6 +329,22 @@ void addon_reaper::deliver(double id, const uvreap::exit_status& s) {
   napi_close_handle_scope(env_, scope);
 }
 
+// On the loop thread: a {async: true} spawn's outcome, to this._onstarted(id, pid, errno).
+void addon_reaper::deliver_start(double id, pid_t pid, std::error_code ec) {
+  if (env_gone_) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  try {
+    const napi_value argv[] = {number(env_, id), number(env_, ec ? -1 : pid),
+                               number(env_, ec ? -ec.value() : 0)};
+    if (ec) --children_;  // no exit will come
+    call_js("_onstarted", sizeof argv / sizeof argv[0], argv);
+    if (ec) release();
+  } catch (const napi_failed&) {
+  }
+  napi_close_handle_scope(env_, scope);
+}
+
 // Calls this.<method>(...argv) as Node calls into JavaScript from a libuv callback.
 // An exception thrown there is Node's to report ('uncaughtException'), as for any event
 // listener; the rest of the batch is still delivered.
@@ -342,10 +360,11 @@ void addon_reaper::call_js(const char* method, std::size_t argc, const napi_valu
 }
 
 // spawn(id, file, argv, env|null, cwd, stdio[], [timeout, signal, grace]|null,
-//       detached, uid, gid) -> [pid, parent fd per stdio entry (-1 unless 'pipe')]
+//       detached, uid, gid, async) -> [pid (-1 when async), parent fd per stdio entry
+//       (-1 unless 'pipe')]. With async the outcome comes to this._onstarted(id, pid, errno).
 napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
   return guard(env, [&]() -> napi_value {
-    call_args a = args_of(env, info, 10);
+    call_args a = args_of(env, info, 11);
     addon_reaper& self = unwrap(env, a.self);
     uvreap::reaper& r = self.live(env);
     const double id = to_double(env, a.argv[0]);
@@ -410,9 +429,38 @@ napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
     o.shell_fallback =
         true;  // child_process' rule (libuv execvp's): a script without #! runs under /bin/sh
 
+    bool async = false;
+    check(env, napi_get_value_bool(env, a.argv[10], &async));
     std::error_code ec;
-    const pid_t pid = r.spawn(o, self.on_exit_for(id), ec);
-    if (pid < 0) throw_errno(env, ec.value(), "spawn");
+    pid_t pid = -1;
+    if (async) {
+      // The child's ends of the socket pairs stay open until the child has them: they
+      // are closed with the outcome callback (run, or dropped at close).
+      struct child_ends {
+        std::vector<int> fds;
+        ~child_ends() {
+          for (int fd : fds)
+            pipe_ends::close_fd(fd);
+        }
+      };
+      auto ends = std::make_shared<child_ends>();
+      ends->fds = std::exchange(pipes.child, {});
+      addon_reaper* me = &self;
+      r.spawn_async(
+          o,
+          [me, id, ends](pid_t p, std::error_code e) mutable {
+            ends.reset();
+            me->deliver_start(id, p, e);
+          },
+          self.on_exit_for(id), ec);
+      if (ec) {
+        pipes.child = std::exchange(ends->fds, {});  // closed with the parent's ends
+        throw_errno(env, ec.value(), "spawn");
+      }
+    } else {
+      pid = r.spawn(o, self.on_exit_for(id), ec);
+      if (pid < 0) throw_errno(env, ec.value(), "spawn");
+    }
     ++self.children_;
     self.hold();
 

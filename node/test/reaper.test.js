@@ -4,6 +4,7 @@
 'use strict';
 
 const assert = require('node:assert/strict');
+const { once } = require('node:events');
 const childProcess = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -247,6 +248,53 @@ for (const policy of POLICIES) {
       });
       assert.equal(await within(LONG, readAll(extra.stdio[3]), 'fd 3'), 'named bar /tmp\n');
       assert.equal((await within(LONG, extra.exited, 'extra')).code, 0);
+    });
+
+    test("async: 'spawn' with the pid, then 'exit'; a failed start is 'error' then 'close'", { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const child = reaper.spawn('/bin/sh', ['-c', 'echo async out; exit 6'], { async: true, stdio: ['ignore', 'pipe', 'inherit'] });
+      assert.equal(child.pid, undefined);  // not started yet
+      const events = [];
+      child.on('spawn', () => events.push(['spawn', child.pid]));
+      child.on('exit', (code) => events.push(['exit', code]));
+      const out = readAll(child.stdout);
+      const [code] = await within(LONG, once(child, 'close'), "'close'");
+      assert.equal(code, 6);
+      assert.equal(await within(LONG, out, 'stdout'), 'async out\n');
+      assert.equal(events.length, 2);
+      assert.equal(events[0][0], 'spawn');
+      assert.ok(events[0][1] > 0);
+      assert.deepEqual(events[1], ['exit', 6]);
+      assert.equal((await child.exited).pid, events[0][1]);
+
+      // Not found: the shape and events of child_process.
+      const theirs = childProcess.spawn('/nonexistent/program', ['a']);
+      const theirErr = await within(LONG, once(theirs, 'error'), "child_process 'error'");
+      const bad = reaper.spawn('/nonexistent/program', ['a'], { async: true });
+      const seen = [];
+      bad.on('spawn', () => seen.push('spawn'));
+      bad.on('exit', () => seen.push('exit'));
+      const [err] = await within(LONG, once(bad, 'error'), "'error'");
+      for (const k of ['code', 'errno', 'syscall', 'path', 'message']) assert.equal(err[k], theirErr[0][k], k);
+      assert.deepEqual(err.spawnargs, ['a']);
+      const closed = await within(LONG, once(bad, 'close'), "'close'");
+      assert.deepEqual(closed.slice(0, 2), [-2, null]);
+      assert.deepEqual(seen, []);
+      assert.equal(bad.pid, undefined);
+      assert.equal(bad.kill(), false);
+      assert.equal((await bad.exited).error, err);
+      assert.throws(() => reaper.spawn('/bin/true', [], { async: 'yes' }), { code: 'ERR_INVALID_ARG_TYPE' });
+    });
+
+    test("sync spawn emits 'spawn' too, before 'exit'", { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const child = sh(reaper, 'exit 0');
+      const order = [];
+      child.on('spawn', () => order.push('spawn'));
+      child.on('exit', () => order.push('exit'));
+      await within(LONG, child.exited, 'exit');
+      await new Promise((r) => setImmediate(r));
+      assert.deepEqual(order, ['spawn', 'exit']);
     });
 
     test("shell: child_process' rule (/bin/sh -c, or the shell named)", { timeout: LONG }, async () => {
