@@ -38,11 +38,12 @@ const char kUsage[] =
     "                           (default 0); a list as for --background, rows named fds=..\n"
     "  --strategies LIST        comma-separated: own,all,pidfd,uv_spawn,floor (default: all)\n"
     "  --repeat R               repetitions, interleaved A B C A B C ... (default 3)\n"
-    "  --start sync|async|pool|thread\n"
+    "  --start sync|async|pool|thread[,...]\n"
     "                           stream, own/all/pidfd, --spawn exec: who starts each child —\n"
     "                           the loop thread with reaper::spawn (sync, default) or\n"
     "                           reaper::spawn_async (async), the loop handing reaper::spawn\n"
-    "                           to libuv's threadpool (pool), or a generator thread (thread)\n"
+    "                           to libuv's threadpool (pool), or a generator thread (thread);\n"
+    "                           a list runs each in turn, interleaved, rows named start=..\n"
     "  --start-threads N        --start async: the reaper's starter threads (default: one\n"
     "                           per core, at least 2)\n"
     "  --spawn fork|exec        children are forks, or exec'd uvreap-bench-child (default\n"
@@ -158,17 +159,23 @@ config parse(int argc, char** argv) {
     } else if (a == "--start-threads") {
       cfg.start_threads = parse_count(a, v, 1, 256);
     } else if (a == "--start") {
-      if (std::strcmp(v, "sync") == 0) {
-        cfg.start = start_mode::sync;
-      } else if (std::strcmp(v, "async") == 0) {
-        cfg.start = start_mode::async;
-      } else if (std::strcmp(v, "pool") == 0) {
-        cfg.start = start_mode::pool;
-      } else if (std::strcmp(v, "thread") == 0) {
-        cfg.start = start_mode::thread;
-      } else {
-        usage_error("--start is sync, async, pool or thread");
+      cfg.start_list.clear();
+      std::stringstream ss(v);
+      for (std::string m; std::getline(ss, m, ',');) {
+        if (m == "sync") {
+          cfg.start_list.push_back(start_mode::sync);
+        } else if (m == "async") {
+          cfg.start_list.push_back(start_mode::async);
+        } else if (m == "pool") {
+          cfg.start_list.push_back(start_mode::pool);
+        } else if (m == "thread") {
+          cfg.start_list.push_back(start_mode::thread);
+        } else {
+          usage_error("--start takes sync, async, pool or thread (or a list of them)");
+        }
       }
+      if (cfg.start_list.empty()) usage_error("--start is empty");
+      cfg.start = cfg.start_list.front();
     } else if (a == "--json") {
       cfg.json_path = v;
     } else if (a == "--plot") {
@@ -236,11 +243,19 @@ int main(int argc, char** argv) {
   };
   shared_area area(cfg.children + cfg.background);
   std::vector<run_result> results;
-  const int total =
-      cfg.repeat * static_cast<int>(cfg.strategies.size() * cfg.background_list.size() *
-                                    cfg.open_fds_list.size());
+  auto starts_of = [&](const std::string& s) {
+    // Only the reaper's policies have a choice of who starts the stream's children.
+    const bool choice = s == "own" || s == "all" || s == "pidfd";
+    return choice ? cfg.start_list : std::vector<start_mode>{cfg.start_list.front()};
+  };
+  std::size_t per_round = 0;
+  for (const auto& s : cfg.strategies)
+    per_round += starts_of(s).size();
+  const int total = cfg.repeat * static_cast<int>(per_round * cfg.background_list.size() *
+                                                  cfg.open_fds_list.size());
   const bool name_k = cfg.background_list.size() > 1;
   const bool name_fds = cfg.open_fds_list.size() > 1;
+  const bool name_start = cfg.start_list.size() > 1;
   int done = 0;
   // Interleaved (A B C A B C ...): drift of a shared machine hits every strategy alike.
   for (int rep = 0; rep < cfg.repeat; ++rep) {
@@ -251,23 +266,27 @@ int main(int argc, char** argv) {
         one.open_fds = fds;
         hold(fds);
         for (const auto& s : cfg.strategies) {
-          if (tty) {
-            std::fprintf(stderr, "\r[%d/%d] %s, repeat %d ...        ", done + 1, total, s.c_str(),
-                         rep + 1);
+          for (const start_mode m : starts_of(s)) {
+            if (tty) {
+              std::fprintf(stderr, "\r[%d/%d] %s, repeat %d ...        ", done + 1, total,
+                           s.c_str(), rep + 1);
+            }
+            one.start = m;
+            try {
+              run_result r = run_once(one, s, rep, area);
+              r.background = k;
+              r.open_fds = fds;
+              if (name_start && starts_of(s).size() > 1) r.strategy += std::string(" start=") + to_string(m);
+              if (name_k) r.strategy += " K=" + std::to_string(k);
+              if (name_fds) r.strategy += " fds=" + std::to_string(fds);
+              results.push_back(std::move(r));
+            } catch (const std::exception& e) {
+              if (tty) std::fprintf(stderr, "\n");
+              std::cerr << "uvreap-bench: " << s << ": " << e.what() << "\n";
+              return 1;
+            }
+            ++done;
           }
-          try {
-            run_result r = run_once(one, s, rep, area);
-            r.background = k;
-            r.open_fds = fds;
-            if (name_k) r.strategy += " K=" + std::to_string(k);
-            if (name_fds) r.strategy += " fds=" + std::to_string(fds);
-            results.push_back(std::move(r));
-          } catch (const std::exception& e) {
-            if (tty) std::fprintf(stderr, "\n");
-            std::cerr << "uvreap-bench: " << s << ": " << e.what() << "\n";
-            return 1;
-          }
-          ++done;
         }
       }
     }

@@ -162,7 +162,9 @@ void print_table(std::ostream& os, const config& cfg, const std::vector<run_resu
     os << " open_fds=" << list(cfg.open_fds_list);
   }
   if (cfg.pat == pattern::stream) {
-    os << " concurrency=" << cfg.concurrency << " start=" << to_string(cfg.start);
+    os << " concurrency=" << cfg.concurrency << " start=";
+    for (std::size_t i = 0; i < cfg.start_list.size(); ++i)
+      os << (i ? "," : "") << to_string(cfg.start_list[i]);
   }
   os << " spawn=" << to_string(cfg.spawn) << " repeat=" << cfg.repeat << "\n";
   os << "medians over repeats; second line: min-max. latency = child's exit stamp to its "
@@ -261,7 +263,7 @@ void write_json(std::ostream& os, const config& cfg, const machine_info& m,
   os << "  \"config\": {\"pattern\": \"" << to_string(cfg.pat)
      << "\", \"children\": " << cfg.children << ", \"background\": " << cfg.background
      << ", \"concurrency\": " << cfg.concurrency << ", \"spawn\": \"" << to_string(cfg.spawn)
-     << "\", \"start\": \"" << to_string(cfg.start) << "\", \"repeat\": " << cfg.repeat << ", \"strategies\": [";
+     << "\", \"start\": \"" << to_string(cfg.start_list.front()) << "\", \"repeat\": " << cfg.repeat << ", \"strategies\": [";
   for (std::size_t i = 0; i < cfg.strategies.size(); ++i) {
     os << (i ? ", " : "") << json_string(cfg.strategies[i]);
   }

@@ -25,6 +25,7 @@ struct config {
   std::uint32_t background = 0;
   std::uint32_t concurrency = 64;
   start_mode start = start_mode::sync;
+  std::vector<start_mode> start_list{start_mode::sync};  // --start a,b: each in turn
   std::size_t start_threads = 0;  // --start-threads: options::start_threads (0: the default)
   std::vector<std::string> strategies{"own", "all", "pidfd", "uv_spawn", "floor"};
   int repeat = 3;
