@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: MIT
+// uvreap (private): cgroup v2 discovery and the directories the library makes.
+#include "cgroup.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+
+#include "errno_code.hpp"
+
+namespace uvreap::detail::cgroup {
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+        s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+      out.push_back(static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0')));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The next whitespace-separated field of `line` from `pos`.
+std::string_view field(std::string_view line, std::size_t& pos) {
+  while (pos < line.size() && line[pos] == ' ')
+    ++pos;
+  const std::size_t start = pos;
+  while (pos < line.size() && line[pos] != ' ')
+    ++pos;
+  return line.substr(start, pos - start);
+}
+
+// The value of "key value" in a flat keyed file (cgroup.events, cpu.stat).
+bool keyed_value(std::string_view text, std::string_view key, std::uint64_t& value) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view line = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
+      const std::string digits(line.substr(key.size() + 1));
+      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
+        return false;
+      }
+      errno = 0;
+      value = std::strtoull(digits.c_str(), nullptr, 10);
+      return errno == 0;
+    }
+  }
+  return false;
+}
+
+std::error_code read_all(const std::string& path, std::string& text) noexcept {
+  try {
+    text.clear();
+    int fd;
+    do {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno_code(errno);
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        const int err = errno;
+        ::close(fd);
+        return errno_code(err);
+      }
+      if (n == 0) break;
+      text.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return {};
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+}  // namespace
+
+std::error_code find_v2_mount(std::string_view mountinfo, std::string& mount_point) {
+  // Each line: id parent major:minor root mount-point options [optional...] - type source super
+  std::size_t pos = 0;
+  while (pos < mountinfo.size()) {
+    std::size_t end = mountinfo.find('\n', pos);
+    if (end == std::string_view::npos) end = mountinfo.size();
+    const std::string_view line = mountinfo.substr(pos, end - pos);
+    pos = end + 1;
+    std::size_t at = 0;
+    for (int i = 0; i < 4; ++i)
+      (void)field(line, at);  // id, parent, major:minor, root
+    const std::string_view where = field(line, at);
+    const std::size_t dash = line.find(" - ", at);
+    if (where.empty() || dash == std::string_view::npos) continue;
+    std::size_t t = dash + 3;
+    if (field(line, t) == "cgroup2") {
+      mount_point = unescape(where);
+      return {};
+    }
+  }
+  return errno_code(ENOENT);
+}
+
+std::error_code own_path(std::string_view proc_self_cgroup, std::string& path) {
+  std::size_t pos = 0;
+  while (pos < proc_self_cgroup.size()) {
+    std::size_t end = proc_self_cgroup.find('\n', pos);
+    if (end == std::string_view::npos) end = proc_self_cgroup.size();
+    const std::string_view line = proc_self_cgroup.substr(pos, end - pos);
+    pos = end + 1;
+    if (line.size() >= 4 && line.substr(0, 3) == "0::" && line[3] == '/') {
+      path = std::string(line.substr(3));
+      return {};
+    }
+  }
+  return errno_code(ENOENT);
+}
+
+std::error_code parse_populated(std::string_view events, bool& populated) {
+  std::uint64_t v = 0;
+  if (!keyed_value(events, "populated", v) || v > 1) return errno_code(EINVAL);
+  populated = v == 1;
+  return {};
+}
+
+std::error_code parse_cpu_usage(std::string_view cpu_stat, std::chrono::microseconds& usage) {
+  std::uint64_t v = 0;
+  if (!keyed_value(cpu_stat, "usage_usec", v)) return errno_code(EINVAL);
+  usage = std::chrono::microseconds(static_cast<std::int64_t>(v));
+  return {};
+}
+
+std::error_code own_directory(std::string& dir, std::string& why) {
+  try {
+    std::string mountinfo, self;
+    if (auto ec = read_all("/proc/self/mountinfo", mountinfo); ec) {
+      why = "cannot read /proc/self/mountinfo: " + ec.message();
+      return ec;
+    }
+    std::string mount;
+    if (auto ec = find_v2_mount(mountinfo, mount); ec) {
+      why = "no cgroup v2 hierarchy is mounted (no cgroup2 line in /proc/self/mountinfo)";
+      return ec;
+    }
+    if (auto ec = read_all("/proc/self/cgroup", self); ec) {
+      why = "cannot read /proc/self/cgroup: " + ec.message();
+      return ec;
+    }
+    std::string rel;
+    if (auto ec = own_path(self, rel); ec) {
+      why = "this process is in no cgroup v2 (no 0:: line in /proc/self/cgroup)";
+      return ec;
+    }
+    dir = rel == "/" ? mount : mount + rel;
+    return {};
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+directory& directory::operator=(directory&& o) noexcept {
+  if (this != &o) {
+    (void)remove();
+    path_ = std::move(o.path_);
+    o.path_.clear();
+  }
+  return *this;
+}
+
+directory::~directory() {
+  (void)remove();
+}
+
+std::error_code directory::make(const std::string& parent, const std::string& name,
+                                directory& out) noexcept {
+  try {
+    if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+      return errno_code(EINVAL);
+    }
+    struct stat st {};
+    const std::string procs = parent + "/cgroup.procs";
+    if (::stat(parent.c_str(), &st) != 0) return errno_code(errno);
+    if (!S_ISDIR(st.st_mode)) return errno_code(ENOTDIR);
+    if (::stat(procs.c_str(), &st) != 0) return errno_code(EINVAL);  // not a cgroup
+    std::string path = parent + "/" + name;
+    if (::mkdir(path.c_str(), 0755) != 0) return errno_code(errno);
+    out = directory(std::move(path));
+    return {};
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+int directory::open_fd() const noexcept {
+  int fd;
+  do {
+    fd = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  return fd < 0 ? -errno : fd;
+}
+
+std::error_code directory::kill() const noexcept {
+  try {
+    const std::string file = path_ + "/cgroup.kill";
+    int fd;
+    do {
+      fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) return errno_code(errno == ENOENT ? ENOTSUP : errno);
+    ssize_t n;
+    do {
+      n = ::write(fd, "1", 1);
+    } while (n < 0 && errno == EINTR);
+    const int err = n == 1 ? 0 : (n < 0 ? errno : EIO);
+    ::close(fd);
+    return err == 0 ? std::error_code{} : errno_code(err);
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+std::error_code directory::read_file(const char* name, std::string& text) const noexcept {
+  try {
+    return read_all(path_ + "/" + name, text);
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+std::error_code directory::populated(bool& yes) const noexcept {
+  std::string text;
+  if (auto ec = read_file("cgroup.events", text); ec) return ec;
+  return parse_populated(text, yes);
+}
+
+std::error_code directory::cpu_usage(std::chrono::microseconds& usage) const noexcept {
+  std::string text;
+  if (auto ec = read_file("cpu.stat", text); ec) return ec;
+  return parse_cpu_usage(text, usage);
+}
+
+std::error_code directory::remove() noexcept {
+  if (path_.empty()) return {};
+  if (::rmdir(path_.c_str()) != 0 && errno != ENOENT) return errno_code(errno);
+  path_.clear();
+  return {};
+}
+
+}  // namespace uvreap::detail::cgroup
