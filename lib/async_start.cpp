@@ -63,15 +63,6 @@ void async_starter::shut_and_join() noexcept {
   // `dropped` is destroyed here: the plans close their fds; no callback runs.
 }
 
-std::size_t async_starter::queued() noexcept {
-  try {
-    std::lock_guard lock(mu_);
-    return jobs_.size();
-  } catch (const std::system_error&) {
-    return 0;
-  }
-}
-
 void async_starter::work() noexcept {
   for (;;) {
     std::unique_ptr<start_job> job;

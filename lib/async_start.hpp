@@ -70,9 +70,6 @@ class async_starter {
   /// Any thread but the starter's. Idempotent.
   void shut_and_join() noexcept;
 
-  /// Jobs queued and not taken yet (for tests).
-  [[nodiscard]] std::size_t queued() noexcept;
-
  private:
   void work() noexcept;
 

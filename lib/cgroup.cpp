@@ -30,6 +30,20 @@ std::string unescape(std::string_view s) {
   return out;
 }
 
+// Calls `f(line)` for each line of `text` (without its newline) until `f` returns true;
+// true when one did.
+template <class F>
+bool any_line(std::string_view text, F&& f) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (f(text.substr(pos, end - pos))) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
 // The next whitespace-separated field of `line` from `pos`.
 std::string_view field(std::string_view line, std::size_t& pos) {
   while (pos < line.size() && line[pos] == ' ')
@@ -42,23 +56,20 @@ std::string_view field(std::string_view line, std::size_t& pos) {
 
 // The value of "key value" in a flat keyed file (cgroup.events, cpu.stat).
 bool keyed_value(std::string_view text, std::string_view key, std::uint64_t& value) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.size() > key.size() && line.substr(0, key.size()) == key && line[key.size()] == ' ') {
-      const std::string digits(line.substr(key.size() + 1));
-      if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) {
-        return false;
-      }
+  bool ok = false;
+  any_line(text, [&](std::string_view line) {
+    if (line.size() <= key.size() || line.substr(0, key.size()) != key || line[key.size()] != ' ') {
+      return false;
+    }
+    const std::string digits(line.substr(key.size() + 1));
+    if (!digits.empty() && digits.find_first_not_of("0123456789") == std::string::npos) {
       errno = 0;
       value = std::strtoull(digits.c_str(), nullptr, 10);
-      return errno == 0;
+      ok = errno == 0;
     }
-  }
-  return false;
+    return true;  // the first line with the key decides
+  });
+  return ok;
 }
 
 std::error_code read_all(const std::string& path, std::string& text) noexcept {
@@ -92,40 +103,28 @@ std::error_code read_all(const std::string& path, std::string& text) noexcept {
 
 std::error_code find_v2_mount(std::string_view mountinfo, std::string& mount_point) {
   // Each line: id parent major:minor root mount-point options [optional...] - type source super
-  std::size_t pos = 0;
-  while (pos < mountinfo.size()) {
-    std::size_t end = mountinfo.find('\n', pos);
-    if (end == std::string_view::npos) end = mountinfo.size();
-    const std::string_view line = mountinfo.substr(pos, end - pos);
-    pos = end + 1;
+  const bool found = any_line(mountinfo, [&](std::string_view line) {
     std::size_t at = 0;
     for (int i = 0; i < 4; ++i)
       (void)field(line, at);  // id, parent, major:minor, root
     const std::string_view where = field(line, at);
     const std::size_t dash = line.find(" - ", at);
-    if (where.empty() || dash == std::string_view::npos) continue;
+    if (where.empty() || dash == std::string_view::npos) return false;
     std::size_t t = dash + 3;
-    if (field(line, t) == "cgroup2") {
-      mount_point = unescape(where);
-      return {};
-    }
-  }
-  return errno_code(ENOENT);
+    if (field(line, t) != "cgroup2") return false;
+    mount_point = unescape(where);
+    return true;
+  });
+  return found ? std::error_code{} : errno_code(ENOENT);
 }
 
 std::error_code own_path(std::string_view proc_self_cgroup, std::string& path) {
-  std::size_t pos = 0;
-  while (pos < proc_self_cgroup.size()) {
-    std::size_t end = proc_self_cgroup.find('\n', pos);
-    if (end == std::string_view::npos) end = proc_self_cgroup.size();
-    const std::string_view line = proc_self_cgroup.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.size() >= 4 && line.substr(0, 3) == "0::" && line[3] == '/') {
-      path = std::string(line.substr(3));
-      return {};
-    }
-  }
-  return errno_code(ENOENT);
+  const bool found = any_line(proc_self_cgroup, [&](std::string_view line) {
+    if (line.size() < 4 || line.substr(0, 3) != "0::" || line[3] != '/') return false;
+    path = std::string(line.substr(3));
+    return true;
+  });
+  return found ? std::error_code{} : errno_code(ENOENT);
 }
 
 std::error_code parse_populated(std::string_view events, bool& populated) {

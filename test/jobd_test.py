@@ -240,15 +240,23 @@ for closed in (0, 1, 2):
     probe_sock.close()
     p = subprocess.Popen([JOBD, "--listen", f"127.0.0.1:{fixed}", "--", "/bin/sh", "-c",
                           "readlink /proc/self/fd/0", "job"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE if closed != 1 else subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, text=True,
                          preexec_fn=lambda fd=closed: os.close(fd))
     c = None
-    end = time.monotonic() + 30
-    while c is None and time.monotonic() < end:
-        try:
+    if closed != 1:
+        # Its "listening on" line says it is bound.
+        if p.stdout.readline().startswith("listening on "):
             c = connect(fixed)
-        except OSError:
-            time.sleep(0.05)
+    else:
+        # With fd 1 closed it cannot say so: the only sign is a connect that succeeds, so
+        # the connection is tried again, with a deadline, until one does.
+        end = time.monotonic() + 30
+        while c is None and time.monotonic() < end:
+            try:
+                c = connect(fixed)
+            except OSError:
+                time.sleep(0.05)
     reply = None
     if c is not None:
         c.sock.sendall(b"x\n")
@@ -256,6 +264,8 @@ for closed in (0, 1, 2):
         c.close()
     p.send_signal(signal.SIGTERM)
     rc = p.wait(timeout=60)
+    if p.stdout is not None:
+        p.stdout.close()
     check(reply is not None and reply.get("stdout") == "/dev/null\n" and rc == 0,
           f"fd {closed} closed at start: the job's stdin is /dev/null, exit {rc} ({reply})")
 

@@ -131,6 +131,22 @@ const std::vector<child_fault_case> child_faults = {
 
 }  // namespace
 
+namespace {
+
+// After a spawn whose child failed a step: no child registered or alive, no fd more than
+// `fds`, and the pipe handle `out` left unopened (then closed, and the loop run out).
+void expect_nothing_left(seam_fixture& f, reaper& r, uv_pipe_t& out, int fds) {
+  BOOST_TEST(r.size() == 0u);
+  BOOST_TEST(children_census().empty());
+  BOOST_TEST(open_fd_count() == fds);
+  uv_os_fd_t fd = -1;
+  BOOST_TEST(uv_fileno(reinterpret_cast<uv_handle_t*>(&out), &fd) == UV_EBADF);
+  uv_close(reinterpret_cast<uv_handle_t*>(&out), nullptr);
+  f.run_to_completion();
+}
+
+}  // namespace
+
 BOOST_DATA_TEST_CASE_F(seam_fixture, a_child_step_that_fails_is_the_callers_error,
                        boost::unit_test::data::make(child_faults), f) {
   // The real child runs every step before the failing one, then reports it: the error
@@ -146,13 +162,7 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, a_child_step_that_fails_is_the_callers_erro
   BOOST_TEST(r.spawn(
                  every_step(&out), [&](const exit_status&) { ++calls; }, ec) == -1);
   BOOST_TEST(ec.value() == f.err);
-  BOOST_TEST(r.size() == 0u);
-  BOOST_TEST(children_census().empty());
-  BOOST_TEST(open_fd_count() == fds);
-  uv_os_fd_t fd = -1;
-  BOOST_TEST(uv_fileno(reinterpret_cast<uv_handle_t*>(&out), &fd) == UV_EBADF);
-  uv_close(reinterpret_cast<uv_handle_t*>(&out), nullptr);
-  run_to_completion();
+  expect_nothing_left(*this, r, out, fds);
   BOOST_TEST(calls == 0);
 }
 
@@ -185,13 +195,7 @@ BOOST_DATA_TEST_CASE_F(seam_fixture, an_async_start_that_fails_after_the_clone_r
   BOOST_TEST(exits == 0);
   BOOST_TEST(got_pid == -1);
   BOOST_TEST(got.value() == f.err);
-  BOOST_TEST(r.size() == 0u);
-  BOOST_TEST(children_census().empty());
-  BOOST_TEST(open_fd_count() == fds);
-  uv_os_fd_t fd = -1;
-  BOOST_TEST(uv_fileno(reinterpret_cast<uv_handle_t*>(&out), &fd) == UV_EBADF);
-  uv_close(reinterpret_cast<uv_handle_t*>(&out), nullptr);
-  run_to_completion();
+  expect_nothing_left(*this, r, out, fds);
 }
 
 BOOST_DATA_TEST_CASE_F(seam_fixture, an_async_clone_error_reaches_on_started,
