@@ -16,6 +16,7 @@
 
 #include "os_calls.hpp"
 #include "spawn_plan.hpp"
+#include "tree.hpp"
 #include "uvreap/reaper_options.hpp"
 #include "uvreap/spawn_options.hpp"
 #include "uvreap/stats.hpp"
@@ -45,6 +46,7 @@ struct start_job {
   stats::syscall_counts calls{};
   os_calls os;
   spawn_plan plan;  // declared after opts and os: destroyed (its fds closed) before them
+  std::unique_ptr<tree_birth> tree;  // made on the calling thread (null: tree::none)
 };
 
 /// The reaper's starters: up to `max_threads` threads, each started when a job arrives

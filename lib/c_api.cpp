@@ -37,6 +37,13 @@ uvreap_exit_t to_c(const uvreap::exit_status& s) noexcept {
   e.user_cpu_usec = s.usage().user_cpu.count();
   e.system_cpu_usec = s.usage().system_cpu.count();
   e.max_rss_kib = s.usage().max_rss_kib;
+  const uvreap::tree_report& t = s.tree_info();
+  e.tree = t.applied == uvreap::tree::cgroup          ? UVREAP_TREE_IN_CGROUP
+           : t.applied == uvreap::tree::process_group ? UVREAP_TREE_IN_PROCESS_GROUP
+                                                      : UVREAP_TREE_NONE;
+  e.descendants_at_exit = t.descendants_at_exit;
+  e.tree_cpu_usec = t.cpu.count();
+  e.tree_memory_peak = t.memory_peak;
   return e;
 }
 
@@ -87,6 +94,21 @@ int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
   out.shell_fallback = (in.flags & UVREAP_SHELL_FALLBACK) != 0;
   out.new_session = (in.flags & UVREAP_NEW_SESSION) != 0;
   out.new_process_group = (in.flags & UVREAP_NEW_PROCESS_GROUP) != 0;
+  switch (in.flags & (UVREAP_TREE_CGROUP | UVREAP_TREE_PROCESS_GROUP | UVREAP_TREE_AUTO)) {
+    case 0:
+      break;
+    case UVREAP_TREE_CGROUP:
+      out.tree = uvreap::tree::cgroup;
+      break;
+    case UVREAP_TREE_PROCESS_GROUP:
+      out.tree = uvreap::tree::process_group;
+      break;
+    case UVREAP_TREE_AUTO:
+      out.tree = uvreap::tree::automatic;
+      break;
+    default:
+      return -EINVAL;  // at most one
+  }
   if (in.timeout_ms > 0) {
     uvreap::deadline d;
     d.after = std::chrono::milliseconds{static_cast<std::int64_t>(in.timeout_ms)};
@@ -152,6 +174,7 @@ int uvreap_init(uv_loop_t* loop, const uvreap_options_t* opts, uvreap_t** reaper
     o.max_batch = c.max_batch;
     o.subreaper = c.subreaper != 0;
     o.poll_interval = std::chrono::milliseconds{c.poll_interval_ms};
+    if (c.cgroup_parent != nullptr) o.cgroup_parent = c.cgroup_parent;
     auto* r = new uvreap_t{};
     if (c.on_orphan != nullptr) o.on_orphan = bind(r, c.on_orphan, c.orphan_data);
     std::error_code ec;
@@ -221,6 +244,25 @@ int uvreap_kill(uvreap_t* reaper, pid_t pid, int signum) {
   std::error_code ec;
   reaper->reaper->kill(pid, signum, ec);
   return to_c(ec);
+}
+
+int uvreap_kill_tree(uvreap_t* reaper, pid_t pid, int signum) {
+  if (reaper == nullptr) return -EINVAL;
+  std::error_code ec;
+  reaper->reaper->kill_tree(pid, signum, ec);
+  return to_c(ec);
+}
+
+int uvreap_cgroup_status(uvreap_t* reaper, char* why, size_t why_size) {
+  if (reaper == nullptr || (why == nullptr && why_size != 0)) return -EINVAL;
+  std::string text;
+  const int r = to_c(reaper->reaper->cgroup_status(&text));
+  if (why != nullptr && why_size > 0) {
+    const std::size_t n = std::min(text.size(), why_size - 1);
+    std::memcpy(why, text.data(), n);
+    why[n] = '\0';
+  }
+  return r;
 }
 
 int uvreap_close(uvreap_t* reaper, uvreap_close_cb cb) {

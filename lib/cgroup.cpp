@@ -210,24 +210,83 @@ int directory::open_fd() const noexcept {
   return fd < 0 ? -errno : fd;
 }
 
-std::error_code directory::kill() const noexcept {
+std::error_code directory::make_in(const directory& parent, const std::string& name,
+                                   directory& out) noexcept {
   try {
-    const std::string file = path_ + "/cgroup.kill";
+    std::string path = parent.path_ + "/" + name;
+    if (::mkdir(path.c_str(), 0755) != 0) return errno_code(errno);
+    out = directory(std::move(path));
+    return {};
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+std::error_code directory::write_file(const char* name, std::string_view text) const noexcept {
+  try {
+    const std::string file = path_ + "/" + name;
     int fd;
     do {
       fd = ::open(file.c_str(), O_WRONLY | O_CLOEXEC);
     } while (fd < 0 && errno == EINTR);
-    if (fd < 0) return errno_code(errno == ENOENT ? ENOTSUP : errno);
+    if (fd < 0) return errno_code(errno);
     ssize_t n;
     do {
-      n = ::write(fd, "1", 1);
+      n = ::write(fd, text.data(), text.size());
     } while (n < 0 && errno == EINTR);
-    const int err = n == 1 ? 0 : (n < 0 ? errno : EIO);
+    const int err = n == static_cast<ssize_t>(text.size()) ? 0 : (n < 0 ? errno : EIO);
     ::close(fd);
     return err == 0 ? std::error_code{} : errno_code(err);
   } catch (const std::bad_alloc&) {
     return errno_code(ENOMEM);
   }
+}
+
+std::error_code directory::kill() const noexcept {
+  const std::error_code ec = write_file("cgroup.kill", "1");
+  return ec == std::errc::no_such_file_or_directory ? errno_code(ENOTSUP) : ec;
+}
+
+std::error_code directory::freeze(bool yes) const noexcept {
+  return write_file("cgroup.freeze", yes ? "1" : "0");
+}
+
+std::error_code directory::members(std::vector<pid_t>& pids) const noexcept {
+  std::string text;
+  if (auto ec = read_file("cgroup.procs", text); ec) return ec;
+  try {
+    pids.clear();
+    any_line(text, [&](std::string_view line) {
+      const std::string digits(line);
+      const long v = std::strtol(digits.c_str(), nullptr, 10);
+      if (v > 0) pids.push_back(static_cast<pid_t>(v));
+      return false;
+    });
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+  return {};
+}
+
+std::error_code directory::count(int& n) const noexcept {
+  std::string text;
+  if (auto ec = read_file("cgroup.procs", text); ec) return ec;
+  n = 0;
+  any_line(text, [&](std::string_view line) {
+    if (!line.empty()) ++n;
+    return false;
+  });
+  return {};
+}
+
+std::error_code directory::memory_peak(long long& bytes) const noexcept {
+  std::string text;
+  if (auto ec = read_file("memory.peak", text); ec) return ec;
+  errno = 0;
+  const long long v = std::strtoll(text.c_str(), nullptr, 10);
+  if (errno != 0 || v < 0) return errno_code(EINVAL);
+  bytes = v;
+  return {};
 }
 
 std::error_code directory::read_file(const char* name, std::string& text) const noexcept {

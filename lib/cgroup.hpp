@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // uvreap (private): cgroup v2 — where the hierarchy is, this process's place in it, and a
 // directory the reaper owns (made, signalled through cgroup.kill, watched, removed).
-// Groundwork for containing a child's whole tree; nothing in the reaper uses it yet.
 #pragma once
 
 #include <chrono>
@@ -9,6 +8,9 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
+
+#include <sys/types.h>
 
 namespace uvreap::detail::cgroup {
 
@@ -51,6 +53,16 @@ class directory {
   static std::error_code make(const std::string& parent, const std::string& name,
                               directory& out) noexcept;
 
+  /// mkdir `parent`/`name` under a directory already made by `make`: one syscall.
+  static std::error_code make_in(const directory& parent, const std::string& name,
+                                 directory& out) noexcept;
+
+  /// A directory made elsewhere, to read or signal; `forget` it before it goes, or it is
+  /// removed.
+  static directory borrow(std::string path) noexcept { return directory(std::move(path)); }
+  /// Lets go without removing it.
+  void forget() noexcept { path_.clear(); }
+
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
   [[nodiscard]] bool made() const noexcept { return !path_.empty(); }
 
@@ -59,6 +71,15 @@ class directory {
   /// SIGKILL to every process in it and its descendants, by writing "1" to cgroup.kill.
   /// ENOTSUP on a kernel before 5.14 (no cgroup.kill).
   std::error_code kill() const noexcept;
+  /// Every process in it (cgroup.procs; not below it).
+  std::error_code members(std::vector<pid_t>& pids) const noexcept;
+  /// How many processes are in it (the lines of cgroup.procs).
+  std::error_code count(int& n) const noexcept;
+  /// Freezes (true) or thaws it (cgroup.freeze, Linux 5.2). Freezing completes
+  /// asynchronously; a frozen process can still be killed, and cannot exit otherwise.
+  std::error_code freeze(bool yes) const noexcept;
+  /// memory.peak in bytes; ENOENT where the memory controller is not enabled for it.
+  std::error_code memory_peak(long long& bytes) const noexcept;
   /// Whether any process is in it or below (cgroup.events).
   std::error_code populated(bool& yes) const noexcept;
   /// CPU time of every process that has been in it (cpu.stat usage_usec).
@@ -69,6 +90,7 @@ class directory {
  private:
   explicit directory(std::string path) : path_(std::move(path)) {}
   std::error_code read_file(const char* name, std::string& text) const noexcept;
+  std::error_code write_file(const char* name, std::string_view text) const noexcept;
   std::string path_;
 };
 

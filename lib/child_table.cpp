@@ -103,11 +103,12 @@ exit_callback child_table::take(pid_t pid, entry* rest) noexcept {
   if (s == npos) return {};
   const std::size_t i = slots_[s] - 1;
   if (rest != nullptr) {
-    const entry& e = items_[i];
+    entry& e = items_[i];
     rest->pid = e.pid;
     rest->pidfd = e.pidfd;
     rest->deadline_serial = e.deadline_serial;
     rest->deadline_fired = e.deadline_fired;
+    rest->tree = std::move(e.tree);
   }
   return take_at(i);
 }

@@ -7,8 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
+#include "tree.hpp"
 #include "uvreap/exit_status.hpp"
 #include "uvreap/reaper_options.hpp"  // uvreap::exit_callback
 
@@ -29,6 +31,7 @@ class child_table {
     int pidfd = -1;                     ///< policy pidfd: the child's pidfd, -1 when it has none
     std::uint32_t deadline_serial = 0;  ///< non-zero while a time limit is pending
     bool deadline_fired = false;        ///< the time limit expired and a signal was sent
+    std::unique_ptr<tree_birth> tree;   ///< what holds its tree; null for tree::none
   };
 
   child_table();

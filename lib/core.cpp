@@ -131,7 +131,13 @@ void core::on_continuation(uv_idle_t* h) {
 }
 
 void core::on_resweep(uv_timer_t* h) {
-  enter(h->data)->sweep(sweep_kind::resweep);
+  auto* self = enter(h->data);
+  // A tree without an inotify watch is looked at here (core_trees.cpp).
+  if (!self->draining_.empty()) {
+    self->fired_wds_.clear();
+    self->collect_drained(false);
+  }
+  self->sweep(sweep_kind::resweep);
 }
 
 void core::on_pidfd_ready(uv_poll_t* h, int /*status*/, int /*events*/) {
@@ -209,12 +215,13 @@ void core::sweep(sweep_kind why) noexcept {
 
 void core::release(const reaped& r) noexcept {
   bool fired = false;
-  exit_callback cb = take_child(r.pid, &fired);
+  std::unique_ptr<tree_birth> tree;
+  exit_callback cb = take_child(r.pid, &fired, &tree);
   if (!cb && policy_->reaps_unregistered()) {
     // Another thread may have spawned it and not queued it yet: it holds the inbox lock
     // from before the spawn until the pid is queued, so draining settles it.
     drain_inbox();
-    cb = take_child(r.pid, &fired);
+    cb = take_child(r.pid, &fired, &tree);
   }
   const bool orphan = !cb;
   exit_status st = detail::exit_status_builder::lost(r.pid);
@@ -224,21 +231,29 @@ void core::release(const reaped& r) noexcept {
     ++(orphan ? stats_.orphans_reaped : stats_.exits_reaped);
     st = exit_status::from_wait(r.pid, r.status, &r.usage);
   }
+  pending p{exit_status_builder::with_deadline_fired(st, fired), std::move(cb), orphan};
+  // What the child started may still run: its exit waits for them (core_trees.cpp).
+  if (tree && hold_for_tree(r.pid, r.lost, std::move(tree), p)) return;
   // Room: reserve_for_one keeps one slot per owned child, and the budget bounds a sweep.
-  batch_.push_back(
-      pending{exit_status_builder::with_deadline_fired(st, fired), std::move(cb), orphan});
+  batch_.push_back(std::move(p));
 }
 
 void core::deliver_lost(pid_t pid) noexcept {
   release(reaped{pid, 0, {}, true});
 }
 
-exit_callback core::take_child(pid_t pid, bool* deadline_fired) noexcept {
+exit_callback core::take_child(pid_t pid, bool* deadline_fired,
+                               std::unique_ptr<tree_birth>* tree) noexcept {
   // The one place where a child leaves the table.
   child_table::entry rest{};
   exit_callback cb = table_.take(pid, &rest);
   if (!cb) return cb;  // not ours: callbacks are never empty (EINVAL at the door)
   if (deadline_fired != nullptr) *deadline_fired = rest.deadline_fired;
+  if (rest.tree) {
+    --live_trees_;
+    // Not asked for (close, an abandoned start): dropped, its cgroup removed if empty.
+    if (tree != nullptr) *tree = std::move(rest.tree);
+  }
   if (rest.deadline_serial != 0) {
     // Once no limit is left the queue drops its stale steps, and the timer stops, so no
     // signal and no wake-up outlives them.
@@ -291,7 +306,7 @@ void core::dispatch() noexcept {
 }
 
 void core::after_dispatch() noexcept {
-  if (state_ == state::closing && table_.empty()) {
+  if (state_ == state::closing && table_.empty() && draining_.empty()) {
     finish_close();
   } else {
     update_ref();
@@ -326,10 +341,12 @@ void core::update_sigchld_watch() noexcept {
 void core::update_ref() noexcept {
   if (state_ == state::closed) return;
   // uv_ref/uv_unref are idempotent flag flips; the loop counts each handle once.
+  // A tree still draining holds its child's callback: it counts as a child here.
+  const bool owed = !table_.empty() || !draining_.empty();
   if (pidfd_poll_.initialised()) {
-    pidfd_poll_.keeps_loop_alive(!table_.empty());
+    pidfd_poll_.keeps_loop_alive(owed);
   } else {
-    sigchld_.keeps_loop_alive(!table_.empty());
+    sigchld_.keeps_loop_alive(owed);
   }
   // A spawn_async whose outcome is on its way keeps uv_run going until it arrives.
   inbox_async_.keeps_loop_alive(state_ == state::open &&

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "os_calls.hpp"
 #include "policy.hpp"
 #include "thread_inbox.hpp"
+#include "tree.hpp"
 #include "uv_handle.hpp"
 #include "uvreap/exit_status.hpp"
 #include "uvreap/reaper_options.hpp"
@@ -63,11 +65,16 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
                    std::error_code& ec) noexcept;
   void watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
+  void kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept;
+  /// Whether cgroup trees can be made (making the reaper's cgroup); `why` in words.
+  std::error_code cgroup_status(std::string* why) noexcept { return home_.ready(why); }
   bool close(const close_options& how, std::function<void()> on_closed) noexcept;
 
   [[nodiscard]] bool open() const noexcept { return state_ == state::open; }
   [[nodiscard]] bool watching(pid_t pid) const noexcept { return table_.contains(pid); }
   [[nodiscard]] std::size_t size() const noexcept { return table_.size(); }
+  /// Trees whose child has exited, killed and not yet empty (their callbacks wait).
+  [[nodiscard]] std::size_t draining() const noexcept { return draining_.size(); }
   [[nodiscard]] const uvreap::stats& counters() const noexcept { return stats_; }
   [[nodiscard]] uv_loop_t* loop() const noexcept { return loop_; }
   [[nodiscard]] const options& opts() const noexcept { return opts_; }
@@ -112,7 +119,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void sweep(sweep_kind why) noexcept;
   void release(const reaped& r) noexcept;
   void deliver_lost(pid_t pid) noexcept;
-  exit_callback take_child(pid_t pid, bool* deadline_fired) noexcept;
+  exit_callback take_child(pid_t pid, bool* deadline_fired,
+                           std::unique_ptr<tree_birth>* tree = nullptr) noexcept;
   reap_outcome reap_now(pid_t pid) noexcept;
   void dispatch() noexcept;
   void after_dispatch() noexcept;
@@ -122,8 +130,9 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   [[nodiscard]] bool on_loop_thread() const noexcept {
     return std::this_thread::get_id() == loop_thread_.load(std::memory_order_relaxed);
   }
-  std::error_code reserve_for_one(bool with_deadline) noexcept;
-  void adopt(pid_t pid, exit_callback cb, int pidfd = -1) noexcept;
+  std::error_code reserve_for_one(bool with_deadline, bool with_tree = false) noexcept;
+  void adopt(pid_t pid, exit_callback cb, int pidfd = -1,
+             std::unique_ptr<tree_birth> tree = nullptr) noexcept;
   pid_t spawn_from_thread(const spawn_options& opts, exit_callback cb,
                           std::error_code& ec) noexcept;
   void watch_from_thread(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
@@ -140,6 +149,29 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
     const unsigned n = std::thread::hardware_concurrency();
     return n < 2 ? 2 : n;
   }
+
+  // --- trees (core_trees.cpp) ---
+  // A child's tree that outlived it: killed, its exit held until the cgroup is empty.
+  struct draining_tree {
+    pending exit;
+    tree_report report;
+    cgroup::directory dir;
+    int wd = -1;  // its inotify watch on cgroup.events; -1: looked at on the re-sweep timer
+  };
+  std::error_code prepare_tree(uvreap::tree mode, std::unique_ptr<tree_birth>& out) noexcept;
+  static pid_t start_in_tree(spawn_plan& plan, tree_birth* tree, bool want_pidfd,
+                             int* pidfd) noexcept;
+  bool hold_for_tree(pid_t pid, bool lost, std::unique_ptr<tree_birth> tree, pending& p) noexcept;
+  int signal_tree(pid_t pid, const tree_birth& tree, int sig) noexcept;
+  int signal_members(const cgroup::directory& dir, int sig) noexcept;
+  void finish_tree(tree_report& r, cgroup::directory& dir) noexcept;
+  int watch_tree(draining_tree& d) noexcept;
+  int start_tree_poll() noexcept;
+  // Delivers the trees from `from` on that are empty: all of them, or (all false) those
+  // whose watch fired (fired_wds_) or that have none.
+  void collect_drained(bool all, std::size_t from = 0) noexcept;
+  static void on_tree_event(uv_poll_t* h, int status, int events);
+  void close_trees() noexcept;
 
   // --- time limits ---
   std::uint64_t clock_now() noexcept;
@@ -167,6 +199,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
     f(deadline_timer_);
     f(grace_timer_);
     f(inbox_async_);
+    f(tree_poll_);
   }
 
   // --- handles: made at start, made anew after the application closed them ---
@@ -222,6 +255,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   uv_handle<uv_timer_t> deadline_timer_;
   uv_handle<uv_timer_t> grace_timer_;  // close(kill_children): the SIGKILL step
   uv_handle<uv_async_t> inbox_async_;  // wakes the loop for the thread inbox
+  uv_handle<uv_poll_t> tree_poll_;     // the inotify fd watching draining trees' cgroups
   int closing_handles_ = 0;
   // Memory of handles the application closed (uv_walk at shutdown), which libuv may
   // touch until the closing pass that finishes them: freed only after a hop — a handle
@@ -230,6 +264,12 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   std::unique_ptr<uv_idle_t> hop_;
   int hops_left_ = 0;
   bool hop_owed_ = false;  // some handle was taken: free nothing before a hop
+
+  tree_home home_{opts_.cgroup_parent};
+  std::size_t live_trees_ = 0;           // table entries with a tree
+  std::vector<draining_tree> draining_;  // room for every live tree, reserved at spawn
+  int inotify_fd_ = -1;                  // made at the first tree that outlives its child
+  std::vector<int> fired_wds_;           // scratch for on_tree_event
 
   std::function<void()> on_closed_;
   std::shared_ptr<core> self_;

@@ -2,6 +2,8 @@
 // uvreap (private): the core's close state machine — open, closing (a terminating close
 // waits for its children), closed (every handle released, then on_closed).
 #include <algorithm>
+#include <unistd.h>
+
 #include <csignal>
 
 #include "core.hpp"
@@ -34,10 +36,14 @@ bool core::close(const close_options& how, std::function<void()> on_closed) noex
   abandon_starts();
   policy_->close(os_, *this);  // the `all` claim and the subreaper flag go back now
   if (how.terminate && !table_.empty()) signal_unreaped(how.signal);
-  if (how.terminate && !table_.empty()) {
+  if ((how.terminate && !table_.empty()) || !draining_.empty()) {
+    // Trees whose child has exited are killed already: the close waits for them to empty
+    // (so that their cgroups are removed), whatever the close options.
     // The grace is counted from this call, whatever the loop did earlier in its iteration.
-    start_timer(grace_timer_.get(), on_grace,
-                static_cast<std::uint64_t>(std::max<std::int64_t>(how.grace.count(), 0)));
+    if (how.terminate && !table_.empty()) {
+      start_timer(grace_timer_.get(), on_grace,
+                  static_cast<std::uint64_t>(std::max<std::int64_t>(how.grace.count(), 0)));
+    }
     // Some may be zombies already, whose SIGCHLD was consumed earlier.
     schedule_continuation();
     update_ref();
@@ -53,6 +59,7 @@ void core::finish_close() noexcept {
     take_child(table_.at(table_.size() - 1).pid, nullptr);
   deadlines_.clear();
   drained_.clear();
+  close_trees();
   if (policy_) policy_->close(os_, *this);
   // A handle whose init never ran (or failed) has no loop and owes no close callback;
   // one the application closed owes none either, but libuv may still touch it.
@@ -113,6 +120,8 @@ void core::all_handles_closed() noexcept {
   // Dropping self_ may destroy *this: take it first and touch no member afterwards.
   std::shared_ptr<core> keep = std::move(self_);
   if (policy_) policy_->release_poll_fd();
+  if (inotify_fd_ >= 0) (void)::close(inotify_fd_);  // its uv_poll_t is closed
+  inotify_fd_ = -1;
   std::function<void()> cb = std::move(on_closed_);
   if (cb) {
     try {
@@ -138,8 +147,12 @@ void core::signal_unreaped(int sig) noexcept {
       continue;
     }
     // ESRCH cannot happen for an unreaped child (a zombie accepts signals); any error is
-    // reported and the grace period's SIGKILL or the child's own exit still ends it.
-    if (int r = os_.kill(pid, sig); r < 0) report(r, "kill");
+    // reported and the grace period's SIGKILL or the child's own exit still ends it. A
+    // child with a tree: the whole tree.
+    const child_table::entry& e = table_.at(i);
+    if (int r = e.tree ? signal_tree(pid, *e.tree, sig) : os_.kill(pid, sig); r < 0 && r != -ESRCH) {
+      report(r, "kill");
+    }
     ++i;
   }
   dispatch();

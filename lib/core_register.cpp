@@ -5,9 +5,26 @@
 
 #include "core.hpp"
 #include "errno_code.hpp"
+#include "exit_status_builder.hpp"
 #include "spawn_plan.hpp"
 
 namespace uvreap::detail {
+
+namespace {
+
+// A child made on another thread that cannot be handed to the loop (the reaper closed
+// meanwhile, or no memory to queue it): nobody will ever own it, so it goes now, with its
+// tree. What the tree had started dies by SIGKILL; its cgroup, if they are not gone yet
+// when the tree is dropped, stays behind (empty soon, but not removed).
+void discard_child(os_calls& os, pid_t pid, tree_birth* tree) noexcept {
+  if (tree != nullptr && tree->applied == uvreap::tree::cgroup) (void)tree->dir.kill();
+  (void)os.kill(tree != nullptr && tree->applied == uvreap::tree::process_group ? -pid : pid,
+                SIGKILL);
+  int status = 0;
+  (void)os.wait4(pid, &status, 0, nullptr);
+}
+
+}  // namespace
 
 std::error_code core::check_usable() const noexcept {
   if (state_ != state::open) return errno_code(ESTALE);
@@ -16,19 +33,21 @@ std::error_code core::check_usable() const noexcept {
   return {};
 }
 
-std::error_code core::reserve_for_one(bool with_deadline) noexcept {
+std::error_code core::reserve_for_one(bool with_deadline, bool with_tree) noexcept {
   try {
     table_.reserve(table_.size() + 1);
     batch_.reserve(batch_.size() + 1);
     policy_->reserve_one();
     if (with_deadline) deadlines_.reserve_one();
+    // Every live tree may come to drain at once: hold_for_tree never allocates.
+    if (with_tree) draining_.reserve(draining_.size() + live_trees_ + 1);
   } catch (const std::bad_alloc&) {
     return errno_code(ENOMEM);
   }
   return {};
 }
 
-void core::adopt(pid_t pid, exit_callback cb, int pidfd) noexcept {
+void core::adopt(pid_t pid, exit_callback cb, int pidfd, std::unique_ptr<tree_birth> tree) noexcept {
   // The caller reserved room (reserve_for_one), so nothing here can fail.
   if (table_.contains(pid)) {
     // The kernel handed out this pid again, so the child we held under it was reaped by
@@ -43,6 +62,10 @@ void core::adopt(pid_t pid, exit_callback cb, int pidfd) noexcept {
     schedule_continuation();
   }
   table_.insert(pid, std::move(cb), a.pidfd);
+  if (tree) {
+    table_.find(pid)->tree = std::move(tree);
+    ++live_trees_;
+  }
   update_ref();
 }
 
@@ -56,20 +79,22 @@ pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& 
   }
   spawn_plan plan;
   if (ec = plan.prepare(opts, os_); ec) return -1;
-  if (ec = reserve_for_one(opts.time_limit.has_value()); ec) return -1;
+  std::unique_ptr<tree_birth> tree;
+  if (ec = prepare_tree(opts.tree, tree); ec) return -1;
+  if (ec = reserve_for_one(opts.time_limit.has_value(), tree != nullptr); ec) return -1;
   // The engine returns once the child has exec'd or failed to (CLONE_VFORK; a failed
   // child is reaped inside): no window in which a pid we return belongs to a child that
   // has not exec'd yet, so kill(pid) never meets the half-made child that libuv's pipe
   // comment guards against.
   int pidfd = -1;
-  const pid_t pid = plan.start(policy_->wants_birth_pidfd(), &pidfd);
+  const pid_t pid = start_in_tree(plan, tree.get(), policy_->wants_birth_pidfd(), &pidfd);
   if (pid < 0) {
     ec = errno_code(-pid);
     return -1;
   }
   // No sweep can run between the child's creation and this insert (both are on the
   // loop thread), so even a child that exited at once is found by the next sweep.
-  adopt(pid, std::move(cb), pidfd);
+  adopt(pid, std::move(cb), pidfd, std::move(tree));
   if (opts.time_limit) arm_deadline(pid, *opts.time_limit, 0);
   if (int r = plan.finish(); r < 0) report(r, "uv_pipe_open of a child's pipe");
   return pid;
@@ -96,18 +121,20 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
   os_calls os(os_.seam(), own_calls);
   spawn_plan plan;
   if (ec = plan.prepare(opts, os); ec) return -1;
+  std::unique_ptr<tree_birth> tree;
+  if (ec = prepare_tree(opts.tree, tree); ec) return -1;
+  tree_birth* t = tree.get();  // the item owns it; it stays put
   auto make = [&](uvreap::stats::syscall_counts& /*calls*/) {
     int pidfd = -1;  // not asked for: the loop thread opens its own at registration
-    return plan.start(false, &pidfd);
+    return start_in_tree(plan, t, false, &pidfd);
   };
   auto discard = [&](pid_t pid, uvreap::stats::syscall_counts& /*calls*/) {
-    (void)os.kill(pid, SIGKILL);
-    int status = 0;
-    (void)os.wait4(pid, &status, 0, nullptr);
+    discard_child(os, pid, t);
   };
   thread_inbox::item it;
   it.callback = std::move(cb);
   it.time_limit = opts.time_limit;
+  it.tree = std::move(tree);
   const pid_t pid =
       inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec);
   // The pipes are the caller's, on its own loop: opened here, on its thread.
@@ -139,6 +166,7 @@ void core::spawn_async(const spawn_options& opts, started_callback on_started,
     return;
   }
   if (ec = job->plan.prepare(job->opts, job->os); ec) return;
+  if (ec = prepare_tree(job->opts.tree, job->tree); ec) return;
   starts_pending_.fetch_add(1, std::memory_order_relaxed);
   if (ec = starter_.submit(job); ec) {  // ESTALE once closing, EAGAIN: no thread
     starts_pending_.fetch_sub(1, std::memory_order_relaxed);
@@ -155,15 +183,15 @@ void core::start_off_loop(std::unique_ptr<start_job> job) noexcept {
   it.callback = std::move(j->on_exit);
   it.time_limit = j->opts.time_limit;
   it.made = j->called;  // a time limit counts from the spawn_async call
+  tree_birth* t = j->tree.get();  // the item owns it; it stays put
+  it.tree = std::move(j->tree);
   it.start = std::move(job);
-  auto make = [j](uvreap::stats::syscall_counts& /*calls*/) {
+  auto make = [j, t](uvreap::stats::syscall_counts& /*calls*/) {
     int pidfd = -1;  // not asked for: the loop thread opens its own at registration
-    return j->plan.start(false, &pidfd);
+    return start_in_tree(j->plan, t, false, &pidfd);
   };
-  auto discard = [j](pid_t pid, uvreap::stats::syscall_counts& /*calls*/) {
-    (void)j->os.kill(pid, SIGKILL);
-    int status = 0;
-    (void)j->os.wait4(pid, &status, 0, nullptr);
+  auto discard = [j, t](pid_t pid, uvreap::stats::syscall_counts& /*calls*/) {
+    discard_child(j->os, pid, t);
   };
   std::error_code ec;
   if (inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec) > 0) {
@@ -189,10 +217,15 @@ void core::abandon_starts() noexcept {
   // than left running or unreaped (`close_options::leave_running` included).
   for (started_note& n : started_) {
     if (n.pid <= 0 || !n.callback || !table_.contains(n.pid)) continue;
-    (void)take_child(n.pid, nullptr);
+    std::unique_ptr<tree_birth> tree;
+    (void)take_child(n.pid, nullptr, &tree);
+    if (tree) (void)signal_tree(n.pid, *tree, SIGKILL);
     if (int r = os_.kill(n.pid, SIGKILL); r < 0) report(r, "kill of a child whose start was not reported");
     int status = 0;
     if (int r = os_.wait4(n.pid, &status, 0, nullptr); r < 0) report(r, "wait4 of a child whose start was not reported");
+    // What it started is dying: the close waits for its cgroup to empty, to remove it.
+    pending p{exit_status_builder::lost(n.pid), {}, true};
+    if (tree) (void)hold_for_tree(n.pid, true, std::move(tree), p);
   }
   started_.clear();
 }
@@ -273,14 +306,14 @@ bool core::register_drained() noexcept {
       report(-EBUSY, "watch from another thread: pid already watched");
       continue;
     }
-    if (auto ec = reserve_for_one(q.time_limit.has_value()); ec) {
+    if (auto ec = reserve_for_one(q.time_limit.has_value(), q.tree != nullptr); ec) {
       // Keep it (and the rest) and try again on the re-sweep timer; nothing is lost.
       report(-ENOMEM, "registering a child from another thread");
       schedule_resweep();
       break;
     }
     ++stats_.queued_registrations;
-    adopt(q.pid, std::move(q.callback));
+    adopt(q.pid, std::move(q.callback), -1, std::move(q.tree));
     if (q.time_limit) {
       const auto waited = std::chrono::steady_clock::now() - q.made;
       arm_deadline(q.pid, *q.time_limit,

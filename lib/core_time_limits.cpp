@@ -60,9 +60,10 @@ void core::run_deadlines() noexcept {
     }
     const int sig = step.final && !first ? SIGKILL : step.signal;
     // The pid is unreaped (it is in the table), so it and its group id are still ours.
-    if (int r = os_.kill(step.group ? -step.pid : step.pid, sig); r < 0 && r != -ESRCH) {
-      report(r, "kill (time limit)");
-    }
+    // A child with a tree: the whole tree.
+    const int r = e->tree ? signal_tree(step.pid, *e->tree, sig)
+                          : os_.kill(step.group ? -step.pid : step.pid, sig);
+    if (r < 0 && r != -ESRCH) report(r, "kill (time limit)");
     if (step.final) {
       e->deadline_serial = 0;
       deadlines_.ended();

@@ -83,6 +83,20 @@ std::string_view to_string(exit_kind k) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(uvreap::tree t) noexcept {
+  switch (t) {
+    case uvreap::tree::none:
+      return "none";
+    case uvreap::tree::cgroup:
+      return "cgroup";
+    case uvreap::tree::process_group:
+      return "process_group";
+    case uvreap::tree::automatic:
+      return "automatic";
+  }
+  return "unknown";
+}
+
 std::string to_string(const exit_status& s) {
   std::string out = "pid " + std::to_string(s.pid());
   switch (s.kind()) {
@@ -98,11 +112,17 @@ std::string to_string(const exit_status& s) {
       break;
   }
   if (s.deadline_fired()) out += " after its deadline";
+  if (const int n = s.tree_info().descendants_at_exit; n > 0) {
+    out += " (" + std::to_string(n) + (n == 1 ? " descendant" : " descendants") + " killed)";
+  }
   return out;
 }
 
 std::ostream& operator<<(std::ostream& os, exit_kind k) {
   return os << to_string(k);
+}
+std::ostream& operator<<(std::ostream& os, uvreap::tree t) {
+  return os << to_string(t);
 }
 std::ostream& operator<<(std::ostream& os, const exit_status& s) {
   return os << to_string(s);

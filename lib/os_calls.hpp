@@ -99,6 +99,12 @@ class os_calls {
     return retry_eintr(n_.spawn, n_.eintr,
                        [&] { return os_.clone(fn, stack_top, flags, arg, pidfd); });
   }
+  pid_t clone_into_cgroup(int (*fn)(void*), void* stack, std::size_t stack_size, int flags,
+                          void* arg, int* pidfd, int cgroup_fd) noexcept {
+    return retry_eintr(n_.spawn, n_.eintr, [&] {
+      return os_.clone_into_cgroup(fn, stack, stack_size, flags, arg, pidfd, cgroup_fd);
+    });
+  }
   int spawn(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
             const posix_spawnattr_t* attr, char* const argv[], char* const envp[],
             bool search_path) noexcept {

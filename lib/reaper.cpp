@@ -136,6 +136,25 @@ void reaper::kill(pid_t pid, int sig) {
   throw_if(ec, "uvreap: kill");
 }
 
+void reaper::kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept {
+  if (!core_) {
+    ec = stale();
+    return;
+  }
+  core_->kill_tree(pid, sig, ec);
+}
+
+void reaper::kill_tree(pid_t pid, int sig) {
+  std::error_code ec;
+  kill_tree(pid, sig, ec);
+  throw_if(ec, "uvreap: kill_tree");
+}
+
+std::error_code reaper::cgroup_status(std::string* why) noexcept {
+  if (!core_) return stale();
+  return core_->cgroup_status(why);
+}
+
 bool reaper::close(close_options how, std::function<void()> on_closed) noexcept {
   return core_ && core_->close(how, std::move(on_closed));
 }

@@ -85,6 +85,9 @@ struct child_recipe {
   int pdeathsig = 0;
 
   bool want_pidfd = false;  ///< CLONE_PIDFD: the child's pidfd from clone itself
+  /// A cgroup v2 directory's fd: the child is born in it (clone3 CLONE_INTO_CGROUP); -1
+  /// for the parent's cgroup (plain clone).
+  int cgroup_fd = -1;
 
   /// Test hook: the child fails `fault_step` with `fault_errno` instead of making that
   /// step's call (the steps before it run for real).

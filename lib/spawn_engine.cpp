@@ -53,7 +53,10 @@ pid_t clone_and_exec(child_recipe& r, os_calls& os, int* pidfd) noexcept {
     r.failed_step = child_step::clone;
     return -m;
   }
-  const pid_t pid = os.clone(run_child, top, flags, &r, &fd);
+  const pid_t pid =
+      r.cgroup_fd >= 0
+          ? os.clone_into_cgroup(run_child, t_stack.get(), kStackBytes, flags, &r, &fd, r.cgroup_fd)
+          : os.clone(run_child, top, flags, &r, &fd);
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);  // restores a mask it gave us: cannot fail
   if (pid < 0) {
     r.failed_step = child_step::clone;

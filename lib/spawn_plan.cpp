@@ -79,13 +79,18 @@ std::error_code spawn_plan::validate(const spawn_options& opts) const {
     return errno_code(EINVAL);
   }
   if (opts.new_session && opts.new_process_group) return errno_code(EINVAL);
+  if (static_cast<unsigned>(opts.tree) > static_cast<unsigned>(uvreap::tree::automatic)) {
+    return errno_code(EINVAL);
+  }
   if (opts.foreground_terminal && !opts.new_process_group) return errno_code(EINVAL);
   if (const auto& t = opts.time_limit) {
     if (t->after.count() <= 0 || t->grace.count() < 0 || t->signal <= 0 || t->signal >= NSIG) {
       return errno_code(EINVAL);
     }
-    // A group signal needs a group of the child's own, or it would hit ours.
-    if (t->process_group && !opts.new_session && !opts.new_process_group) {
+    // A group signal needs a group of the child's own, or it would hit ours. (With a
+    // tree, the limit ends the tree: process_group is then moot.)
+    if (t->process_group && !opts.new_session && !opts.new_process_group &&
+        opts.tree == uvreap::tree::none) {
       return errno_code(EINVAL);
     }
   }
@@ -312,14 +317,23 @@ pid_t spawn_plan::start(bool want_pidfd, int* pidfd) noexcept {
     recipe_.want_pidfd = want_pidfd;
     const pid_t pid = clone_and_exec(recipe_, *os_, pidfd);
     if (pid >= 0 || pid != -ENOSYS) return pid;
+    // clone3 refused (an old kernel, a seccomp filter): only a cgroup was asked for, and
+    // the caller decides what then (tree::automatic takes a process group).
+    if (recipe_.cgroup_fd >= 0) return pid;
     if (recipe_.failed_step != child_step::clone &&
         recipe_.failed_step != child_step::close_range) {
       return pid;
     }
     if (&os_->seam() == &sys::os()) engine_missing.store(true, std::memory_order_relaxed);
   }
-  if (needs_engine_) return -ENOSYS;
+  if (needs_engine_ || recipe_.cgroup_fd >= 0) return -ENOSYS;
   return posix_fallback();
+}
+
+void spawn_plan::contain(int cgroup_fd, bool own_group) noexcept {
+  recipe_.cgroup_fd = cgroup_fd;
+  // A session leader leads its own group already.
+  if (own_group && !recipe_.new_session) recipe_.new_process_group = true;
 }
 
 int spawn_plan::finish() noexcept {

@@ -39,6 +39,11 @@ class spawn_plan {
   /// that is not open), ENOMEM, or what pipe2/socketpair/fcntl reported (EMFILE, ...).
   [[nodiscard]] std::error_code prepare(const spawn_options& opts, os_calls& os) noexcept;
 
+  /// Between `prepare` and `start`: the child is born in the cgroup open as `cgroup_fd`
+  /// (-1: the parent's), and with `own_group` leads a new process group (unless it makes a
+  /// session, which does that already). Called again before another `start` to change it.
+  void contain(int cgroup_fd, bool own_group) noexcept;
+
   /// Makes the child: the engine, or posix_spawn on a kernel without the engine's calls
   /// (ENOSYS when the options need what posix_spawn cannot do). The pid, or -errno;
   /// `*pidfd` is its pidfd from clone when `want_pidfd` and the kernel gave one, else -1.

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #ifdef __GLIBC__
 // glibc's own name for clone(2). ThreadSanitizer intercepts `clone` and runs its
@@ -23,6 +24,43 @@ extern "C" int __clone(int (*fn)(void*), void* stack, int flags, void* arg, ...)
 #define UVREAP_CLONE __clone
 #else
 #define UVREAP_CLONE ::clone
+#endif
+
+#if defined(__x86_64__)
+// clone3 for a child that shares our memory (CLONE_VM) on a stack of its own. glibc 2.36
+// exports no clone3, and a plain syscall() cannot be used: the child would return into
+// C++ code on a stack with no frame. This entry makes the call and, in the child, calls
+// fn(arg) on the new stack and exits with its result. Arguments: rdi = clone_args,
+// rsi = its size, rdx = fn, rcx = arg; the syscall keeps r8 and r9 (it clobbers only rax,
+// rcx and r11), and the kernel starts the child with the parent's registers and rsp at
+// the top of the new stack.
+extern "C" long uvreap_detail_clone3(void* args, std::size_t size, int (*fn)(void*), void* arg);
+__asm__(
+    ".text\n"
+    ".globl uvreap_detail_clone3\n"
+    ".hidden uvreap_detail_clone3\n"
+    ".type uvreap_detail_clone3,@function\n"
+    "uvreap_detail_clone3:\n"
+    "  .cfi_startproc\n"
+    "  mov %rdx, %r8\n"
+    "  mov %rcx, %r9\n"
+    "  mov $435, %eax\n"  // __NR_clone3
+    "  syscall\n"
+    "  test %rax, %rax\n"
+    "  jz 1f\n"
+    "  ret\n"  // the parent: the pid, or -errno
+    "1:\n"
+    "  .cfi_undefined rip\n"
+    "  xor %ebp, %ebp\n"
+    "  and $-16, %rsp\n"
+    "  mov %r9, %rdi\n"
+    "  call *%r8\n"
+    "  mov %eax, %edi\n"
+    "  mov $60, %eax\n"  // __NR_exit
+    "  syscall\n"
+    "  hlt\n"
+    "  .cfi_endproc\n"
+    ".size uvreap_detail_clone3, .-uvreap_detail_clone3\n");
 #endif
 
 namespace uvreap::sys {
@@ -55,6 +93,30 @@ pid_t interface::clone(int (*fn)(void*), void* stack_top, int flags, void* arg,
                        int* pidfd) noexcept {
   const pid_t r = UVREAP_CLONE(fn, stack_top, flags, arg, pidfd);
   return r < 0 ? -errno : r;
+}
+
+pid_t interface::clone_into_cgroup(int (*fn)(void*), void* stack, std::size_t stack_size,
+                                   int flags, void* arg, int* pidfd, int cgroup_fd) noexcept {
+#if defined(__x86_64__)
+  // struct clone_args of <linux/sched.h> (its first version with `cgroup`, Linux 5.7).
+  struct {
+    std::uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+        set_tid, set_tid_size, cgroup;
+  } a{};
+  constexpr std::uint64_t kIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP
+  const auto f = static_cast<unsigned>(flags);
+  a.flags = (f & ~0xffU) | kIntoCgroup;
+  a.exit_signal = f & 0xffU;
+  a.pidfd = reinterpret_cast<std::uintptr_t>(pidfd);
+  a.stack = reinterpret_cast<std::uintptr_t>(stack);
+  a.stack_size = stack_size;
+  a.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+  const long r = uvreap_detail_clone3(&a, sizeof a, fn, arg);
+  return static_cast<pid_t>(r);  // the raw syscall's result: the pid, or -errno
+#else
+  (void)fn, (void)stack, (void)stack_size, (void)flags, (void)arg, (void)pidfd, (void)cgroup_fd;
+  return -ENOSYS;
+#endif
 }
 
 int interface::pipe2(int fds[2], int flags) noexcept {

@@ -20,6 +20,7 @@
 #include "async_start.hpp"
 #include "errno_code.hpp"
 #include "registrations.hpp"
+#include "tree.hpp"
 #include "uvreap/exit_status.hpp"
 #include "uvreap/reaper_options.hpp"  // uvreap::exit_callback
 #include "uvreap/spawn_options.hpp"
@@ -90,6 +91,8 @@ class thread_inbox final : public registrations {
     std::unique_ptr<start_job> start;
     /// With `start` and no pid: why the child could not start.
     std::error_code start_error;
+    /// What holds the child's tree (null: tree::none).
+    std::unique_ptr<tree_birth> tree;
   };
   using wake_fn = void (*)(void* arg) noexcept;
 

@@ -380,6 +380,81 @@ static void test_spawn_async(uv_loop_t* loop) {
   run_until(loop, &closed_calls, 1);
 }
 
+/* Trees: UVREAP_TREE_* flags, uvreap_kill_tree, the exit record's tree fields, and
+ * uvreap_cgroup_status. The cgroup part needs a writable cgroup v2 (root here). */
+static void test_trees(uv_loop_t* loop) {
+  uvreap_t* r = NULL;
+  CHECK(uvreap_init(loop, NULL, &r) == 0);
+  char why[512];
+  const int cg = uvreap_cgroup_status(r, why, sizeof why);
+  if (cg != 0) printf("SKIP: c_api cgroup trees: %s\n", why);
+
+  char* forks[] = {"/bin/sh", "-c", "sleep 60 & exit 3", NULL};
+  uvreap_spawn_options_t so;
+  uvreap_spawn_options_init(&so);
+  so.args = forks;
+  so.flags |= UVREAP_TREE_AUTO;
+  record_t rec = {0};
+  pid_t pid = 0;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == 0);
+  run_until(loop, &rec.calls, 1);
+  CHECK(rec.last.pid == pid && rec.last.exit_status == 3);
+  if (cg == 0) {
+    CHECK(rec.last.tree == UVREAP_TREE_IN_CGROUP);
+    CHECK(rec.last.descendants_at_exit == 1);
+    CHECK(rec.last.tree_cpu_usec >= 0);
+  } else {
+    CHECK(rec.last.tree == UVREAP_TREE_IN_PROCESS_GROUP);
+    CHECK(rec.last.descendants_at_exit == -1);
+  }
+
+  /* kill_tree on a group, and on a cgroup where there is one. */
+  char* sleeper[] = {"/bin/sh", "-c", "sleep 60 & exec sleep 60", NULL};
+  so.args = sleeper;
+  so.flags = UVREAP_SEARCH_PATH | UVREAP_TREE_PROCESS_GROUP;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == 0);
+  CHECK(uvreap_kill_tree(r, pid, SIGKILL) == 0);
+  run_until(loop, &rec.calls, 2);
+  CHECK(rec.last.kind == UVREAP_SIGNALED && rec.last.term_signal == SIGKILL);
+  CHECK(rec.last.tree == UVREAP_TREE_IN_PROCESS_GROUP);
+  if (cg == 0) {
+    so.flags = UVREAP_SEARCH_PATH | UVREAP_TREE_CGROUP;
+    CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == 0);
+    CHECK(uvreap_kill_tree(r, pid, SIGKILL) == 0);
+    run_until(loop, &rec.calls, 3);
+    CHECK(rec.last.term_signal == SIGKILL && rec.last.tree == UVREAP_TREE_IN_CGROUP);
+  }
+  CHECK(uvreap_kill_tree(r, pid, SIGKILL) == UV_ESRCH);
+
+  /* Errors: two tree flags, a child without a tree, a bad reaper or signal. */
+  so.flags = UVREAP_SEARCH_PATH | UVREAP_TREE_CGROUP | UVREAP_TREE_PROCESS_GROUP;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == UV_EINVAL);
+  so.flags = UVREAP_SEARCH_PATH;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == 0);
+  CHECK(uvreap_kill_tree(r, pid, SIGKILL) == UV_EINVAL);
+  CHECK(uvreap_kill(r, pid, SIGKILL) == 0);
+  CHECK(uvreap_kill_tree(NULL, pid, SIGKILL) == UV_EINVAL);
+  CHECK(uvreap_cgroup_status(NULL, why, sizeof why) == UV_EINVAL);
+  CHECK(uvreap_cgroup_status(r, NULL, 5) == UV_EINVAL);
+  run_until(loop, &rec.calls, cg == 0 ? 4 : 3);
+  closed_calls = 0;
+  CHECK(uvreap_close(r, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+
+  /* A parent that does not exist: the reason names it. */
+  uvreap_options_t o;
+  uvreap_options_init(&o);
+  o.cgroup_parent = "/nonexistent-uvreap-c";
+  CHECK(uvreap_init(loop, &o, &r) == 0);
+  CHECK(uvreap_cgroup_status(r, why, sizeof why) == UV_ENOENT);
+  CHECK(strstr(why, "/nonexistent-uvreap-c") != NULL);
+  so.flags = UVREAP_SEARCH_PATH | UVREAP_TREE_CGROUP;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == UV_ENOENT);
+  closed_calls = 0;
+  CHECK(uvreap_close(r, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+}
+
 int main(void) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return 2;
@@ -389,6 +464,7 @@ int main(void) {
   test_bad_arguments(&loop);
   test_close_with_children_alive(&loop);
   test_orphans(&loop);
+  test_trees(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
   if (failures == 0) printf("c_api: all checks passed\n");

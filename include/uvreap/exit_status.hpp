@@ -28,6 +28,30 @@ enum class exit_kind : std::uint8_t {
              ///< ever silent; `code()` and `signal()` are 0.
 };
 
+/// What holds a spawned child's whole tree — the child and everything it starts (see
+/// `spawn_options::tree`). An exit record says which applied.
+enum class tree : std::uint8_t {
+  none,           ///< Nothing: the child alone is signalled and waited for.
+  cgroup,         ///< A cgroup v2 of the child's own, entered at birth: nothing escapes.
+  process_group,  ///< A new process group: whatever calls setsid (or setpgid) escapes.
+  automatic,      ///< `cgroup` when the reaper can make one, else `process_group`.
+};
+
+/// What the child's tree was when the child exited (`exit_status::tree_info`).
+struct tree_report {
+  /// What held the tree: none, cgroup or process_group (`automatic` resolves to one).
+  uvreap::tree applied = uvreap::tree::none;
+  /// With `cgroup`: how many other processes of the tree were alive when the child exited
+  /// (each was then killed, and the callback waited for them). -1 otherwise.
+  int descendants_at_exit = -1;
+  /// With `cgroup`: the CPU time of every process that was ever in the tree, the child
+  /// included (`cpu.stat`). -1 otherwise.
+  std::chrono::microseconds cpu{-1};
+  /// With `cgroup` where its hierarchy has the memory controller: the tree's peak memory
+  /// (`memory.peak`), bytes. -1 otherwise.
+  long long memory_peak = -1;
+};
+
 /// Resource usage of the reaped child, as `wait4` reports it.
 struct resource_usage {
   std::chrono::microseconds user_cpu{0};    ///< ru_utime
@@ -78,6 +102,9 @@ class exit_status {
   /// True when the child's `spawn_options::time_limit` expired and the reaper signalled
   /// it (whatever it then died of: it may have exited on its own after the signal).
   [[nodiscard]] bool deadline_fired() const noexcept { return deadline_fired_; }
+  /// The child's tree at its exit: which containment applied (none for a watched child)
+  /// and, for a cgroup, what it held.
+  [[nodiscard]] const tree_report& tree_info() const noexcept { return tree_; }
 
  private:
   friend struct detail::exit_status_builder;
@@ -90,16 +117,20 @@ class exit_status {
   int signal_ = 0;
   int raw_ = 0;
   resource_usage usage_{};
+  tree_report tree_{};
 };
 
+/// "none", "cgroup", "process_group" or "automatic".
+[[nodiscard]] std::string_view to_string(uvreap::tree t) noexcept;
 /// "exited", "signaled" or "lost".
 [[nodiscard]] std::string_view to_string(exit_kind k) noexcept;
 /// One line for logs: "pid 42 exited with code 3", "pid 42 killed by signal 9 (core
 /// dumped)", "pid 42 lost (reaped elsewhere)"; " after its deadline" is appended when
-/// `deadline_fired()`.
+/// `deadline_fired()`, and " (N descendants killed)" when a cgroup tree had any left.
 [[nodiscard]] std::string to_string(const exit_status& s);
 
 std::ostream& operator<<(std::ostream& os, exit_kind k);
+std::ostream& operator<<(std::ostream& os, uvreap::tree t);
 std::ostream& operator<<(std::ostream& os, const exit_status& s);
 
 }  // namespace uvreap

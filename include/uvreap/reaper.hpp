@@ -13,6 +13,7 @@
 #include <iosfwd>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -163,6 +164,26 @@ class reaper {
   void kill(pid_t pid, int sig);
   /// The non-throwing form of `kill`: `ec` set on failure.
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
+
+  /// Loop thread only. Sends `sig` to the whole tree of a child spawned with a `tree`
+  /// (`spawn_options::tree`): with a cgroup, SIGKILL through cgroup.kill (nothing in the
+  /// tree escapes it, and nothing can fork past it) and any other signal to every process
+  /// in the cgroup (frozen while the signals go, so no pid in its list can be reused
+  /// meanwhile); with a process group, `kill(-pid, sig)`. 0 probes the child. After the
+  /// child has exited, while the rest of its tree is being killed (before its callback),
+  /// the signal still reaches what is left. Errors: ESRCH (not a child of this reaper, or
+  /// its callback has run), EINVAL (pid <= 0, a bad signal, a child without a tree),
+  /// EPERM as kill(2) reports it, ESTALE after close.
+  void kill_tree(pid_t pid, int sig);
+  /// The non-throwing form of `kill_tree`: `ec` set on failure.
+  void kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept;
+
+  /// Whether children can be spawned with `tree::cgroup`: makes the reaper's cgroup (see
+  /// `options::cgroup_parent`) if it is not made yet. On failure the errno that `spawn`
+  /// would return, and `why` (when not null) says why in words ("cannot make the cgroup
+  /// /sys/fs/cgroup/x/uvreap-42-1: Permission denied"); on success `why` gets the path
+  /// of the reaper's cgroup. Any thread.
+  [[nodiscard]] std::error_code cgroup_status(std::string* why = nullptr) noexcept;
 
   /// Loop thread only. Stops all callbacks and releases the libuv handles; asynchronous
   /// and idempotent. Children queued by other threads are registered first, so they are

@@ -10,6 +10,7 @@
 #include <exception>
 #include <functional>
 #include <iosfwd>
+#include <string>
 #include <string_view>
 #include <system_error>
 
@@ -75,7 +76,9 @@ struct close_options {
   /// false: leave them running. They are no longer this reaper's: nothing reaps them
   /// unless the program does, so each becomes a zombie when it exits (as a closed
   /// `uv_process_t` would). true: send `signal`, wait up to `grace`, then SIGKILL what is
-  /// left; reap all of them (without callbacks) before `on_closed` runs.
+  /// left; reap all of them (without callbacks) before `on_closed` runs. A child spawned
+  /// with a `tree` is signalled as a whole tree. Either way, trees whose child has
+  /// exited and whose rest is being killed are waited for, so that their cgroups go.
   bool terminate = false;
   /// With `terminate`: the first signal.
   int signal = SIGTERM;
@@ -156,6 +159,16 @@ struct options {
   /// its thread until the child has exec'd, so more threads let more execs overlap.
   /// Zero: one per core, at least 2. More than 256: EINVAL.
   std::size_t start_threads = 0;
+
+  /// Where children spawned with `tree::cgroup` (or `automatic`) get their cgroups: a
+  /// cgroup v2 directory under which the reaper makes one of its own,
+  /// `uvreap-<pid>-<n>`, with one directory per such child inside. Empty: the cgroup this
+  /// process is in (found from /proc/self/mountinfo and /proc/self/cgroup; on a hybrid
+  /// layout the v2 hierarchy is at /sys/fs/cgroup/unified). The reaper's directory is
+  /// made at the first spawn that asks for a cgroup (a reaper that never does leaves no
+  /// trace in the hierarchy) and removed by `close`, unless children left running by
+  /// `close_options::leave_running` are still in it.
+  std::string cgroup_parent;
 
   /// The OS seam, for tests (<uvreap/testing/sys.hpp>: no stability promise); null means
   /// the kernel (`sys::os()`). Must outlive the reaper.

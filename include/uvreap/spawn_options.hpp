@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "uvreap/exit_status.hpp"  // uvreap::tree
+
 namespace uvreap {
 
 /// Where one of the child's fds comes from: entry N of `spawn_options::stdio_map` is the
@@ -177,8 +179,27 @@ struct spawn_options {
   /// PR_SET_PDEATHSIG: the signal the child gets when the thread that spawned it exits
   /// (for a spawn on the loop thread, the loop thread). 0 for none.
   int parent_death_signal = 0;
-  /// A time limit (see `deadline`); nullopt for none.
+  /// A time limit (see `deadline`); nullopt for none. With a `tree`, it ends the tree.
   std::optional<uvreap::deadline> time_limit;
+  /// What holds the child's whole tree (Linux):
+  /// - `none`: nothing; `kill`, time limits and `close` reach the child alone (or its
+  ///   group, where asked), and whatever it starts outlives it.
+  /// - `cgroup`: the child is born in a cgroup v2 of its own (clone3 CLONE_INTO_CGROUP)
+  ///   under the reaper's (`options::cgroup_parent`). When the child exits, what is left
+  ///   of its tree is killed (cgroup.kill) and the exit callback runs once the cgroup is
+  ///   empty (cgroup.events, watched on the loop); `exit_status::tree_info` says how many
+  ///   were left and the tree's CPU time. `kill_tree`, time limits and `close` act on the
+  ///   whole tree; nothing in it can leave. Errors from `spawn` (and no child): what
+  ///   making the cgroup reported (EACCES, EROFS, ENOENT when no v2 hierarchy is
+  ///   mounted), ENOTSUP before Linux 5.14 (no cgroup.kill), ENOSYS where clone3 is
+  ///   refused; `reaper::cgroup_status` says why in words.
+  /// - `process_group`: the child leads a new process group (as with
+  ///   `new_process_group`; a `new_session` does too), signalled as a group, and SIGKILLed
+  ///   as a group when the child exits. A process that calls setsid or setpgid leaves the
+  ///   group and escapes.
+  /// - `automatic`: `cgroup` where it can be made, else `process_group`;
+  ///   `tree_info().applied` says which.
+  uvreap::tree tree = uvreap::tree::none;
 };
 
 }  // namespace uvreap

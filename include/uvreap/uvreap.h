@@ -63,7 +63,14 @@ typedef struct {
   int64_t user_cpu_usec;   /**< user CPU time of the child, microseconds */
   int64_t system_cpu_usec; /**< system CPU time of the child, microseconds */
   long max_rss_kib;        /**< peak resident set size, KiB */
+  int tree;                /**< what held its tree: UVREAP_TREE_NONE, _CGROUP, _PROCESS_GROUP */
+  int descendants_at_exit; /**< cgroup: others of the tree alive at its exit (killed); else -1 */
+  int64_t tree_cpu_usec;   /**< cgroup: CPU time of the whole tree (cpu.stat); else -1 */
+  int64_t tree_memory_peak; /**< cgroup with the memory controller: memory.peak; else -1 */
 } uvreap_exit_t;
+
+/** uvreap_exit_t's `tree`: what held the child's tree. */
+enum { UVREAP_TREE_NONE = 0, UVREAP_TREE_IN_CGROUP = 1, UVREAP_TREE_IN_PROCESS_GROUP = 2 };
 
 /** Called once per child, on the loop thread, after it was reaped. */
 typedef void (*uvreap_exit_cb)(uvreap_t* reaper, const uvreap_exit_t* status, void* data);
@@ -86,6 +93,7 @@ typedef struct {
   unsigned poll_interval_ms; /**< safety poll; 0 = automatic (see reaper.hpp) */
   uvreap_exit_cb on_orphan;  /**< policy ALL: children nobody watched; may be NULL */
   void* orphan_data;         /**< passed to on_orphan */
+  const char* cgroup_parent; /**< where UVREAP_TREE_CGROUP trees go; NULL = own cgroup */
 } uvreap_options_t;
 
 /** Flags of uvreap_spawn_options_t. */
@@ -97,6 +105,16 @@ enum {
   UVREAP_SETUID = 1u << 4,             /**< run as `uid` (uv_spawn's UV_PROCESS_SETUID) */
   UVREAP_SETGID = 1u << 5,             /**< run as `gid` (uv_spawn's UV_PROCESS_SETGID) */
   UVREAP_SHELL_FALLBACK = 1u << 6, /**< a script without "#!" runs via /bin/sh (execvp's rule) */
+  /*
+   * What holds the child's whole tree (at most one; see reaper.hpp, spawn_options::tree).
+   * CGROUP: a cgroup of its own, entered at birth; killed when the child exits, the exit
+   * callback waiting until it is empty. PROCESS_GROUP: a new group, killed with the child
+   * (what calls setsid escapes). AUTO: CGROUP where the reaper can make one, else
+   * PROCESS_GROUP (the exit record's `tree` says which).
+   */
+  UVREAP_TREE_CGROUP = 1u << 7,
+  UVREAP_TREE_PROCESS_GROUP = 1u << 8,
+  UVREAP_TREE_AUTO = 1u << 9,
   UVREAP_DETACHED = UVREAP_NEW_SESSION /**< uv_spawn's UV_PROCESS_DETACHED */
 };
 
@@ -171,6 +189,22 @@ int uvreap_watch(uvreap_t* reaper, pid_t pid, uvreap_exit_cb cb, void* data);
  * signal is sent), UV_EINVAL (pid <= 0, bad signal), UV_EPERM, UVREAP_ESTALE.
  */
 int uvreap_kill(uvreap_t* reaper, pid_t pid, int signum);
+
+/**
+ * Signals the whole tree of a child spawned with a UVREAP_TREE_* flag: SIGKILL through
+ * cgroup.kill, another signal to every member of the cgroup, or kill(-pid) for a process
+ * group. Also reaches what is left of a tree whose child has exited, until its callback.
+ * Returns 0, UV_ESRCH (not owned, or its callback has run), UV_EINVAL (pid <= 0, bad
+ * signal, a child without a tree), UV_EPERM, UVREAP_ESTALE.
+ */
+int uvreap_kill_tree(uvreap_t* reaper, pid_t pid, int signum);
+
+/**
+ * Whether UVREAP_TREE_CGROUP spawns can work here (it makes the reaper's cgroup if not
+ * made yet). Returns 0 or the negative errno a spawn would get; `why` (when not NULL)
+ * gets up to `why_size` bytes, NUL-terminated: the reason in words, or the cgroup's path.
+ */
+int uvreap_cgroup_status(uvreap_t* reaper, char* why, size_t why_size);
 
 /**
  * Closes the reaper: no callback runs after this. Children still running get SIGTERM,

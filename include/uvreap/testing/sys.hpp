@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
+#include <cstddef>
+
 struct rusage;
 struct epoll_event;
 
@@ -61,6 +63,15 @@ class interface {
   /// -ENOSYS makes the library fall back to `spawn` (posix_spawn).
   /// `arg` is the library's private description of the child: pass it on unchanged.
   virtual pid_t clone(int (*fn)(void*), void* stack_top, int flags, void* arg, int* pidfd) noexcept;
+
+  /// `clone3` with CLONE_INTO_CGROUP: as `clone`, but the child is born in the cgroup v2
+  /// directory open as `cgroup_fd` (never moved there after birth). `stack` is the lowest
+  /// address of `stack_size` bytes; `flags` are `clone`'s (the exit signal in the low
+  /// byte). The pid, or -errno: -ENOSYS where the kernel or a seccomp filter refuses
+  /// clone3 (container runtimes' default filters do), or on an architecture the library
+  /// has no clone3 entry for (it has one for x86-64).
+  virtual pid_t clone_into_cgroup(int (*fn)(void*), void* stack, std::size_t stack_size,
+                                  int flags, void* arg, int* pidfd, int cgroup_fd) noexcept;
 
   /// `pipe2(fds, flags)`: 0 or -errno.
   virtual int pipe2(int fds[2], int flags) noexcept;
