@@ -27,6 +27,7 @@
 #include "uv_handle.hpp"
 #include "uvreap/exit_status.hpp"
 #include "uvreap/reaper_options.hpp"
+#include "uvreap/run.hpp"
 #include "uvreap/spawn_options.hpp"
 #include "uvreap/stats.hpp"
 
@@ -52,6 +53,8 @@ struct core_seams {
   std::function<std::uint64_t()> clock;
 };
 
+class run_job;
+
 class __attribute__((visibility("hidden"))) core final : error_sink {
  public:
   core(uv_loop_t* loop, options opts, core_seams seams = {}) noexcept;
@@ -66,6 +69,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
   void kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept;
+  pid_t run(const spawn_options& opts, run_options how, run_callback done,
+            std::error_code& ec) noexcept;
   /// Whether cgroup trees can be made (making the reaper's cgroup); `why` in words.
   std::error_code cgroup_status(std::string* why) noexcept { return home_.ready(why); }
   bool close(const close_options& how, std::function<void()> on_closed) noexcept;
@@ -173,6 +178,12 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   static void on_tree_event(uv_poll_t* h, int status, int events);
   void close_trees() noexcept;
 
+  // --- run (run.cpp) ---
+  friend class run_job;
+  void run_ended(run_job* job) noexcept;
+  void cancel_runs() noexcept;
+  void invoke_run(const run_callback& cb, run_result& result) noexcept;
+
   // --- time limits ---
   std::uint64_t clock_now() noexcept;
   void start_timer(uv_timer_t* t, uv_timer_cb cb, std::uint64_t timeout_ms,
@@ -270,6 +281,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   std::vector<draining_tree> draining_;  // room for every live tree, reserved at spawn
   int inotify_fd_ = -1;                  // made at the first tree that outlives its child
   std::vector<int> fired_wds_;           // scratch for on_tree_event
+  std::vector<run_job*> runs_;           // reaper::run calls not yet called back
 
   std::function<void()> on_closed_;
   std::shared_ptr<core> self_;

@@ -21,6 +21,7 @@ bool core::close(const close_options& how, std::function<void()> on_closed) noex
   starter_.shut_and_join();
   state_ = state::closing;
   on_closed_ = std::move(on_closed);
+  cancel_runs();  // no run callback after close: their pipes close now
   // While the close waits for its children, a shutdown's uv_walk passes over our handles
   // as it does over libuv's own: closing them would leave the children unreaped and this
   // close without its callback. Handles the application closed before are made anew.

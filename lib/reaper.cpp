@@ -136,6 +136,22 @@ void reaper::kill(pid_t pid, int sig) {
   throw_if(ec, "uvreap: kill");
 }
 
+pid_t reaper::run(const spawn_options& opts, run_options how, run_callback done,
+                  std::error_code& ec) noexcept {
+  if (!core_) {
+    ec = stale();
+    return -1;
+  }
+  return core_->run(opts, std::move(how), std::move(done), ec);
+}
+
+pid_t reaper::run(const spawn_options& opts, run_options how, run_callback done) {
+  std::error_code ec;
+  const pid_t pid = run(opts, std::move(how), std::move(done), ec);
+  throw_if(ec, "uvreap: run");
+  return pid;
+}
+
 void reaper::kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept {
   if (!core_) {
     ec = stale();

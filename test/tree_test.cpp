@@ -489,3 +489,172 @@ BOOST_FIXTURE_TEST_CASE(without_a_tree_the_record_says_none_and_kill_tree_refuse
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------------------------------
+// reaper::run: spawn, feed, collect, with the tree contained.
+
+BOOST_AUTO_TEST_SUITE(run_suite)
+
+namespace {
+
+// libuv keeps one fd per loop from its first stream on (a spare for EMFILE): made before
+// a test counts fds, so that only the library's own are counted.
+int fds_with_streams(uv_loop_t* loop) {
+  uv_pipe_t p;
+  BOOST_REQUIRE(uv_pipe_init(loop, &p, 0) == 0);
+  uv_close(reinterpret_cast<uv_handle_t*>(&p), nullptr);
+  (void)uv_run(loop, UV_RUN_NOWAIT);
+  return open_fd_count();
+}
+
+struct collected {
+  int calls = 0;
+  run_result last;
+  run_callback cb() {
+    return [this](run_result& r) {
+      last = std::move(r);
+      ++calls;
+    };
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(run_collects_stdout_stderr_and_the_exit, reaper_fixture) {
+  const int fds_before = fds_with_streams(&loop);
+  collected c;
+  const pid_t pid =
+      r.run(shell("echo out; echo err >&2; echo more; exit 3"), {}, c.cb());
+  BOOST_REQUIRE(run_until([&] { return c.calls == 1; }));
+  BOOST_TEST(c.last.status.pid() == pid);
+  BOOST_TEST(c.last.status.code() == 3);
+  BOOST_TEST(c.last.out == "out\nmore\n");
+  BOOST_TEST(c.last.err == "err\n");
+  BOOST_TEST(!c.last.out_truncated);
+  BOOST_TEST(!c.last.output_cut);
+  BOOST_TEST(!c.last.input_error);
+  // The tree is contained even though none was asked for.
+  BOOST_TEST(c.last.status.tree_info().applied != tree::none);
+  BOOST_REQUIRE(run_until([&] { return open_fd_count() == fds_before; }));  // handles closing
+}
+
+BOOST_FIXTURE_TEST_CASE(run_feeds_stdin_from_a_buffer_larger_than_the_socket_buffer,
+                        reaper_fixture) {
+  collected c;
+  run_options how;
+  how.input.assign(3 << 20, 'x');
+  for (std::size_t i = 0; i < how.input.size(); i += 4096)
+    how.input[i] = static_cast<char>('a' + (i / 4096) % 26);
+  how.max_output = 4 << 20;
+  const std::string expected = how.input;
+  r.run(shell("exec cat"), std::move(how), c.cb());
+  BOOST_REQUIRE(run_until([&] { return c.calls == 1; }));
+  BOOST_TEST(c.last.status.success());
+  BOOST_TEST(c.last.out.size() == expected.size());
+  BOOST_TEST((c.last.out == expected));
+  BOOST_TEST(!c.last.input_error);
+}
+
+BOOST_FIXTURE_TEST_CASE(run_keeps_max_output_and_drains_the_rest, reaper_fixture) {
+  collected c;
+  run_options how;
+  how.max_output = 1000;
+  r.run(shell("head -c 5000000 /dev/zero; head -c 10 /dev/zero >&2"), std::move(how), c.cb());
+  BOOST_REQUIRE(run_until([&] { return c.calls == 1; }));
+  BOOST_TEST(c.last.status.success());  // never blocked on a full pipe
+  BOOST_TEST(c.last.out.size() == 1000u);
+  BOOST_TEST(c.last.out_truncated);
+  BOOST_TEST(c.last.err.size() == 10u);
+  BOOST_TEST(!c.last.err_truncated);
+}
+
+BOOST_FIXTURE_TEST_CASE(input_the_child_never_reads_is_epipe_not_sigpipe, reaper_fixture) {
+  collected c;
+  run_options how;
+  how.input.assign(8 << 20, 'x');  // far more than a socket buffer holds
+  r.run(shell("exit 0"), std::move(how), c.cb());
+  BOOST_REQUIRE(run_until([&] { return c.calls == 1; }));
+  // This process is still here (SIGPIPE is at its default here: it would have ended it).
+  BOOST_TEST(c.last.status.success());
+  BOOST_TEST(c.last.input_error == std::errc::broken_pipe);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_time_limit_ends_a_run_whose_grandchild_holds_stdout,
+                        reaper_fixture, *boost::unit_test::precondition(cgroups_usable)) {
+  const std::string token = new_token();
+  auto o = shell("echo started; sh -c 'trap \"\" TERM; exec sleep 1000' & exec sleep 1000");
+  o.env = std::vector<std::string>{"PATH=/usr/bin:/bin", token};
+  o.tree = tree::cgroup;
+  o.time_limit = deadline{200ms, SIGTERM, 200ms, false};
+  collected c;
+  r.run(o, {}, c.cb());
+  BOOST_REQUIRE(run_until([&] { return c.calls == 1; }));
+  BOOST_TEST(c.last.status.deadline_fired());
+  BOOST_TEST(c.last.out == "started\n");
+  BOOST_TEST(!c.last.output_cut);  // the grandchild went with the tree
+  BOOST_TEST(c.last.status.tree_info().descendants_at_exit >= 1);  // it ignored SIGTERM
+  expect_none_left(token);
+}
+
+BOOST_FIXTURE_TEST_CASE(output_held_by_a_process_that_left_a_group_is_cut, reaper_fixture) {
+  const std::string token = new_token();
+  // The daemon says on fd 3 when it has its own session (the group's SIGKILL comes only
+  // once the loop runs, after that).
+  pipe_pair ready;
+  auto o = shell("setsid sh -c 'echo -n r >&3; exec sleep 1000' & echo done");
+  o.env = std::vector<std::string>{"PATH=/usr/bin:/bin", token};
+  o.tree = tree::process_group;
+  o.stdio_map = {stdio::inherit(), stdio::inherit(), stdio::inherit(), stdio::from_fd(ready.wr)};
+  run_options how;
+  how.drain_after_exit = 100ms;
+  collected c;
+  r.run(o, std::move(how), c.cb());
+  ready.close_write();
+  read_bytes(ready.rd, 1);
+  BOOST_REQUIRE(run_until([&] { return c.calls == 1; }));
+  BOOST_TEST(c.last.status.success());
+  BOOST_TEST(c.last.out == "done\n");
+  BOOST_TEST(c.last.output_cut);
+  expect_none_left(token, 1);  // the daemon escaped the group, as documented
+}
+
+BOOST_FIXTURE_TEST_CASE(close_drops_a_run_without_its_callback, loop_fixture) {
+  const int fds_before = fds_with_streams(&loop);
+  {
+    reaper r{&loop, test_options()};
+    collected c;
+    run_options how;
+    how.input = "never read";
+    r.run(shell("exec sleep 1000"), std::move(how), c.cb());
+    bool closed = false;
+    r.close(close_options::kill_children(100ms), [&] { closed = true; });
+    BOOST_REQUIRE(run_until([&] { return closed; }));
+    BOOST_TEST(c.calls == 0);
+  }
+  BOOST_REQUIRE(run_to_completion());
+  BOOST_TEST(open_fd_count() == fds_before);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_run_that_cannot_start_calls_nothing_and_leaks_nothing,
+                        reaper_fixture) {
+  const int fds_before = fds_with_streams(&loop);
+  collected c;
+  std::error_code ec;
+  spawn_options o;
+  o.argv = {"/nonexistent/program"};
+  run_options how;
+  how.input = "x";
+  BOOST_TEST(r.run(o, std::move(how), c.cb(), ec) == -1);
+  BOOST_TEST(ec == std::errc::no_such_file_or_directory);
+  BOOST_TEST(r.run(shell("exit 0"), {}, {}, ec) == -1);
+  BOOST_TEST(ec == std::errc::invalid_argument);
+  std::thread t([&] { r.run(shell("exit 0"), {}, c.cb(), ec); });
+  t.join();
+  BOOST_TEST(ec == std::errc::invalid_argument);  // loop thread only
+  run_for(50ms);
+  BOOST_TEST(c.calls == 0);
+  BOOST_TEST(children_census().empty());
+  BOOST_TEST(open_fd_count() == fds_before);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -19,6 +19,7 @@
 
 #include "uvreap/exit_status.hpp"
 #include "uvreap/reaper_options.hpp"
+#include "uvreap/run.hpp"
 #include "uvreap/spawn_options.hpp"
 #include "uvreap/stats.hpp"
 
@@ -164,6 +165,20 @@ class reaper {
   void kill(pid_t pid, int sig);
   /// The non-throwing form of `kill`: `ec` set on failure.
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
+
+  /// Loop thread only. Spawns `opts` and collects it: stdin from `how.input`, stdout and
+  /// stderr kept up to `how.max_output` each (the rest drained and dropped), and `done`
+  /// called once, on the loop thread, when the child has exited, its whole tree is gone
+  /// and its output is read. The tree is always contained: `tree::none` is taken as
+  /// `tree::automatic`, so a time limit (`opts.time_limit`) and `close` end the whole
+  /// tree, and with a cgroup nothing it started can hold the output open. Entries 0-2 of
+  /// `opts.stdio_map` are replaced (fds above 2 are kept as given). Returns the pid; the
+  /// errors are `spawn`'s (then `done` never runs). After `close`, `done` never runs:
+  /// the pipes are closed and the tree handled as `close` says.
+  pid_t run(const spawn_options& opts, run_options how, run_callback done);
+  /// The non-throwing form of `run`: -1 and `ec` set on failure.
+  pid_t run(const spawn_options& opts, run_options how, run_callback done,
+            std::error_code& ec) noexcept;
 
   /// Loop thread only. Sends `sig` to the whole tree of a child spawned with a `tree`
   /// (`spawn_options::tree`): with a cgroup, SIGKILL through cgroup.kill (nothing in the
