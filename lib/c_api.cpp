@@ -246,6 +246,53 @@ int uvreap_kill(uvreap_t* reaper, pid_t pid, int signum) {
   return to_c(ec);
 }
 
+void uvreap_run_options_init(uvreap_run_options_t* opts) {
+  if (opts == nullptr) return;
+  *opts = uvreap_run_options_t{};
+  const uvreap::run_options defaults;
+  opts->max_output = defaults.max_output;
+  opts->drain_after_exit_ms = static_cast<uint64_t>(defaults.drain_after_exit.count());
+}
+
+int uvreap_run(uvreap_t* reaper, const uvreap_spawn_options_t* opts,
+               const uvreap_run_options_t* how, uvreap_run_cb cb, void* data, pid_t* pid) {
+  if (reaper == nullptr || opts == nullptr || cb == nullptr) return -EINVAL;
+  uvreap_run_options_t h;
+  uvreap_run_options_init(&h);
+  if (how != nullptr) h = *how;
+  if (h.drain_after_exit_ms > static_cast<uint64_t>(INT64_MAX) ||
+      (h.input == nullptr && h.input_len != 0)) {
+    return -EINVAL;
+  }
+  try {
+    uvreap::spawn_options o;
+    if (int r = convert(*opts, o); r < 0) return r;
+    uvreap::run_options ro;
+    if (h.input_len != 0) ro.input.assign(h.input, h.input_len);
+    ro.max_output = h.max_output;
+    ro.drain_after_exit = std::chrono::milliseconds{static_cast<std::int64_t>(h.drain_after_exit_ms)};
+    std::error_code ec;
+    const pid_t p = reaper->reaper->run(o, std::move(ro), [reaper, cb, data](uvreap::run_result& res) {
+      uvreap_run_result_t c{};
+      c.status = to_c(res.status);
+      c.out = res.out.data();
+      c.out_len = res.out.size();
+      c.err = res.err.data();
+      c.err_len = res.err.size();
+      c.out_truncated = res.out_truncated ? 1 : 0;
+      c.err_truncated = res.err_truncated ? 1 : 0;
+      c.output_cut = res.output_cut ? 1 : 0;
+      c.input_error = to_c(res.input_error);
+      cb(reaper, &c, data);
+    }, ec);
+    if (p < 0) return to_c(ec);
+    if (pid != nullptr) *pid = p;
+    return 0;
+  } catch (const std::bad_alloc&) {
+    return -ENOMEM;
+  }
+}
+
 int uvreap_kill_tree(uvreap_t* reaper, pid_t pid, int signum) {
   if (reaper == nullptr) return -EINVAL;
   std::error_code ec;

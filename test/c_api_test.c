@@ -455,6 +455,76 @@ static void test_trees(uv_loop_t* loop) {
   run_until(loop, &closed_calls, 1);
 }
 
+typedef struct {
+  int calls;
+  int code;
+  char out[64];
+  size_t out_len;
+  int out_truncated;
+  int input_error;
+  int tree;
+} run_record_t;
+
+static void on_run(uvreap_t* r, const uvreap_run_result_t* res, void* data) {
+  run_record_t* rec = data;
+  (void)r;
+  rec->calls++;
+  rec->code = res->status.exit_status;
+  rec->out_len = res->out_len < sizeof rec->out ? res->out_len : sizeof rec->out;
+  memcpy(rec->out, res->out, rec->out_len);
+  rec->out_truncated = res->out_truncated;
+  rec->input_error = res->input_error;
+  rec->tree = res->status.tree;
+}
+
+/* uvreap_run: input in, output kept up to a limit, the tree contained. */
+static void test_run(uv_loop_t* loop) {
+  uvreap_t* r = NULL;
+  CHECK(uvreap_init(loop, NULL, &r) == 0);
+  char* cat[] = {"/bin/sh", "-c", "cat; exit 5", NULL};
+  uvreap_spawn_options_t so;
+  uvreap_spawn_options_init(&so);
+  so.args = cat;
+  uvreap_run_options_t how;
+  uvreap_run_options_init(&how);
+  CHECK(how.max_output == 1u << 20 && how.drain_after_exit_ms == 500);
+  how.input = "hello, tree";
+  how.input_len = strlen(how.input);
+  how.max_output = 5;
+  run_record_t rec = {0};
+  pid_t pid = 0;
+  CHECK(uvreap_run(r, &so, &how, on_run, &rec, &pid) == 0);
+  CHECK(pid > 0);
+  run_until(loop, &rec.calls, 1);
+  CHECK(rec.code == 5);
+  CHECK(rec.out_len == 5 && memcmp(rec.out, "hello", 5) == 0);
+  CHECK(rec.out_truncated == 1);
+  CHECK(rec.input_error == 0);
+  CHECK(rec.tree != UVREAP_TREE_NONE);
+
+  /* Defaults with NULL, and the errors. */
+  char* echo[] = {"/bin/sh", "-c", "echo hi", NULL};
+  so.args = echo;
+  CHECK(uvreap_run(r, &so, NULL, on_run, &rec, NULL) == 0);
+  run_until(loop, &rec.calls, 2);
+  CHECK(rec.out_len == 3 && memcmp(rec.out, "hi\n", 3) == 0);
+  CHECK(uvreap_run(r, &so, NULL, NULL, &rec, NULL) == UV_EINVAL);
+  CHECK(uvreap_run(NULL, &so, NULL, on_run, &rec, NULL) == UV_EINVAL);
+  how.input = NULL;
+  how.input_len = 3;
+  CHECK(uvreap_run(r, &so, &how, on_run, &rec, NULL) == UV_EINVAL);
+  uvreap_run_options_init(&how);
+  how.drain_after_exit_ms = UINT64_MAX;
+  CHECK(uvreap_run(r, &so, &how, on_run, &rec, NULL) == UV_EINVAL);
+  char* missing[] = {"/nonexistent/program", NULL};
+  so.args = missing;
+  CHECK(uvreap_run(r, &so, NULL, on_run, &rec, NULL) == UV_ENOENT);
+  CHECK(rec.calls == 2);
+  closed_calls = 0;
+  CHECK(uvreap_close(r, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+}
+
 int main(void) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return 2;
@@ -465,6 +535,7 @@ int main(void) {
   test_close_with_children_alive(&loop);
   test_orphans(&loop);
   test_trees(&loop);
+  test_run(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
   if (failures == 0) printf("c_api: all checks passed\n");

@@ -190,6 +190,46 @@ int uvreap_watch(uvreap_t* reaper, pid_t pid, uvreap_exit_cb cb, void* data);
  */
 int uvreap_kill(uvreap_t* reaper, pid_t pid, int signum);
 
+/** How uvreap_run feeds and collects a child; fill with uvreap_run_options_init first. */
+typedef struct {
+  const char* input;  /**< written to the child's stdin, then closed; copied; may be NULL */
+  size_t input_len;   /**< bytes of `input` */
+  size_t max_output;  /**< bytes of stdout, and of stderr, kept; the rest drained; 1 MiB */
+  uint64_t drain_after_exit_ms; /**< output still open this long after the tree is gone is
+                                     cut (only a process that left a process group can hold
+                                     it); 500; above INT64_MAX: -EINVAL */
+} uvreap_run_options_t;
+
+/** What uvreap_run collected; the buffers are valid during the callback only. */
+typedef struct {
+  uvreap_exit_t status; /**< the child's exit, with its tree's */
+  const char* out;      /**< stdout, up to max_output bytes (not NUL-terminated) */
+  size_t out_len;
+  const char* err; /**< stderr, likewise */
+  size_t err_len;
+  int out_truncated; /**< 1: stdout had more than max_output bytes */
+  int err_truncated; /**< 1: stderr had more than max_output bytes */
+  int output_cut;    /**< 1: output pipes were still open drain_after_exit_ms after the tree */
+  int input_error;   /**< 0, or a negative errno: UV_EPIPE when the child did not read it all */
+} uvreap_run_result_t;
+
+/** Called once per uvreap_run, on the loop thread, when the tree is gone and the output read. */
+typedef void (*uvreap_run_cb)(uvreap_t* reaper, const uvreap_run_result_t* result, void* data);
+
+/** Fills `opts` with the defaults (no input, 1 MiB per output, 500 ms drain). */
+void uvreap_run_options_init(uvreap_run_options_t* opts);
+
+/**
+ * Spawns `opts` and collects it (see reaper.hpp, reaper::run): stdin from `how->input`,
+ * stdout and stderr kept up to `how->max_output` each, the tree always contained
+ * (UVREAP_TREE_AUTO unless a UVREAP_TREE_* flag is given), `cb` once the tree is gone.
+ * `opts->stdio` entries 0-2 are replaced. `how` may be NULL (defaults). Loop thread only.
+ * Returns 0 (and the pid in `*pid` when not NULL), or uvreap_spawn's errors; then `cb`
+ * never runs. After uvreap_close, `cb` never runs.
+ */
+int uvreap_run(uvreap_t* reaper, const uvreap_spawn_options_t* opts,
+               const uvreap_run_options_t* how, uvreap_run_cb cb, void* data, pid_t* pid);
+
 /**
  * Signals the whole tree of a child spawned with a UVREAP_TREE_* flag: SIGKILL through
  * cgroup.kill, another signal to every member of the cgroup, or kill(-pid) for a process
