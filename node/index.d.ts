@@ -13,7 +13,15 @@ export interface ReaperOptions {
   policy?: Policy;
 }
 
+/** What holds a child's whole tree: a cgroup of its own (nothing escapes), a process
+ *  group (what calls setsid escapes), 'auto' (a cgroup where one can be made, else a
+ *  group) or 'none'. */
+export type Tree = 'cgroup' | 'process-group' | 'auto' | 'none';
+
 export interface SpawnOptions {
+  /** What holds the child's tree (default 'none'): `timeout` and `killTree()` then end
+   *  all of it, and at the child's exit the rest of the tree is killed. */
+  tree?: Tree;
   /** The environment; default: the parent's. */
   env?: Record<string, string | undefined>;
   /** The working directory; default: the parent's. */
@@ -62,6 +70,46 @@ export interface ExitStatus {
    *  smaller than this process it is about this process's RSS at the spawn (the kernel
    *  carries the high-water mark through exec), not the child's own peak. */
   rusage: { userCPU: number; systemCPU: number; maxRSS: number };
+  /** The child's tree at its exit: what held it and, with a cgroup, how many others
+   *  were alive (then killed), the tree's CPU (microseconds) and memory peak (bytes, where
+   *  the memory controller is enabled); -1 where unknown. */
+  tree: { applied: 'none' | 'cgroup' | 'process-group'; descendantsAtExit: number; cpu: number; memoryPeak: number };
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  cwd?: string;
+  argv0?: string;
+  uid?: number;
+  gid?: number;
+  shell?: boolean | string;
+  /** Milliseconds from start to `killSignal` for the whole tree. */
+  timeout?: number;
+  killSignal?: NodeJS.Signals | number;
+  killGrace?: number;
+  /** Default 'auto': the tree is always contained ('none' is taken as 'auto'). */
+  tree?: Tree;
+  /** Written to stdin, which is then closed. */
+  input?: string | NodeJS.ArrayBufferView;
+  /** Bytes kept of stdout and of stderr each (default 1 MiB); the rest is read and dropped. */
+  maxBuffer?: number;
+  /** 'utf8' by default; 'buffer' for Buffers. */
+  encoding?: BufferEncoding | 'buffer';
+  /** Aborting it sends `killSignal` to the whole tree; the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface RunResult<T = string> {
+  stdout: T;
+  stderr: T;
+  status: ExitStatus;
+  stdoutTruncated: boolean;
+  stderrTruncated: boolean;
+  /** Output pipes were still open after the tree was gone (only a process group can
+   *  leave a holder) and were closed. */
+  outputCut: boolean;
+  /** Set when writing `input` failed: 'EPIPE' when the child did not read it all. */
+  inputError?: string;
 }
 
 export interface ReaperStats {
@@ -89,6 +137,9 @@ export class ReapedChild extends EventEmitter {
   stdio: Array<Duplex | null>;
   /** Sends a signal (default SIGTERM); false once the child has been reaped. */
   kill(signal?: NodeJS.Signals | number): boolean;
+  /** Sends a signal (default SIGTERM) to the child's whole tree; false once it is gone.
+   *  Throws (EINVAL) for a child spawned without `tree`. */
+  killTree(signal?: NodeJS.Signals | number): boolean;
   on(event: 'exit' | 'close', listener: (code: number | null, signal: NodeJS.Signals | null, status: ExitStatus) => void): this;
   once(event: 'exit' | 'close', listener: (code: number | null, signal: NodeJS.Signals | null, status: ExitStatus) => void): this;
 }
@@ -110,6 +161,12 @@ export class Reaper {
   spawn(file: string, args?: readonly string[], options?: SpawnOptions): ReapedChild;
   spawn(file: string, options?: SpawnOptions): ReapedChild;
   watch(pid: number): ReapedChild;
+  /** Runs and collects a command, util.promisify(execFile)'s shape: resolves on exit
+   *  code 0, else rejects with an Error carrying code, signal, killed, cmd, stdout,
+   *  stderr and status. Settles once the whole tree is gone; rejects with code 'ESTALE'
+   *  when the reaper closes first. */
+  run(file: string, args?: readonly string[], options?: RunOptions & { encoding?: BufferEncoding }): Promise<RunResult<string>>;
+  run(file: string, args: readonly string[], options: RunOptions & { encoding: 'buffer' }): Promise<RunResult<Buffer>>;
   close(options?: CloseOptions): Promise<void>;
 }
 

@@ -39,6 +39,9 @@ for (const [name, number] of Object.entries(signals)) {
 // Codes the native side takes for a stdio entry that is not an fd number.
 const STDIO = { ignore: -1, inherit: -2, pipe: -3, closed: -4 };
 const DEFAULT_GRACE_MS = 2000;
+// run(): how long output pipes may outlive a tree (only a process-group tree can leave a
+// holder behind) before they are closed.
+const DEFAULT_DRAIN_MS = 500;
 
 function typeError(code, message) {
   const e = new TypeError(message);
@@ -189,7 +192,10 @@ function watchAbort(child, abortSignal, killSignal) {
 }
 
 /** The record of one exit, as the `exited` promise resolves to. */
-function exitRecord(pid, kind, code, sig, core, deadline, userUs, sysUs, rssKib) {
+const TREE_NAMES = ['none', 'cgroup', 'process-group'];
+
+function exitRecord(pid, kind, code, sig, core, deadline, userUs, sysUs, rssKib,
+  treeApplied, descendants, treeCpuUs, memoryPeak) {
   return {
     pid,
     code: kind === 0 ? code : null,
@@ -198,7 +204,24 @@ function exitRecord(pid, kind, code, sig, core, deadline, userUs, sysUs, rssKib)
     deadlineFired: deadline === 1,
     lost: kind === 2,
     rusage: { userCPU: userUs, systemCPU: sysUs, maxRSS: rssKib },
+    // What held the child's tree; with a cgroup, what it held (-1 where unknown).
+    tree: {
+      applied: TREE_NAMES[treeApplied] ?? 'none',
+      descendantsAtExit: descendants,
+      cpu: treeCpuUs,
+      memoryPeak,
+    },
   };
+}
+
+/** The `tree` option: undefined/'none', 'cgroup', 'process-group' or 'auto'. */
+function treeCode(value, fallback = 0) {
+  if (value === undefined || value === null) return fallback;
+  const code = { none: 0, cgroup: 1, 'process-group': 2, auto: 3 }[value];
+  if (code === undefined) {
+    throw typeError('ERR_INVALID_ARG_VALUE', `The "options.tree" property must be 'cgroup', 'process-group', 'auto' or 'none'. Received ${util.inspect(value)}`);
+  }
+  return code;
 }
 
 /** A child owned by a Reaper: `pid`, `kill()`, `exited`, an 'exit' event and stdio streams. */
@@ -225,6 +248,18 @@ class ReapedChild extends EventEmitter {
     const number = toSignal(signal, 'signal');
     if (this._status || this.pid === undefined) return false;
     const sent = this._reaper._native.kill(this.pid, number);
+    if (sent && signal !== 0) this.killed = true;
+    return sent;
+  }
+
+  /** Sends `signal` (default SIGTERM) to the child's whole tree (spawned with `tree`):
+   *  SIGKILL through the cgroup, another signal to every member, or to the process
+   *  group. False once the tree is gone (its 'exit' came). Throws EINVAL for a child
+   *  spawned without a tree. */
+  killTree(signal = 'SIGTERM') {
+    const number = toSignal(signal, 'signal');
+    if (this._status || this.pid === undefined) return false;
+    const sent = this._reaper._native.killTree(this.pid, number);
     if (sent && signal !== 0) this.killed = true;
     return sent;
   }
@@ -304,6 +339,15 @@ class Reaper {
       }
       this._children.delete(id);
       child._failStart(spawnError(errno, child._file, child._args));
+    };
+    this._runs = new Map();  // id -> { finish, closed } of a run()
+    this._native._onrun = (id, ...rest) => {
+      const pending = this._runs.get(id);
+      if (!pending) return;
+      this._runs.delete(id);
+      const status = exitRecord(...rest.slice(0, 13));
+      const [out, err, outCut, errCut, cut, inputErrno] = rest.slice(13);
+      pending.finish(status, out, err, outCut === 1, errCut === 1, cut === 1, inputErrno);
     };
     this._native._onexit = (id, ...status) => {
       const child = this._children.get(id);
@@ -395,11 +439,12 @@ class Reaper {
     const uid = options.uid === undefined ? null : toId(options.uid, 'uid');
     const gid = options.gid === undefined ? null : toId(options.gid, 'gid');
     const stdio = stdioCodes(options.stdio);
+    const tree = treeCode(options.tree);
     const id = this._nextId++;
     let result;
     try {
       result = this._native.spawn(id, file, [argv0, ...args], envArray(options.env), cwd, stdio, limit,
-        Boolean(options.detached), uid, gid, startAsync);
+        Boolean(options.detached), uid, gid, startAsync, tree);
     } catch (e) {
       if (e.errno !== undefined) shapeSpawnError(e, file, args);
       throw e;
@@ -417,6 +462,137 @@ class Reaper {
     if (abortSignal) watchAbort(child, abortSignal, killSignal);
     if (!startAsync) process.nextTick(() => child.emit('spawn'));  // as child_process does
     return child;
+  }
+
+  /**
+   * Runs `file` with `args` and collects it: util.promisify(execFile)'s shape. Resolves
+   * with { stdout, stderr, status, stdoutTruncated, stderrTruncated, outputCut } when it
+   * exits with code 0; otherwise rejects with an Error carrying code, signal, killed (its
+   * time limit fired), cmd, stdout, stderr and status — or with the spawn error (ENOENT,
+   * ...). Its whole tree is contained (`tree`, default 'auto'): the promise settles once
+   * everything it started is gone, so a grandchild holding stdout cannot keep it waiting,
+   * and `timeout` ends the whole tree. Options: cwd, env, argv0, shell, uid, gid, timeout,
+   * killSignal, killGrace, tree, input (string or Buffer, written to stdin), maxBuffer
+   * (bytes kept of each output, default 1 MiB: the rest is read and dropped, and
+   * stdoutTruncated / stderrTruncated say so; the child is not killed for it), encoding
+   * ('utf8' by default, 'buffer' for Buffers), signal (an AbortSignal: the tree gets
+   * killSignal).
+   */
+  run(file, args, options) {
+    if (!Array.isArray(args)) {
+      if (args !== undefined && args !== null && typeof args === 'object' && options === undefined) {
+        options = args;
+      } else if (args !== undefined && args !== null) {
+        throw typeError('ERR_INVALID_ARG_TYPE', 'The "args" argument must be an instance of Array');
+      }
+      args = [];
+    } else {
+      args = args.slice();
+    }
+    if (options === undefined || options === null) options = {};
+    if (typeof options !== 'object' || Array.isArray(options)) {
+      throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received type ${typeof options}`);
+    }
+    checkString(file, 'file');
+    if (file.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'file' cannot be empty");
+    args.forEach((a, i) => checkString(a, `args[${i}]`));
+    const shell = options.shell;
+    if (shell !== undefined && shell !== null && shell !== false) {
+      if (shell !== true && typeof shell !== 'string') {
+        throw typeError('ERR_INVALID_ARG_TYPE', `The "options.shell" property must be of type boolean or string. Received type ${typeof shell}`);
+      }
+      const command = [file, ...args].join(' ');
+      file = shell === true ? '/bin/sh' : checkString(shell, 'options.shell');
+      args = ['-c', command];
+    }
+    const argv0 = options.argv0 === undefined ? file : checkString(options.argv0, 'options.argv0');
+    const cwd = options.cwd === undefined || options.cwd === null ? '' : checkString(String(options.cwd), 'options.cwd');
+    const killSignal = toSignal(options.killSignal ?? 'SIGTERM', 'killSignal');
+    let limit = null;
+    if (options.timeout !== undefined && options.timeout !== null && options.timeout !== 0) {
+      limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }), killSignal,
+        toMilliseconds(options.killGrace ?? DEFAULT_GRACE_MS, 'killGrace', { allowZero: true })];
+    }
+    const uid = options.uid === undefined ? null : toId(options.uid, 'uid');
+    const gid = options.gid === undefined ? null : toId(options.gid, 'gid');
+    const tree = treeCode(options.tree, 3);
+    let input = null;
+    if (options.input !== undefined && options.input !== null) {
+      if (typeof options.input === 'string') {
+        input = Buffer.from(options.input);
+      } else if (ArrayBuffer.isView(options.input)) {
+        input = Buffer.from(options.input.buffer, options.input.byteOffset, options.input.byteLength);
+      } else {
+        throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.input" property must be of type string or an instance of Buffer, TypedArray, or DataView');
+      }
+    }
+    const maxBuffer = options.maxBuffer ?? 1024 * 1024;
+    if (typeof maxBuffer !== 'number' || !(maxBuffer >= 0)) {
+      throw rangeError('ERR_OUT_OF_RANGE', `The value of "options.maxBuffer" is out of range. It must be a positive number. Received ${util.inspect(maxBuffer)}`);
+    }
+    const encoding = options.encoding ?? 'utf8';
+    if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
+      throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'encoding' is invalid encoding. Received ${util.inspect(encoding)}`);
+    }
+    const abortSignal = options.signal;
+    if (abortSignal !== undefined &&
+        (abortSignal === null || typeof abortSignal !== 'object' || !('aborted' in abortSignal))) {
+      throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal');
+    }
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      let pid;
+      try {
+        pid = this._native.run(id, file, [argv0, ...args], envArray(options.env), cwd, limit, uid, gid,
+          tree, input, Math.min(maxBuffer, Number.MAX_SAFE_INTEGER), DEFAULT_DRAIN_MS);
+      } catch (e) {
+        if (e.errno !== undefined) shapeSpawnError(e, file, args);
+        reject(e);
+        return;
+      }
+      let aborted = false;
+      let onAbort = null;
+      if (abortSignal) {
+        onAbort = () => {
+          aborted = true;
+          this._native.killTree(pid, killSignal);
+        };
+        if (abortSignal.aborted) {
+          process.nextTick(onAbort);
+        } else {
+          abortSignal.addEventListener('abort', onAbort, { once: true });
+        }
+      }
+      const decode = (b) => (encoding === 'buffer' ? b : b.toString(encoding));
+      const finish = (status, out, err, outCut, errCut, cut, inputErrno) => {
+        if (onAbort) abortSignal.removeEventListener('abort', onAbort);
+        const stdout = decode(out);
+        const stderr = decode(err);
+        const extra = { status, stdoutTruncated: outCut, stderrTruncated: errCut, outputCut: cut };
+        if (inputErrno !== 0) extra.inputError = util.getSystemErrorName(inputErrno);
+        if (status.code === 0 && !aborted) {
+          resolve({ stdout, stderr, ...extra });
+          return;
+        }
+        const cmd = [file, ...args].join(' ');
+        const error = aborted
+          ? new AbortError(undefined, { cause: abortSignal.reason })
+          : new Error(`Command failed: ${cmd}\n${typeof stderr === 'string' ? stderr : ''}`);
+        Object.assign(error, {
+          code: status.code ?? null, killed: status.deadlineFired || aborted,
+          signal: status.signal, cmd, stdout, stderr, ...extra,
+        });
+        if (aborted) error.code = 'ABORT_ERR';
+        reject(error);
+      };
+      const closed = () => {
+        if (onAbort) abortSignal.removeEventListener('abort', onAbort);
+        const error = new Error('uvreap: the reaper closed before the run finished');
+        error.code = 'ESTALE';
+        reject(error);
+      };
+      this._runs.set(id, { finish, closed });
+    });
   }
 
   /** Adopts a child this process started elsewhere (not one child_process owns). */
@@ -447,6 +623,9 @@ class Reaper {
       if (!this._native.close(Boolean(killChildren), graceMs, sig)) resolve();
     });
     this._children.clear();
+    // A run still going never completes: its promise rejects (ESTALE).
+    for (const pending of this._runs.values()) pending.closed();
+    this._runs.clear();
     return this._closed;
   }
 }

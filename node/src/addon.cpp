@@ -149,6 +149,62 @@ napi_value number(napi_env env, double d) {
   return v;
 }
 
+/// index.js's [timeout ms, signal, grace ms] (or null) as a time limit.
+std::optional<uvreap::deadline> to_deadline(napi_env env, napi_value v) {
+  if (is_null(env, v)) return std::nullopt;
+  napi_value t, sig, grace;
+  check(env, napi_get_element(env, v, 0, &t));
+  check(env, napi_get_element(env, v, 1, &sig));
+  check(env, napi_get_element(env, v, 2, &grace));
+  uvreap::deadline d;
+  d.after = milliseconds(static_cast<std::int64_t>(to_double(env, t)));
+  d.signal = to_int(env, sig);
+  d.grace = milliseconds(static_cast<std::int64_t>(to_double(env, grace)));
+  return d;
+}
+
+/// index.js's tree codes: 0 none, 1 cgroup, 2 process group, 3 automatic.
+uvreap::tree to_tree(napi_env env, napi_value v) {
+  switch (to_int(env, v)) {
+    case 1:
+      return uvreap::tree::cgroup;
+    case 2:
+      return uvreap::tree::process_group;
+    case 3:
+      return uvreap::tree::automatic;
+    default:
+      return uvreap::tree::none;
+  }
+}
+
+/// An exit record as the numbers index.js's exitRecord takes, after the id.
+constexpr std::size_t kStatusNumbers = 13;
+void status_numbers(napi_env env, const uvreap::exit_status& s, napi_value* out) {
+  const auto& u = s.usage();
+  const auto& t = s.tree_info();
+  const double kind = s.exited() ? 0 : s.signaled() ? 1 : 2;
+  const double applied = t.applied == uvreap::tree::cgroup          ? 1
+                         : t.applied == uvreap::tree::process_group ? 2
+                                                                    : 0;
+  const double values[kStatusNumbers] = {
+      static_cast<double>(s.pid()),
+      kind,
+      static_cast<double>(s.code()),
+      static_cast<double>(s.signal()),
+      s.core_dumped() ? 1.0 : 0.0,
+      s.deadline_fired() ? 1.0 : 0.0,
+      static_cast<double>(u.user_cpu.count()),
+      static_cast<double>(u.system_cpu.count()),
+      static_cast<double>(u.max_rss_kib),
+      applied,
+      static_cast<double>(t.descendants_at_exit),
+      static_cast<double>(t.cpu.count()),
+      static_cast<double>(t.memory_peak),
+  };
+  for (std::size_t i = 0; i < kStatusNumbers; ++i)
+    out[i] = number(env, values[i]);
+}
+
 /// Codes index.js uses for a stdio entry that is not an fd number.
 enum stdio_code : int { stdio_ignore = -1, stdio_inherit = -2, stdio_pipe = -3, stdio_closed = -4 };
 
@@ -182,6 +238,8 @@ class addon_reaper {
   static napi_value spawn(napi_env env, napi_callback_info info);
   static napi_value watch(napi_env env, napi_callback_info info);
   static napi_value kill(napi_env env, napi_callback_info info);
+  static napi_value kill_tree(napi_env env, napi_callback_info info);
+  static napi_value run(napi_env env, napi_callback_info info);
   static napi_value close(napi_env env, napi_callback_info info);
   static napi_value stats(napi_env env, napi_callback_info info);
   static napi_value policy(napi_env env, napi_callback_info info);
@@ -193,6 +251,7 @@ class addon_reaper {
   uvreap::exit_callback on_exit_for(double id);
   void deliver(double id, const uvreap::exit_status& s);
   void deliver_start(double id, pid_t pid, std::error_code ec);
+  void deliver_run(double id, uvreap::run_result& res);
   void call_js(const char* method, std::size_t argc, const napi_value* argv);
   void hold() { napi_reference_ref(env_, self_, nullptr); }
   void release() { napi_reference_unref(env_, self_, nullptr); }
@@ -211,6 +270,8 @@ napi_value addon_reaper::define(napi_env env) {
       {"spawn", nullptr, spawn, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"watch", nullptr, watch, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"kill", nullptr, kill, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"killTree", nullptr, kill_tree, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"run", nullptr, run, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, close, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stats", nullptr, stats, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"policy", nullptr, policy, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -307,20 +368,9 @@ void addon_reaper::deliver(double id, const uvreap::exit_status& s) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
   try {
-    const auto& u = s.usage();
-    const double kind = s.exited() ? 0 : s.signaled() ? 1 : 2;
-    const napi_value argv[] = {
-        number(env_, id),
-        number(env_, s.pid()),
-        number(env_, kind),
-        number(env_, s.code()),
-        number(env_, s.signal()),
-        number(env_, s.core_dumped() ? 1 : 0),
-        number(env_, s.deadline_fired() ? 1 : 0),
-        number(env_, static_cast<double>(u.user_cpu.count())),
-        number(env_, static_cast<double>(u.system_cpu.count())),
-        number(env_, static_cast<double>(u.max_rss_kib)),
-    };
+    napi_value argv[1 + kStatusNumbers];
+    argv[0] = number(env_, id);
+    status_numbers(env_, s, argv + 1);
     --children_;
     call_js("_onexit", sizeof argv / sizeof argv[0], argv);
     release();  // after the call: the callback may have made this reaper's last reference
@@ -360,11 +410,11 @@ void addon_reaper::call_js(const char* method, std::size_t argc, const napi_valu
 }
 
 // spawn(id, file, argv, env|null, cwd, stdio[], [timeout, signal, grace]|null,
-//       detached, uid, gid, async) -> [pid (-1 when async), parent fd per stdio entry
+//       detached, uid, gid, async, tree) -> [pid (-1 when async), parent fd per stdio entry
 //       (-1 unless 'pipe')]. With async the outcome comes to this._onstarted(id, pid, errno).
 napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
   return guard(env, [&]() -> napi_value {
-    call_args a = args_of(env, info, 11);
+    call_args a = args_of(env, info, 12);
     addon_reaper& self = unwrap(env, a.self);
     uvreap::reaper& r = self.live(env);
     const double id = to_double(env, a.argv[0]);
@@ -407,22 +457,14 @@ napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
           o.stdio_map.push_back(uvreap::stdio::from_fd(code));
       }
     }
-    if (!is_null(env, a.argv[6])) {
-      napi_value t, sig, grace;
-      check(env, napi_get_element(env, a.argv[6], 0, &t));
-      check(env, napi_get_element(env, a.argv[6], 1, &sig));
-      check(env, napi_get_element(env, a.argv[6], 2, &grace));
-      uvreap::deadline d;
-      d.after = milliseconds(static_cast<std::int64_t>(to_double(env, t)));
-      d.signal = to_int(env, sig);
-      d.grace = milliseconds(static_cast<std::int64_t>(to_double(env, grace)));
-      o.time_limit = d;
-    }
+    o.time_limit = to_deadline(env, a.argv[6]);
+    o.tree = to_tree(env, a.argv[11]);
     bool detached = false;
     check(env, napi_get_value_bool(env, a.argv[7], &detached));
     o.new_session = detached;
-    // A detached child leads a new session and group: its time limit ends the whole group.
-    if (o.time_limit) o.time_limit->process_group = detached;
+    // A detached child leads a new session and group: its time limit ends the whole group
+    // (a tree, when it has one).
+    if (o.time_limit && o.tree == uvreap::tree::none) o.time_limit->process_group = detached;
     if (!is_null(env, a.argv[8])) o.uid = static_cast<uid_t>(to_double(env, a.argv[8]));
     if (!is_null(env, a.argv[9])) o.gid = static_cast<gid_t>(to_double(env, a.argv[9]));
     o.search_path = true;
@@ -506,6 +548,86 @@ napi_value addon_reaper::kill(napi_env env, napi_callback_info info) {
     check(env, napi_get_boolean(env, !ec, &v));
     return v;
   });
+}
+
+// killTree(pid, signal) -> true, or false when the tree is no longer this reaper's (ESRCH)
+napi_value addon_reaper::kill_tree(napi_env env, napi_callback_info info) {
+  return guard(env, [&]() -> napi_value {
+    call_args a = args_of(env, info, 2);
+    uvreap::reaper& r = unwrap(env, a.self).live(env);
+    std::error_code ec;
+    r.kill_tree(static_cast<pid_t>(to_double(env, a.argv[0])), to_int(env, a.argv[1]), ec);
+    if (ec && ec.value() != ESRCH) throw_errno(env, ec.value(), "killTree");
+    napi_value v;
+    check(env, napi_get_boolean(env, !ec, &v));
+    return v;
+  });
+}
+
+// run(id, file, argv, env|null, cwd, [timeout, signal, grace]|null, uid, gid, tree,
+//     input Buffer|null, maxOutput, drainMs) -> pid. The result comes to
+//     this._onrun(id, ...status numbers, stdout Buffer, stderr Buffer, stdoutTruncated,
+//     stderrTruncated, outputCut, input errno).
+napi_value addon_reaper::run(napi_env env, napi_callback_info info) {
+  return guard(env, [&]() -> napi_value {
+    call_args a = args_of(env, info, 12);
+    addon_reaper& self = unwrap(env, a.self);
+    uvreap::reaper& r = self.live(env);
+    const double id = to_double(env, a.argv[0]);
+    uvreap::spawn_options o;
+    o.file = to_string(env, a.argv[1]);
+    o.argv = to_strings(env, a.argv[2]);
+    if (!is_null(env, a.argv[3])) o.env = to_strings(env, a.argv[3]);
+    o.cwd = to_string(env, a.argv[4]);
+    o.time_limit = to_deadline(env, a.argv[5]);
+    if (!is_null(env, a.argv[6])) o.uid = static_cast<uid_t>(to_double(env, a.argv[6]));
+    if (!is_null(env, a.argv[7])) o.gid = static_cast<gid_t>(to_double(env, a.argv[7]));
+    o.tree = to_tree(env, a.argv[8]);
+    o.search_path = true;
+    o.shell_fallback = true;
+    uvreap::run_options how;
+    if (!is_null(env, a.argv[9])) {
+      void* data = nullptr;
+      std::size_t len = 0;
+      check(env, napi_get_buffer_info(env, a.argv[9], &data, &len));
+      how.input.assign(static_cast<const char*>(data), len);
+    }
+    how.max_output = static_cast<std::size_t>(to_double(env, a.argv[10]));
+    how.drain_after_exit = milliseconds(static_cast<std::int64_t>(to_double(env, a.argv[11])));
+    addon_reaper* me = &self;
+    std::error_code ec;
+    const pid_t pid = r.run(o, std::move(how), [me, id](uvreap::run_result& res) {
+      me->deliver_run(id, res);
+    }, ec);
+    if (pid < 0) throw_errno(env, ec.value(), "spawn");
+    ++self.children_;
+    self.hold();
+    return number(env, pid);
+  });
+}
+
+// On the loop thread: a run's result, to this._onrun.
+void addon_reaper::deliver_run(double id, uvreap::run_result& res) {
+  if (env_gone_) return;
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  try {
+    napi_value argv[1 + kStatusNumbers + 6];
+    argv[0] = number(env_, id);
+    status_numbers(env_, res.status, argv + 1);
+    napi_value* rest = argv + 1 + kStatusNumbers;
+    check(env_, napi_create_buffer_copy(env_, res.out.size(), res.out.data(), nullptr, &rest[0]));
+    check(env_, napi_create_buffer_copy(env_, res.err.size(), res.err.data(), nullptr, &rest[1]));
+    rest[2] = number(env_, res.out_truncated ? 1 : 0);
+    rest[3] = number(env_, res.err_truncated ? 1 : 0);
+    rest[4] = number(env_, res.output_cut ? 1 : 0);
+    rest[5] = number(env_, res.input_error ? -res.input_error.value() : 0);
+    --children_;
+    call_js("_onrun", sizeof argv / sizeof argv[0], argv);
+    release();
+  } catch (const napi_failed&) {
+  }
+  napi_close_handle_scope(env_, scope);
 }
 
 // close(terminate, graceMs, signal) -> false when already closing; this._onclose() runs

@@ -368,6 +368,67 @@ for (const policy of POLICIES) {
       }
     });
 
+    test('run() collects stdout, stderr and the exit, execFile-style', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const ok = await within(LONG, reaper.run('/bin/sh', ['-c', 'cat; echo err >&2'], { input: 'in put' }), 'run');
+      assert.equal(ok.stdout, 'in put');
+      assert.equal(ok.stderr, 'err\n');
+      assert.equal(ok.status.code, 0);
+      assert.notEqual(ok.status.tree.applied, 'none');  // 'auto' by default
+      const bytes = await within(LONG, reaper.run('/bin/sh', ['-c', 'printf abcdef'], { encoding: 'buffer', maxBuffer: 4 }), 'run');
+      assert.deepEqual([bytes.stdout, bytes.stdoutTruncated], [Buffer.from('abcd'), true]);
+      await assert.rejects(within(LONG, reaper.run('/bin/sh', ['-c', 'echo out; echo bad >&2; exit 3']), 'run'),
+        (e) => e.code === 3 && e.stdout === 'out\n' && e.stderr === 'bad\n' && e.signal === null &&
+          e.killed === false && /Command failed: \/bin\/sh -c/.test(e.message));
+      await assert.rejects(reaper.run('/nonexistent/program'), { code: 'ENOENT' });
+      assert.throws(() => reaper.run('/bin/sh', ['-c', 'true'], { tree: 'forest' }), { code: 'ERR_INVALID_ARG_VALUE' });
+      assert.throws(() => reaper.run('/bin/sh', ['-c', 'true'], { input: 42 }), { code: 'ERR_INVALID_ARG_TYPE' });
+    });
+
+    test('a timeout ends the whole tree: a grandchild holding stdout does not hold "close"', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const child = reaper.spawn('/bin/sh', ['-c', 'sleep 1000 & echo $!; exec sleep 1000'],
+        { stdio: ['ignore', 'pipe', 'ignore'], timeout: 300, tree: 'auto' });
+      let grandchild = 0;
+      child.stdout.on('data', (d) => { grandchild = grandchild || Number.parseInt(d.toString(), 10); });
+      const [code, signal, status] = await within(LONG, once(child, 'close'), 'close');
+      assert.deepEqual([code, signal, status.deadlineFired], [null, 'SIGTERM', true]);
+      assert.ok(grandchild > 0, 'the grandchild said its pid');
+      assert.notEqual(status.tree.applied, 'none');
+      // With a cgroup the callback waited for it; a group's SIGKILL is on its way.
+      const gone = () => {
+        try {
+          const stat = fs.readFileSync(`/proc/${grandchild}/stat`, 'utf8');
+          return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z';
+        } catch {
+          return true;
+        }
+      };
+      const deadline = Date.now() + LONG;
+      while (!gone() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(gone(), `grandchild ${grandchild} ended`);
+    });
+
+    test('killTree() reaches the whole tree; a child without one refuses it', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const child = sh(reaper, 'sleep 1000 & exec sleep 1000', { tree: 'process-group' });
+      assert.equal(child.killTree('SIGKILL'), true);
+      const s = await within(LONG, child.exited, 'exit');
+      assert.deepEqual([s.signal, s.tree.applied], ['SIGKILL', 'process-group']);
+      assert.equal(child.killTree('SIGKILL'), false);
+      const plain = sh(reaper, 'exec sleep 1000');
+      assert.throws(() => plain.killTree('SIGTERM'), { code: 'EINVAL' });
+      plain.kill('SIGKILL');
+      await within(LONG, plain.exited, 'exit');
+    });
+
+    test('close() rejects a run still going', { timeout: LONG }, async () => {
+      reaper = new Reaper({ policy });
+      const rejected = assert.rejects(reaper.run('/bin/sh', ['-c', 'exec sleep 1000']), { code: 'ESTALE' });
+      await within(LONG, reaper.close({ killChildren: true, grace: 0 }), 'close');
+      await rejected;
+    });
+
     test('Windows-only options are accepted and mean nothing; unsupported ones throw', { timeout: LONG }, async () => {
       reaper = new Reaper({ policy });
       const child = sh(reaper, 'exit 6', { windowsHide: true, windowsVerbatimArguments: false });
