@@ -252,6 +252,7 @@ void uvreap_run_options_init(uvreap_run_options_t* opts) {
   const uvreap::run_options defaults;
   opts->max_output = defaults.max_output;
   opts->drain_after_exit_ms = static_cast<uint64_t>(defaults.drain_after_exit.count());
+  opts->contain_tree = defaults.contain_tree ? 1 : 0;
 }
 
 int uvreap_run(uvreap_t* reaper, const uvreap_spawn_options_t* opts,
@@ -270,6 +271,7 @@ int uvreap_run(uvreap_t* reaper, const uvreap_spawn_options_t* opts,
     uvreap::run_options ro;
     if (h.input_len != 0) ro.input.assign(h.input, h.input_len);
     ro.max_output = h.max_output;
+    ro.contain_tree = h.contain_tree != 0;
     ro.drain_after_exit = std::chrono::milliseconds{static_cast<std::int64_t>(h.drain_after_exit_ms)};
     std::error_code ec;
     const pid_t p = reaper->reaper->run(o, std::move(ro), [reaper, cb, data](uvreap::run_result& res) {

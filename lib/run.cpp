@@ -145,11 +145,33 @@ class run_job {
 
   static void on_drain(uv_timer_t* t) {
     run_job* j = of(t->data);
-    // The tree is gone but something holds an output open: it left the tree.
-    j->result_.output_cut = true;
+    // The tree is gone but something holds an output open: it left the tree. What the
+    // child wrote before it exited is in the pipe whether or not the loop has read it
+    // yet: read to EAGAIN first, so that only a leftover's later writes are cut.
+    for (uv_pipe_t* p : {&j->out_, &j->err_}) {
+      if (p == &j->out_ ? j->out_done_ : j->err_done_) continue;
+      j->read_what_is_there(p);
+    }
+    j->result_.output_cut = !j->outputs_done();
     j->end_output(&j->out_);
     j->end_output(&j->err_);
     j->finish();
+  }
+
+  void read_what_is_there(uv_pipe_t* p) noexcept {
+    uv_os_fd_t fd = -1;
+    if (uv_fileno(reinterpret_cast<const uv_handle_t*>(p), &fd) != 0) return;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(p));
+    for (;;) {
+      const ssize_t n = ::read(fd, buf_, sizeof buf_);  // libuv made it non-blocking
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        if (n == 0) end_output(p);  // every writer is gone after all
+        return;                     // EAGAIN: someone still holds it
+      }
+      uv_buf_t b = uv_buf_init(buf_, static_cast<unsigned>(n));
+      on_read(reinterpret_cast<uv_stream_t*>(p), n, &b);
+    }
   }
 
   static void on_closed(uv_handle_t* h) {
@@ -233,6 +255,7 @@ pid_t core::run(const spawn_options& opts, run_options how, run_callback done,
   }
   if (ec = ensure_handles(); ec) return -1;
   const bool feed = !how.input.empty();
+  const bool contain = how.contain_tree;
   auto* job = new (std::nothrow) run_job(*this, std::move(how), std::move(done));
   if (job == nullptr) {
     ec = errno_code(ENOMEM);
@@ -260,7 +283,7 @@ pid_t core::run(const spawn_options& opts, run_options how, run_callback done,
     o.stdio_map[0] = feed ? stdio::from_fd(sv[1]) : stdio::null();
     o.stdio_map[1] = stdio::pipe(job->out(), stdio::flow::from_child);
     o.stdio_map[2] = stdio::pipe(job->err(), stdio::flow::from_child);
-    if (o.tree == uvreap::tree::none) o.tree = uvreap::tree::automatic;
+    if (o.tree == uvreap::tree::none && contain) o.tree = uvreap::tree::automatic;
     pid = spawn(o, [job](const exit_status& s) { job->exited(s); }, ec);
   } catch (const std::bad_alloc&) {
     return fail(errno_code(ENOMEM));

@@ -87,7 +87,7 @@ export interface RunOptions {
   timeout?: number;
   killSignal?: NodeJS.Signals | number;
   killGrace?: number;
-  /** Default 'auto': the tree is always contained ('none' is taken as 'auto'). */
+  /** Default 'auto'; 'none' leaves the tree uncontained (output a leftover holds is cut after 500 ms). */
   tree?: Tree;
   /** Written to stdin, which is then closed. */
   input?: string | NodeJS.ArrayBufferView;

@@ -23,11 +23,14 @@ WORKER = ["/bin/sh", "-c",
           'out) printf %s "$2"; printf %s "$3" >&2;; '
           'big) head -c "$2" /dev/zero | tr "\\0" x;; '
           'closeout) exec >&-; sleep "$2"; echo done >&2;; '
+          'leave) (sleep "$2" &); echo started;; '
+          'daemon) setsid sleep "$2" & echo started;; '
           'bin) printf "\\377\\376ab\\200";; esac', "worker"]
 
 
-def start(*flags):
-    p = subprocess.Popen([JOBD, *flags, "--", *WORKER], stdout=subprocess.PIPE, text=True)
+def start(*flags, env=None):
+    p = subprocess.Popen([JOBD, *flags, "--", *WORKER], stdout=subprocess.PIPE, text=True,
+                         env=env)
     line = p.stdout.readline().strip()
     assert line.startswith("listening on "), line
     port = int(line.rsplit(":", 1)[1])
@@ -229,6 +232,106 @@ wait_for(lambda: fds(srv.pid) == base_fds, f"output server: fds back to {base_fd
 check(not children(srv.pid), "output server: no child left")
 srv.send_signal(signal.SIGTERM)
 check(srv.wait(timeout=60) == 0, "the output server stops cleanly")
+
+# Trees: each job's whole tree is contained (--tree auto by default). What a job leaves
+# behind — a double-forked sleep, a setsid daemon — is killed when it exits, after its time
+# limit and at the SIGTERM shutdown; --max-jobs counts jobs until their trees are gone; no
+# reply waits for a leftover's pipes. Every process of these servers carries a token in its
+# environment, so /proc says what is left.
+def carrying(token, server=None):
+    """Live processes with `token` in their environment, the server itself left out."""
+    left = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or (server is not None and int(name) == server.pid):
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if token.encode() in f.read().split(b"\0"):
+                    left.append(int(name))
+        except (OSError, IndexError):
+            continue
+    return left
+
+
+def tree_server(token, *flags):
+    env = dict(os.environ)
+    env["UVREAP_JOBD_TOKEN"] = token.split("=", 1)[1]
+    return start(*flags, env=env)
+
+
+token = f"UVREAP_JOBD_TOKEN=trees-{os.getpid()}"
+srv, port = tree_server(token, "--timeout-ms", "500", "--grace-ms", "200", "--max-jobs", "2")
+c = connect(port)
+s, f = c
+replies = []
+for i in range(10):
+    s.sendall(b"leave 60\n")
+    replies.append(json.loads(f.readline()))
+check(all(r.get("code") == 0 and r.get("stdout") == "started\n" for r in replies),
+      "ten jobs that leave a sleep behind: each answered with its output")
+check(all("output_cut" not in r for r in replies), "no reply waited for a leftover's pipes")
+check(all(r.get("tree") in ("cgroup", "process_group") for r in replies),
+      f"each job had a tree ({replies[0].get('tree')})")
+if replies[0].get("tree") == "cgroup":
+    check(all(r.get("descendants_killed") == 1 for r in replies),
+          "each reply counts the sleep it killed")
+wait_for(lambda: not carrying(token, srv), "nothing of the ten jobs is left running")
+s.sendall(b"sleep 60\nsleep 60\nsleep 60\n")
+over = [json.loads(f.readline()) for _ in range(3)]
+check(sum(1 for r in over if r.get("error") == "busy") == 1 and
+      sum(1 for r in over if r.get("deadline") is True) == 2,
+      "--max-jobs 2: the third of three long jobs is busy; the two hit their limit")
+c.close()
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the tree server stops cleanly")
+check(not carrying(token), "nothing left after it")
+
+# The SIGTERM shutdown ends whole trees: a job that started a setsid daemon, still running.
+token = f"UVREAP_JOBD_TOKEN=shutdown-{os.getpid()}"
+srv, port = tree_server(token, "--timeout-ms", "60000", "--grace-ms", "200")
+c = connect(port)
+s, f = c
+s.sendall(b"daemon 60\n")
+r = json.loads(f.readline())
+tree = r.get("tree")
+if tree == "cgroup":
+    check(r.get("descendants_killed") == 1 and "output_cut" not in r,
+          "a setsid daemon is killed with its job, and its reply does not wait for it")
+    s.sendall(b"sleep 60\n")
+    wait_for(lambda: len(carrying(token, srv)) >= 1, "a long job runs")
+    srv.send_signal(signal.SIGTERM)
+    check(srv.wait(timeout=60) == 0, "the shutdown server stops cleanly")
+    check(not carrying(token), "SIGTERM shutdown: nothing of its jobs is left")
+else:
+    # A process group cannot hold a setsid daemon: it escapes, as documented.
+    check(r.get("output_cut") is True, "without cgroups a setsid daemon escapes the group")
+    for pid in carrying(token, srv):
+        os.kill(pid, signal.SIGKILL)
+    srv.send_signal(signal.SIGTERM)
+    check(srv.wait(timeout=60) == 0, "the shutdown server stops cleanly")
+c.close()
+
+# --tree off keeps the old behaviour: the job's process group for its time limit, nothing
+# after its exit, so a leftover holds the pipes until --grace-ms cuts them.
+token = f"UVREAP_JOBD_TOKEN=off-{os.getpid()}"
+srv, port = tree_server(token, "--tree", "off", "--grace-ms", "200")
+c = connect(port)
+s, f = c
+s.sendall(b"leave 60\n")
+r = json.loads(f.readline())
+check(r.get("tree") == "none" and r.get("output_cut") is True and r.get("stdout") == "started\n",
+      "--tree off: the leftover holds the pipes; its output is cut after the grace")
+c.close()
+srv.send_signal(signal.SIGTERM)
+check(srv.wait(timeout=60) == 0, "the --tree off server stops cleanly")
+for pid in carrying(token):
+    os.kill(pid, signal.SIGKILL)
+r = subprocess.run([JOBD, "--tree", "forest", "--", "/bin/true"], capture_output=True, text=True,
+                   timeout=60)
+check(r.returncode == 2 and "--tree wants" in r.stderr, "--tree refuses an unknown mode")
 
 # Started with fd 0, 1 or 2 closed: /dev/null takes its place before libuv opens anything,
 # so a job's stdin is /dev/null and a SIGTERM shutdown exits 0 (libuv asserts at exit that

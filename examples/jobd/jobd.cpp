@@ -3,7 +3,7 @@
 // fixed worker program (no shell; nothing else can be run); each finished job gets one
 // JSON line back.
 //
-//   uvreap-jobd [--listen HOST:PORT] [--max-jobs N] [--timeout-ms T] [--grace-ms G]
+//   uvreap-jobd [--listen HOST:PORT] [--max-jobs N] [--timeout-ms T] [--grace-ms G] [--tree M]
 //               [--max-line BYTES] [--max-output BYTES] [--max-conns N]
 //               [--max-conn-jobs N] [--idle-timeout-ms T] [--allow-remote]
 //               -- /path/to/worker [fixed args...]
@@ -17,9 +17,14 @@
 // Output that is not valid UTF-8 comes as "stdout" with U+FFFD for each bad byte and, with
 // the exact bytes, "stdout_base64" (stderr the same); a cut at --max-output never splits
 // a character of valid UTF-8.
-// A job is answered once it has exited and both pipes are at EOF, or --grace-ms after it
-// exited if something it left behind still holds them ("output_cut":true); everything
-// the job itself wrote before it exited is in the reply either way.
+// Each job runs with its whole tree contained (--tree, default auto: a cgroup of its own
+// where one can be made, else a process group): its time limit and the SIGTERM shutdown
+// end everything it started, what is left when it exits is killed, and --max-jobs counts
+// jobs until their trees are gone. The reply says "tree":"cgroup" (with
+// "descendants_killed":N) or "process_group" or "none". A job is answered once its tree is
+// gone and both pipes are at EOF; only what escaped a process group (a setsid'd daemon)
+// or a job run with --tree off can hold them open, and then the reply comes --grace-ms
+// after the exit with "output_cut":true.
 //   {"id":3,"error":"busy","max_jobs":64}          (and "line too long", "invalid bytes",
 //                                                   "empty request", "spawn: <reason>")
 // Memory and fds stay bounded whatever a client does: a connection is not read while its
@@ -48,7 +53,6 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
 #include <vector>
 
 #include "../common/flags.hpp"
@@ -69,6 +73,7 @@ struct config {
   std::size_t max_conn_jobs = 16;
   std::uint64_t idle_timeout_ms = 60000;
   bool allow_remote = false;
+  uvreap::tree tree = uvreap::tree::automatic;  // --tree
   std::vector<std::string> worker;  // program and fixed arguments
 };
 
@@ -116,62 +121,15 @@ struct server {
   std::unique_ptr<uvreap::reaper> reaper;
   std::size_t running = 0;
   std::vector<std::weak_ptr<connection>> conns;  // pruned of expired ones at each accept
-  std::unordered_set<struct job*> jobs;          // not yet released
   bool stopping = false;
 };
 
-// One running job: its exit and its two output pipes. It answers once all three are in
-// (or the grace after the exit runs out), then closes its handles and goes.
+// One running job, collected by reaper::run: answered once its tree is gone and its
+// output read.
 struct job {
-  struct output {
-    job* owner = nullptr;
-    uv_pipe_t pipe{};
-    std::string data;
-    bool truncated = false;
-    bool done = false;  // EOF, an error, or cut
-  };
   std::shared_ptr<connection> conn;
   std::uint64_t id = 0;
-  output out;
-  output err;
-  uv_timer_t cut{};
-  std::optional<uvreap::exit_status> status;
-  int open_handles = 0;
-  bool cut_short = false;  // the grace after the exit ran out
-  bool answered = false;
-  bool released = false;
-
-  void maybe_answer();
-  void release();
 };
-
-// Keeps what fits of `n` bytes of a job's output within --max-output.
-void keep_output(job::output& out, const char* p, std::size_t n, std::size_t max) {
-  const std::size_t room = max - std::min(max, out.data.size());
-  const std::size_t take = std::min(room, n);
-  out.data.append(p, take);
-  if (take < n) out.truncated = true;  // read, dropped
-}
-
-// The grace after the exit ran out and a pipe is still open. Everything the job wrote
-// before it exited is in the pipe by now, whether or not the loop has read it yet: read
-// it to EAGAIN (the parent's end is non-blocking) so that only what a leftover of the
-// job might still write is cut, never the job's own output.
-void drain_output(job::output& out, std::size_t max) {
-  uv_os_fd_t fd = -1;
-  if (uv_fileno(reinterpret_cast<uv_handle_t*>(&out.pipe), &fd) != 0) return;
-  char buf[65536];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      keep_output(out, buf, static_cast<std::size_t>(n), max);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) out.done = true;  // every writer is gone after all
-    return;                       // EAGAIN: someone still holds it
-  }
-}
 
 // How many bytes of `s`, from its start, are valid UTF-8 (RFC 3629: no overlong forms,
 // no surrogates, nothing above U+10FFFF). `incomplete_tail` is set when what follows is
@@ -298,11 +256,19 @@ std::string stream_json(const char* name, std::string data, bool truncated) {
   return s;
 }
 
-std::string output_json(const job& j) {
-  std::string s = stream_json("stdout", j.out.data, j.out.truncated);
-  s += stream_json("stderr", j.err.data, j.err.truncated);
-  if (!j.out.done || !j.err.done) s += ",\"output_cut\":true";
+std::string output_json(const uvreap::run_result& r) {
+  std::string s = stream_json("stdout", r.out, r.out_truncated);
+  s += stream_json("stderr", r.err, r.err_truncated);
+  if (r.output_cut) s += ",\"output_cut\":true";
   return s;
+}
+
+// What held the job's tree, and with a cgroup how many of its processes outlived it.
+std::string tree_json(const uvreap::exit_status& s) {
+  const auto& t = s.tree_info();
+  std::string out = ",\"tree\":\"" + std::string(uvreap::to_string(t.applied)) + "\"";
+  if (t.descendants_at_exit >= 0) out += ",\"descendants_killed\":" + std::to_string(t.descendants_at_exit);
+  return out;
 }
 
 std::string error_json(std::uint64_t id, std::string_view what) {
@@ -421,103 +387,40 @@ void connection::on_line(std::string_view line) {
     if (j > i) o.argv.emplace_back(line.substr(i, j - i));
     i = j;
   }
-  auto j = new job;
-  j->conn = shared_from_this();
-  j->id = id;
-  for (job::output* out : {&j->out, &j->err}) {
-    out->owner = j;
-    uv_pipe_init(srv->loop, &out->pipe, 0);
-    out->pipe.data = out;
+  o.stdio_map = {uvreap::stdio::null(), uvreap::stdio::null(), uvreap::stdio::null()};
+  o.tree = srv->cfg.tree;
+  if (o.tree == uvreap::tree::none) {
+    o.new_process_group = true;  // --tree off: the time limit takes the worker's group
   }
-  uv_timer_init(srv->loop, &j->cut);
-  srv->jobs.insert(j);
-  j->cut.data = j;
-  j->open_handles = 3;
-  o.stdio_map = {uvreap::stdio::null(),
-                 uvreap::stdio::pipe(&j->out.pipe, uvreap::stdio::flow::from_child),
-                 uvreap::stdio::pipe(&j->err.pipe, uvreap::stdio::flow::from_child)};
-  o.new_process_group = true;  // so the time limit takes the worker's own children too
   o.time_limit = uvreap::deadline{std::chrono::milliseconds{srv->cfg.timeout_ms}, SIGTERM,
-                                  std::chrono::milliseconds{srv->cfg.grace_ms}, true};
+                                  std::chrono::milliseconds{srv->cfg.grace_ms},
+                                  o.tree == uvreap::tree::none};
+  uvreap::run_options how;
+  how.max_output = srv->cfg.max_output;
+  how.drain_after_exit = std::chrono::milliseconds{srv->cfg.grace_ms};
+  how.contain_tree = false;  // o.tree says
+  job j{shared_from_this(), id};
   std::error_code ec;
-  srv->reaper->spawn(
-      o,
-      [j](const uvreap::exit_status& s) {
-        j->status = s;
-        // Something the job left behind may hold its pipes: answer after the grace.
-        uv_timer_start(
-            &j->cut,
-            [](uv_timer_t* t) {
-              auto* jj = static_cast<job*>(t->data);
-              for (job::output* out : {&jj->out, &jj->err}) {
-                if (out->done) continue;
-                uv_read_stop(reinterpret_cast<uv_stream_t*>(&out->pipe));
-                drain_output(*out, jj->conn->srv->cfg.max_output);
-              }
-              jj->cut_short = true;  // answer with what came so far
-              jj->maybe_answer();
-            },
-            j->conn->srv->cfg.grace_ms, 0);
-        j->maybe_answer();
+  srv->reaper->run(
+      o, std::move(how),
+      [j](uvreap::run_result& r) {
+        // The tree is gone (a contained job leaves nothing, so its output is never cut).
+        connection& c = *j.conn;
+        --c.srv->running;
+        --c.running;
+        std::string text = status_json(j.id, r.status);
+        text.pop_back();  // its closing brace
+        c.reply(text + tree_json(r.status) + output_json(r) + "}");
+        c.maybe_finish();
+        c.maybe_resume();  // one job fewer may be below --max-conn-jobs again
       },
       ec);
   if (ec) {
     reply(error_json(id, "spawn: " + ec.message()));
-    j->release();  // the pipes were left unopened: only closing them remains
     return;
-  }
-  for (job::output* out : {&j->out, &j->err}) {
-    uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&out->pipe),
-        [](uv_handle_t*, size_t, uv_buf_t* b) {
-          static char buf[65536];  // the loop thread's only; copied out at once
-          *b = uv_buf_init(buf, sizeof buf);
-        },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-          auto* out = static_cast<job::output*>(s->data);
-          const std::size_t max = out->owner->conn->srv->cfg.max_output;
-          if (n > 0) keep_output(*out, b->base, static_cast<std::size_t>(n), max);
-          if (n < 0) {
-            uv_read_stop(s);
-            out->done = true;
-            out->owner->maybe_answer();
-          }
-        });
   }
   ++srv->running;
   ++running;
-}
-
-void job::maybe_answer() {
-  if (answered || !status || (!cut_short && (!out.done || !err.done))) return;
-  answered = true;
-  uv_timer_stop(&cut);
-  --conn->srv->running;
-  --conn->running;
-  std::string text = status_json(id, *status);
-  text.pop_back();  // its closing brace
-  conn->reply(text + output_json(*this) + "}");
-  conn->maybe_finish();
-  conn->maybe_resume();  // one job fewer may be below --max-conn-jobs again
-  release();
-}
-
-void job::release() {
-  if (released) return;
-  released = true;
-  conn->srv->jobs.erase(this);
-  auto on_closed = [](uv_handle_t* h) {
-    job* j = nullptr;
-    if (h->type == UV_TIMER) {
-      j = static_cast<job*>(h->data);
-    } else {
-      j = static_cast<job::output*>(h->data)->owner;
-    }
-    if (--j->open_handles == 0) delete j;
-  };
-  uv_close(reinterpret_cast<uv_handle_t*>(&out.pipe), on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&err.pipe), on_closed);
-  uv_close(reinterpret_cast<uv_handle_t*>(&cut), on_closed);
 }
 
 void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
@@ -648,10 +551,9 @@ void on_stop_signal(uv_signal_t* h, int) {
   uv_close(reinterpret_cast<uv_handle_t*>(&srv->listener), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&srv->sigterm), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&srv->sigint), nullptr);
+  // Running jobs' trees get SIGTERM, then SIGKILL, and go unanswered (no callback after
+  // close; their pipes are closed).
   srv->reaper->close(uvreap::close_options::kill_children(std::chrono::milliseconds{1000}));
-  // Jobs still running get no answer (their exits make no callback after close).
-  for (job* j : std::vector<job*>(srv->jobs.begin(), srv->jobs.end()))
-    j->release();
   for (auto& w : srv->conns) {
     if (auto c = w.lock()) c->close();
   }
@@ -670,9 +572,13 @@ constexpr char kUsage[] =
     "usage: uvreap-jobd [options] -- /path/to/worker [fixed args...]\n"
     "  --listen HOST:PORT   where to listen (default 127.0.0.1:0, a free port)\n"
     "  --max-jobs N         jobs running at once, 1 to 1000000 (default 64)\n"
-    "  --timeout-ms T       a job's time limit: SIGTERM to its process group, 1 to\n"
+    "  --timeout-ms T       a job's time limit: SIGTERM to its whole tree, 1 to\n"
     "                       86400000 (default 10000)\n"
     "  --grace-ms G         then SIGKILL this much later, 0 to 86400000 (default 1000)\n"
+    "  --tree MODE          what holds each job's tree: auto (default: a cgroup where\n"
+    "                       one can be made, else a process group), cgroup (refuse to\n"
+    "                       start without one), process-group, off (the job's process\n"
+    "                       group for its time limit, nothing after its exit)\n"
     "  --max-line BYTES     longest request line, 1 to 16777216 (default 4096)\n"
     "  --max-output BYTES   output kept of each of a job's stdout and stderr, 0 to\n"
     "                       16777216 (default 65536)\n"
@@ -714,6 +620,22 @@ int main(int argc, char** argv) {
     }
     if (a == "--allow-remote") {
       cfg.allow_remote = true;
+      continue;
+    }
+    if (a == "--tree") {
+      if (i + 1 >= argc) return usage("missing value after --tree");
+      const std::string_view v = argv[++i];
+      if (v == "auto") {
+        cfg.tree = uvreap::tree::automatic;
+      } else if (v == "cgroup") {
+        cfg.tree = uvreap::tree::cgroup;
+      } else if (v == "process-group") {
+        cfg.tree = uvreap::tree::process_group;
+      } else if (v == "off") {
+        cfg.tree = uvreap::tree::none;
+      } else {
+        return usage("--tree wants auto, cgroup, process-group or off");
+      }
       continue;
     }
     if (a != "--listen" && a != "--max-jobs" && a != "--timeout-ms" && a != "--grace-ms" &&
@@ -821,6 +743,18 @@ int main(int argc, char** argv) {
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "uvreap-jobd: %s\n", e.what());
     return 1;
+  }
+  if (cfg.tree == uvreap::tree::cgroup || cfg.tree == uvreap::tree::automatic) {
+    std::string where;
+    if (const std::error_code ec = srv.reaper->cgroup_status(&where); ec) {
+      if (cfg.tree == uvreap::tree::cgroup) {
+        std::fprintf(stderr, "uvreap-jobd: --tree cgroup: %s\n", where.c_str());
+        return 1;
+      }
+      std::fprintf(stderr, "uvreap-jobd: jobs in process groups (no cgroup: %s)\n", where.c_str());
+    } else {
+      std::fprintf(stderr, "uvreap-jobd: jobs in cgroups under %s\n", where.c_str());
+    }
   }
   uv_tcp_init(srv.loop, &srv.listener);
   srv.listener.data = &srv;

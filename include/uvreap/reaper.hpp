@@ -169,8 +169,8 @@ class reaper {
   /// Loop thread only. Spawns `opts` and collects it: stdin from `how.input`, stdout and
   /// stderr kept up to `how.max_output` each (the rest drained and dropped), and `done`
   /// called once, on the loop thread, when the child has exited, its whole tree is gone
-  /// and its output is read. The tree is always contained: `tree::none` is taken as
-  /// `tree::automatic`, so a time limit (`opts.time_limit`) and `close` end the whole
+  /// and its output is read. The tree is contained: `tree::none` is taken as
+  /// `tree::automatic` (unless `how.contain_tree` is false), so a time limit (`opts.time_limit`) and `close` end the whole
   /// tree, and with a cgroup nothing it started can hold the output open. Entries 0-2 of
   /// `opts.stdio_map` are replaced (fds above 2 are kept as given). Returns the pid; the
   /// errors are `spawn`'s (then `done` never runs). After `close`, `done` never runs:

@@ -30,6 +30,10 @@ struct run_options {
   /// daemon) — before they are closed and `run_result::output_cut` set. A cgroup tree
   /// cannot leave anything behind: its pipes close with it.
   std::chrono::milliseconds drain_after_exit{500};
+  /// `spawn_options::tree` none is taken as `automatic`: the run's tree is contained
+  /// unless this is false (then none means none, and whatever the child starts may hold
+  /// its output open until `drain_after_exit` cuts it).
+  bool contain_tree = true;
 };
 
 /// What `reaper::run` hands its callback.

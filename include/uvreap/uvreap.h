@@ -198,6 +198,7 @@ typedef struct {
   uint64_t drain_after_exit_ms; /**< output still open this long after the tree is gone is
                                      cut (only a process that left a process group can hold
                                      it); 500; above INT64_MAX: -EINVAL */
+  int contain_tree; /**< 1 (default): no UVREAP_TREE_* flag means UVREAP_TREE_AUTO; 0: none */
 } uvreap_run_options_t;
 
 /** What uvreap_run collected; the buffers are valid during the callback only. */
@@ -221,8 +222,9 @@ void uvreap_run_options_init(uvreap_run_options_t* opts);
 
 /**
  * Spawns `opts` and collects it (see reaper.hpp, reaper::run): stdin from `how->input`,
- * stdout and stderr kept up to `how->max_output` each, the tree always contained
- * (UVREAP_TREE_AUTO unless a UVREAP_TREE_* flag is given), `cb` once the tree is gone.
+ * stdout and stderr kept up to `how->max_output` each, the tree contained
+ * (UVREAP_TREE_AUTO unless a UVREAP_TREE_* flag is given or `contain_tree` is 0), `cb`
+ * once the tree is gone.
  * `opts->stdio` entries 0-2 are replaced. `how` may be NULL (defaults). Loop thread only.
  * Returns 0 (and the pid in `*pid` when not NULL), or uvreap_spawn's errors; then `cb`
  * never runs. After uvreap_close, `cb` never runs.

@@ -594,6 +594,7 @@ napi_value addon_reaper::run(napi_env env, napi_callback_info info) {
     }
     how.max_output = static_cast<std::size_t>(to_double(env, a.argv[10]));
     how.drain_after_exit = milliseconds(static_cast<std::int64_t>(to_double(env, a.argv[11])));
+    how.contain_tree = false;  // index.js passes the tree it means ('auto' by default)
     addon_reaper* me = &self;
     std::error_code ec;
     const pid_t pid = r.run(o, std::move(how), [me, id](uvreap::run_result& res) {
