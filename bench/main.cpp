@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernel_costs.hpp"
+#include "tree_kill.hpp"
 #include "report.hpp"
 #include "runner.hpp"
 
@@ -53,6 +54,13 @@ const char kUsage[] =
     "  --plot FILE.png          latency CDF per strategy (needs gnuplot)\n"
     "  --deadline S             seconds one run may take before it fails (default 120)\n"
     "  --child-exe PATH         the exec'd helper (default: next to this program)\n"
+    "  --tree none|cgroup|process_group[,...]\n"
+    "                           --spawn exec, own/all/pidfd: what holds each child's tree\n"
+    "                           (default none); a list runs each in turn, interleaved, rows\n"
+    "                           named tree=..\n"
+    "  --kill-tree N            instead of storms: a child with tree::cgroup (then with\n"
+    "                           process_group) forks N sleeping processes; the time from\n"
+    "                           reaper::kill_tree(SIGKILL) to its exit callback, --repeat times\n"
     "  --kernel-costs           instead of storms: the kernel's CPU for each reaping step\n"
     "                           alone, over --children exited children, and one P_ALL\n"
     "                           wait with 0, K/10 and K live children (K = --background,\n"
@@ -114,7 +122,7 @@ config parse(int argc, char** argv) {
     static const char* const kWithValue[] = {
         "--pattern", "--children", "--background", "--concurrency", "--strategies", "--repeat",
         "--spawn",   "--json",     "--plot",       "--deadline",    "--child-exe",  "--open-fds",
-        "--start",   "--start-threads"};
+        "--start",   "--start-threads", "--tree", "--kill-tree"};
     if (std::find(std::begin(kWithValue), std::end(kWithValue), a) == std::end(kWithValue)) {
       usage_error("unknown option " + a);
     }
@@ -176,6 +184,23 @@ config parse(int argc, char** argv) {
       }
       if (cfg.start_list.empty()) usage_error("--start is empty");
       cfg.start = cfg.start_list.front();
+    } else if (a == "--tree") {
+      cfg.tree_list.clear();
+      std::stringstream ss(v);
+      for (std::string one; std::getline(ss, one, ',');) {
+        if (one == "none") {
+          cfg.tree_list.push_back(uvreap::tree::none);
+        } else if (one == "cgroup") {
+          cfg.tree_list.push_back(uvreap::tree::cgroup);
+        } else if (one == "process_group") {
+          cfg.tree_list.push_back(uvreap::tree::process_group);
+        } else {
+          usage_error("--tree takes none, cgroup or process_group (or a list of them)");
+        }
+      }
+      if (cfg.tree_list.empty()) usage_error("--tree is empty");
+    } else if (a == "--kill-tree") {
+      cfg.kill_tree = parse_count(a, v, 1, 100000);
     } else if (a == "--json") {
       cfg.json_path = v;
     } else if (a == "--plot") {
@@ -211,6 +236,7 @@ int main(int argc, char** argv) {
   config cfg = parse(argc, argv);
   cfg.background = *std::max_element(cfg.background_list.begin(), cfg.background_list.end());
   cfg.open_fds = *std::max_element(cfg.open_fds_list.begin(), cfg.open_fds_list.end());
+  if (cfg.kill_tree > 0) return run_kill_tree(std::cout, cfg.kill_tree, cfg.repeat);
   if (cfg.kernel_costs) {
     return run_kernel_costs(std::cout, cfg.children, cfg.background == 0 ? 10000 : cfg.background,
                             cfg.repeat);
@@ -248,14 +274,19 @@ int main(int argc, char** argv) {
     const bool choice = s == "own" || s == "all" || s == "pidfd";
     return choice ? cfg.start_list : std::vector<start_mode>{cfg.start_list.front()};
   };
+  auto trees_of = [&](const std::string& s) {
+    const bool choice = (s == "own" || s == "all" || s == "pidfd") && cfg.spawn == creation::exec;
+    return choice ? cfg.tree_list : std::vector<uvreap::tree>{uvreap::tree::none};
+  };
   std::size_t per_round = 0;
   for (const auto& s : cfg.strategies)
-    per_round += starts_of(s).size();
+    per_round += starts_of(s).size() * trees_of(s).size();
   const int total = cfg.repeat * static_cast<int>(per_round * cfg.background_list.size() *
                                                   cfg.open_fds_list.size());
   const bool name_k = cfg.background_list.size() > 1;
   const bool name_fds = cfg.open_fds_list.size() > 1;
   const bool name_start = cfg.start_list.size() > 1;
+  const bool name_tree = cfg.tree_list.size() > 1 || cfg.tree_list.front() != uvreap::tree::none;
   int done = 0;
   // Interleaved (A B C A B C ...): drift of a shared machine hits every strategy alike.
   for (int rep = 0; rep < cfg.repeat; ++rep) {
@@ -266,17 +297,23 @@ int main(int argc, char** argv) {
         one.open_fds = fds;
         hold(fds);
         for (const auto& s : cfg.strategies) {
+          for (const uvreap::tree tr : trees_of(s)) {
           for (const start_mode m : starts_of(s)) {
             if (tty) {
               std::fprintf(stderr, "\r[%d/%d] %s, repeat %d ...        ", done + 1, total,
                            s.c_str(), rep + 1);
             }
             one.start = m;
+            one.tree = tr;
             try {
               run_result r = run_once(one, s, rep, area);
               r.background = k;
               r.open_fds = fds;
               if (name_start && starts_of(s).size() > 1) r.strategy += std::string(" start=") + to_string(m);
+              if (name_tree && (s == "own" || s == "all" || s == "pidfd") &&
+                  cfg.spawn == creation::exec) {
+                r.strategy += std::string(" tree=") + std::string(uvreap::to_string(tr));
+              }
               if (name_k) r.strategy += " K=" + std::to_string(k);
               if (name_fds) r.strategy += " fds=" + std::to_string(fds);
               results.push_back(std::move(r));
@@ -286,6 +323,7 @@ int main(int argc, char** argv) {
               return 1;
             }
             ++done;
+          }
           }
         }
       }

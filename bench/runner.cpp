@@ -302,6 +302,7 @@ class reaper_strategy {
     } else {
       spawn_options o;
       o.argv = child_argv(cfg_, area_, r, slot);
+      o.tree = cfg_.tree;
       reaper_->spawn(o, callback(slot));
     }
   }
@@ -327,6 +328,7 @@ class reaper_strategy {
       gen_->start(true, {}, [this](std::uint32_t slot) {
         spawn_options o;
         o.argv = child_argv(cfg_, area_, role::stream, slot);
+        o.tree = cfg_.tree;
         std::error_code ec;
         const pid_t pid = reaper_->spawn(o, callback(slot), ec);
         if (ec) fail("reaper::spawn", ec.value());
@@ -380,6 +382,7 @@ class reaper_strategy {
     try {
       spawn_options o;
       o.argv = child_argv(cfg_, area_, role::stream, slot);
+      o.tree = cfg_.tree;
       std::error_code ec;
       const std::uint64_t t0 = now_ns();
       if (cfg_.start == start_mode::sync) {

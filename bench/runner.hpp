@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shared_area.hpp"
+#include "uvreap/exit_status.hpp"
 
 namespace uvreap::bench {
 
@@ -40,6 +41,11 @@ struct config {
   // with the rest; `background` / `open_fds` above hold the one in effect.
   std::vector<std::uint32_t> background_list{0};
   std::vector<std::uint32_t> open_fds_list{0};
+  // --tree: what holds each child the reaper spawns (--spawn exec, own/all/pidfd); a list
+  // runs each in turn, interleaved, rows named tree=..
+  uvreap::tree tree = uvreap::tree::none;
+  std::vector<uvreap::tree> tree_list{uvreap::tree::none};
+  std::uint32_t kill_tree = 0;  // --kill-tree N: time kill_tree on N-process trees instead
 };
 
 /// The order statistics the table and the JSON report.

@@ -160,7 +160,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   struct draining_tree {
     pending exit;
     tree_report report;
-    cgroup::directory dir;
+    std::unique_ptr<cgroup_slot> slot;
     int wd = -1;  // its inotify watch on cgroup.events; -1: looked at on the re-sweep timer
   };
   std::error_code prepare_tree(uvreap::tree mode, std::unique_ptr<tree_birth>& out) noexcept;
@@ -169,7 +169,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   bool hold_for_tree(pid_t pid, bool lost, std::unique_ptr<tree_birth> tree, pending& p) noexcept;
   int signal_tree(pid_t pid, const tree_birth& tree, int sig) noexcept;
   int signal_members(const cgroup::directory& dir, int sig) noexcept;
-  void finish_tree(tree_report& r, cgroup::directory& dir) noexcept;
+  void finish_tree(tree_report& r, std::unique_ptr<cgroup_slot> slot) noexcept;
   int watch_tree(draining_tree& d) noexcept;
   int start_tree_poll() noexcept;
   // Delivers the trees from `from` on that are empty: all of them, or (all false) those

@@ -17,7 +17,7 @@ namespace {
 // tree. What the tree had started dies by SIGKILL; its cgroup, if they are not gone yet
 // when the tree is dropped, stays behind (empty soon, but not removed).
 void discard_child(os_calls& os, pid_t pid, tree_birth* tree) noexcept {
-  if (tree != nullptr && tree->applied == uvreap::tree::cgroup) (void)tree->dir.kill();
+  if (tree != nullptr && tree->slot) (void)tree->slot->dir.kill();
   (void)os.kill(tree != nullptr && tree->applied == uvreap::tree::process_group ? -pid : pid,
                 SIGKILL);
   int status = 0;

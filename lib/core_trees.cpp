@@ -38,7 +38,7 @@ std::error_code core::prepare_tree(uvreap::tree mode, std::unique_ptr<tree_birth
 
 pid_t core::start_in_tree(spawn_plan& plan, tree_birth* t, bool want_pidfd, int* pidfd) noexcept {
   if (t == nullptr) return plan.start(want_pidfd, pidfd);
-  plan.contain(t->fd, t->applied == uvreap::tree::process_group);
+  plan.contain(t->cgroup_fd(), t->applied == uvreap::tree::process_group);
   pid_t pid = plan.start(want_pidfd, pidfd);
   if (pid == -ENOSYS && t->applied == uvreap::tree::cgroup && t->automatic &&
       plan.failed_step() == child_step::clone) {
@@ -48,7 +48,6 @@ pid_t core::start_in_tree(spawn_plan& plan, tree_birth* t, bool want_pidfd, int*
     plan.contain(-1, true);
     pid = plan.start(want_pidfd, pidfd);
   }
-  t->close_fd();
   return pid;
 }
 
@@ -66,21 +65,22 @@ bool core::hold_for_tree(pid_t pid, bool lost, std::unique_ptr<tree_birth> t, pe
     return false;
   }
   bool populated = true;
-  if (std::error_code ec = t->dir.populated(populated); ec) {
+  if (std::error_code ec = t->slot->populated(populated); ec) {
     report(-ec.value(), "reading a child's cgroup.events");
     populated = true;  // kill it anyway, and watch for the end
   }
   if (!populated) {
     rep.descendants_at_exit = 0;
-    finish_tree(rep, t->dir);
+    finish_tree(rep, std::move(t->slot));
     p.status = exit_status_builder::with_tree(p.status, rep);
     return false;
   }
+  const cgroup::directory& dir = t->slot->dir;
   int left = 0;
-  if (std::error_code ec = t->dir.count(left); !ec) rep.descendants_at_exit = left;
-  if (std::error_code ec = t->dir.kill(); ec) report(-ec.value(), "cgroup.kill of a child's tree");
+  if (std::error_code ec = dir.count(left); !ec) rep.descendants_at_exit = left;
+  if (std::error_code ec = dir.kill(); ec) report(-ec.value(), "cgroup.kill of a child's tree");
   // Room for every live tree was reserved at its spawn (reserve_for_one).
-  draining_.push_back(draining_tree{std::move(p), rep, std::move(t->dir), -1});
+  draining_.push_back(draining_tree{std::move(p), rep, std::move(t->slot), -1});
   draining_tree& d = draining_.back();
   if (int r = watch_tree(d); r < 0) {
     report(r, "inotify watch of a child's cgroup.events");
@@ -93,7 +93,7 @@ bool core::hold_for_tree(pid_t pid, bool lost, std::unique_ptr<tree_birth> t, pe
 
 int core::watch_tree(draining_tree& d) noexcept {
   if (int r = start_tree_poll(); r < 0) return r;
-  const std::string events = d.dir.path() + "/cgroup.events";
+  const std::string events = d.slot->dir.path() + "/cgroup.events";
   const int wd = ::inotify_add_watch(inotify_fd_, events.c_str(), IN_MODIFY);
   if (wd < 0) return -errno;
   d.wd = wd;
@@ -149,7 +149,7 @@ void core::collect_drained(bool all, std::size_t from) noexcept {
       continue;
     }
     bool populated = true;
-    if (std::error_code ec = d.dir.populated(populated); ec) {
+    if (std::error_code ec = d.slot->populated(populated); ec) {
       // Gone (someone removed it) or unreadable: nothing more can be learnt from it.
       report(-ec.value(), "reading a child's cgroup.events");
       populated = false;
@@ -159,7 +159,7 @@ void core::collect_drained(bool all, std::size_t from) noexcept {
       continue;
     }
     if (d.wd >= 0) (void)::inotify_rm_watch(inotify_fd_, d.wd);  // EINVAL if it went already
-    finish_tree(d.report, d.dir);
+    finish_tree(d.report, std::move(d.slot));
     d.exit.status = exit_status_builder::with_tree(d.exit.status, d.report);
     // Room: the batch is empty between dispatches, and a sweep's own room was reserved
     // per child (reserve_for_one) — this child's slot, unused when it was held.
@@ -173,12 +173,16 @@ void core::collect_drained(bool all, std::size_t from) noexcept {
   if (unwatched) schedule_resweep();
 }
 
-void core::finish_tree(tree_report& r, cgroup::directory& dir) noexcept {
+void core::finish_tree(tree_report& r, std::unique_ptr<cgroup_slot> slot) noexcept {
+  // The cgroup is empty: what it used is the tree's, and the slot serves the next tree.
   std::chrono::microseconds cpu{0};
-  if (!dir.cpu_usage(cpu)) r.cpu = cpu;
+  if (!slot->cpu_usage(cpu)) {
+    r.cpu = cpu - slot->cpu_base;
+    slot->cpu_base = cpu;
+  }
   long long peak = 0;
-  if (!dir.memory_peak(peak)) r.memory_peak = peak;
-  if (std::error_code ec = dir.remove(); ec) report(-ec.value(), "rmdir of a child's cgroup");
+  if (home_.has_memory_peak() && !slot->dir.memory_peak(peak)) r.memory_peak = peak;
+  home_.give_back(std::move(slot));
 }
 
 int core::signal_members(const cgroup::directory& dir, int sig) noexcept {
@@ -206,7 +210,7 @@ int core::signal_members(const cgroup::directory& dir, int sig) noexcept {
 int core::signal_tree(pid_t pid, const tree_birth& t, int sig) noexcept {
   if (t.applied == uvreap::tree::process_group) return os_.kill(-pid, sig);
   if (sig == 0) return os_.kill(pid, 0);  // the child is unreaped: a probe of it
-  return signal_members(t.dir, sig);
+  return signal_members(t.slot->dir, sig);
 }
 
 void core::kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept {
@@ -228,7 +232,7 @@ void core::kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept {
   for (draining_tree& d : draining_) {
     if (d.exit.status.pid() != pid) continue;
     if (sig != 0 && sig != SIGKILL) {
-      if (int r = signal_members(d.dir, sig); r < 0 && r != -ESRCH) ec = errno_code(-r);
+      if (int r = signal_members(d.slot->dir, sig); r < 0 && r != -ESRCH) ec = errno_code(-r);
     }
     return;
   }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// uvreap (private): the reaper's cgroup home and each spawn's tree before its clone.
+// uvreap (private): the reaper's cgroup home, its pool of empty cgroups, and each spawn's
+// tree before its clone.
 #include "tree.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,27 +12,62 @@
 
 namespace uvreap::detail {
 
-tree_birth& tree_birth::operator=(tree_birth&& o) noexcept {
-  if (this != &o) {
-    close_fd();
-    applied = o.applied;
-    automatic = o.automatic;
-    dir = std::move(o.dir);
-    fd = o.fd;
-    o.applied = uvreap::tree::none;
-    o.fd = -1;
-  }
-  return *this;
+namespace {
+
+int open_in(int dir_fd, const char* name) noexcept {
+  int fd;
+  do {
+    fd = ::openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  return fd < 0 ? -errno : fd;
 }
 
-void tree_birth::close_fd() noexcept {
-  if (fd >= 0) (void)::close(fd);  // a directory fd: nothing to flush, an error frees it too
+// The whole of a cgroup file through an fd kept open: pread from 0 regenerates it.
+std::error_code read_at(int fd, std::string& text) noexcept {
+  char buf[1024];
+  text.clear();
+  off_t at = 0;
+  try {
+    for (;;) {
+      const ssize_t n = ::pread(fd, buf, sizeof buf, at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_code(errno);
+      if (n == 0) return {};
+      text.append(buf, static_cast<std::size_t>(n));
+      at += n;
+    }
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) (void)::close(fd);  // read-only cgroup files: an error frees it too
   fd = -1;
 }
 
+}  // namespace
+
+cgroup_slot::~cgroup_slot() {
+  close_fd(dir_fd);
+  close_fd(events_fd);
+  close_fd(cpu_fd);
+}
+
+std::error_code cgroup_slot::populated(bool& yes) const noexcept {
+  std::string text;
+  if (auto ec = read_at(events_fd, text); ec) return ec;
+  return cgroup::parse_populated(text, yes);
+}
+
+std::error_code cgroup_slot::cpu_usage(std::chrono::microseconds& usage) const noexcept {
+  std::string text;
+  if (auto ec = read_at(cpu_fd, text); ec) return ec;
+  return cgroup::parse_cpu_usage(text, usage);
+}
+
 void tree_birth::fall_back_to_group() noexcept {
-  close_fd();
-  (void)dir.remove();  // empty: nobody was born in it
+  slot.reset();  // empty: nobody was born in it
   applied = uvreap::tree::process_group;
 }
 
@@ -55,6 +92,7 @@ std::error_code tree_home::make_home() noexcept {
       (void)home_.remove();
       return error_ = errno_code(ENOTSUP);
     }
+    has_memory_peak_ = ::access((home_.path() + "/memory.peak").c_str(), F_OK) == 0;
     why_ = home_.path();
     return {};
   } catch (const std::bad_alloc&) {
@@ -76,6 +114,38 @@ std::error_code tree_home::ready(std::string* why) noexcept {
   return ec;
 }
 
+std::error_code tree_home::make_slot(std::unique_ptr<cgroup_slot>& out) noexcept {
+  try {
+    cgroup::directory home;  // a copy of its path: close may remove the home meanwhile
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (!home_.made()) return errno_code(ESTALE);
+      if (!pool_.empty()) {
+        out = std::move(pool_.back());
+        pool_.pop_back();
+        return {};
+      }
+      home = cgroup::directory::borrow(home_.path());
+    }
+    auto slot = std::make_unique<cgroup_slot>();
+    const std::string name = std::to_string(next_.fetch_add(1, std::memory_order_relaxed) + 1);
+    const std::error_code made = cgroup::directory::make_in(home, name, slot->dir);
+    home.forget();
+    if (made) return made;
+    slot->dir_fd = slot->dir.open_fd();
+    if (slot->dir_fd < 0) return errno_code(-slot->dir_fd);  // the slot's dtor removes it
+    for (auto [fd, file] : {std::pair{&slot->events_fd, "cgroup.events"},
+                            std::pair{&slot->cpu_fd, "cpu.stat"}}) {
+      *fd = open_in(slot->dir_fd, file);
+      if (*fd < 0) return errno_code(-*fd);
+    }
+    out = std::move(slot);
+    return {};
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
 std::error_code tree_home::prepare(uvreap::tree mode, tree_birth& birth) noexcept {
   birth = tree_birth{};
   if (mode == uvreap::tree::none) return {};
@@ -89,35 +159,37 @@ std::error_code tree_home::prepare(uvreap::tree mode, tree_birth& birth) noexcep
     birth.applied = uvreap::tree::process_group;
     return {};
   }
-  try {
-    cgroup::directory home;  // a copy of its path: close may remove the home meanwhile
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      if (!home_.made()) return errno_code(ESTALE);
-      home = cgroup::directory::borrow(home_.path());
-    }
-    const std::string name = std::to_string(next_.fetch_add(1, std::memory_order_relaxed) + 1);
-    const std::error_code made = cgroup::directory::make_in(home, name, birth.dir);
-    home.forget();
-    if (auto ec = made; ec) {
-      if (mode != uvreap::tree::automatic) return ec;
-      birth.applied = uvreap::tree::process_group;
-      return {};
-    }
-  } catch (const std::bad_alloc&) {
-    return errno_code(ENOMEM);
+  if (std::error_code ec = make_slot(birth.slot); ec) {
+    if (mode != uvreap::tree::automatic || ec == std::errc::not_enough_memory) return ec;
+    birth.applied = uvreap::tree::process_group;
+    return {};
   }
-  const int fd = birth.dir.open_fd();
-  if (fd < 0) {
-    (void)birth.dir.remove();
-    return errno_code(-fd);
-  }
-  birth.fd = fd;
   birth.applied = uvreap::tree::cgroup;
   return {};
 }
 
+void tree_home::give_back(std::unique_ptr<cgroup_slot> slot) noexcept {
+  if (!slot) return;
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    if (home_.made() && !has_memory_peak_ && pool_.size() < kPoolMax) {
+      try {
+        pool_.push_back(std::move(slot));
+        return;
+      } catch (const std::bad_alloc&) {
+      }
+    }
+  }
+  slot.reset();  // outside the lock: rmdir
+}
+
 std::error_code tree_home::remove() noexcept {
+  std::vector<std::unique_ptr<cgroup_slot>> pool;
+  {
+    std::lock_guard<std::mutex> lock(m_);
+    pool.swap(pool_);
+  }
+  pool.clear();  // each removed (empty)
   std::lock_guard<std::mutex> lock(m_);
   return home_.remove();
 }
