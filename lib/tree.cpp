@@ -3,7 +3,6 @@
 // tree before its clone.
 #include "tree.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,61 +11,26 @@
 
 namespace uvreap::detail {
 
-namespace {
-
-int open_in(int dir_fd, const char* name) noexcept {
-  int fd;
-  do {
-    fd = ::openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  return fd < 0 ? -errno : fd;
-}
-
-// The whole of a cgroup file through an fd kept open: pread from 0 regenerates it.
-std::error_code read_at(int fd, std::string& text) noexcept {
-  char buf[1024];
-  text.clear();
-  off_t at = 0;
-  try {
-    for (;;) {
-      const ssize_t n = ::pread(fd, buf, sizeof buf, at);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return errno_code(errno);
-      if (n == 0) return {};
-      text.append(buf, static_cast<std::size_t>(n));
-      at += n;
-    }
-  } catch (const std::bad_alloc&) {
-    return errno_code(ENOMEM);
+tree_birth& tree_birth::operator=(tree_birth&& o) noexcept {
+  if (this != &o) {
+    close_fd();
+    applied = o.applied;
+    automatic = o.automatic;
+    slot = std::move(o.slot);
+    fd = o.fd;
+    o.applied = uvreap::tree::none;
+    o.fd = -1;
   }
+  return *this;
 }
 
-void close_fd(int& fd) noexcept {
-  if (fd >= 0) (void)::close(fd);  // read-only cgroup files: an error frees it too
+void tree_birth::close_fd() noexcept {
+  if (fd >= 0) (void)::close(fd);  // a directory fd: nothing to flush, an error frees it too
   fd = -1;
 }
 
-}  // namespace
-
-cgroup_slot::~cgroup_slot() {
-  close_fd(dir_fd);
-  close_fd(events_fd);
-  close_fd(cpu_fd);
-}
-
-std::error_code cgroup_slot::populated(bool& yes) const noexcept {
-  std::string text;
-  if (auto ec = read_at(events_fd, text); ec) return ec;
-  return cgroup::parse_populated(text, yes);
-}
-
-std::error_code cgroup_slot::cpu_usage(std::chrono::microseconds& usage) const noexcept {
-  std::string text;
-  if (auto ec = read_at(cpu_fd, text); ec) return ec;
-  return cgroup::parse_cpu_usage(text, usage);
-}
-
 void tree_birth::fall_back_to_group() noexcept {
+  close_fd();
   slot.reset();  // empty: nobody was born in it
   applied = uvreap::tree::process_group;
 }
@@ -116,7 +80,7 @@ std::error_code tree_home::ready(std::string* why) noexcept {
 
 std::error_code tree_home::make_slot(std::unique_ptr<cgroup_slot>& out) noexcept {
   try {
-    cgroup::directory home;  // a copy of its path: close may remove the home meanwhile
+    std::string home_path;  // a copy: close may remove the home meanwhile
     {
       std::lock_guard<std::mutex> lock(m_);
       if (!home_.made()) return errno_code(ESTALE);
@@ -125,20 +89,14 @@ std::error_code tree_home::make_slot(std::unique_ptr<cgroup_slot>& out) noexcept
         pool_.pop_back();
         return {};
       }
-      home = cgroup::directory::borrow(home_.path());
+      home_path = home_.path();
     }
     auto slot = std::make_unique<cgroup_slot>();
     const std::string name = std::to_string(next_.fetch_add(1, std::memory_order_relaxed) + 1);
+    cgroup::directory home = cgroup::directory::borrow(std::move(home_path));
     const std::error_code made = cgroup::directory::make_in(home, name, slot->dir);
-    home.forget();
+    home.forget();  // borrowed: not ours to remove
     if (made) return made;
-    slot->dir_fd = slot->dir.open_fd();
-    if (slot->dir_fd < 0) return errno_code(-slot->dir_fd);  // the slot's dtor removes it
-    for (auto [fd, file] : {std::pair{&slot->events_fd, "cgroup.events"},
-                            std::pair{&slot->cpu_fd, "cpu.stat"}}) {
-      *fd = open_in(slot->dir_fd, file);
-      if (*fd < 0) return errno_code(-*fd);
-    }
     out = std::move(slot);
     return {};
   } catch (const std::bad_alloc&) {
@@ -164,6 +122,12 @@ std::error_code tree_home::prepare(uvreap::tree mode, tree_birth& birth) noexcep
     birth.applied = uvreap::tree::process_group;
     return {};
   }
+  const int fd = birth.slot->dir.open_fd();
+  if (fd < 0) {
+    give_back(std::move(birth.slot));  // empty, and fine for another try
+    return errno_code(-fd);
+  }
+  birth.fd = fd;
   birth.applied = uvreap::tree::cgroup;
   return {};
 }

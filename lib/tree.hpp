@@ -17,37 +17,38 @@
 
 namespace uvreap::detail {
 
-/// One cgroup of the reaper's home, with the fds its hot path reads (pread at offset 0
-/// regenerates a cgroup file): made once, used by one tree after another while it is
-/// empty between them. Destroying it closes the fds and removes the directory (if empty).
+/// One cgroup of the reaper's home, used by one tree after another while it is empty
+/// between them. It holds no fd while a tree lives in it (10,000 trees cost no fds):
+/// its files are read by path when the tree's child exits. Destroying it removes the
+/// directory (if empty).
 struct cgroup_slot {
   cgroup::directory dir;
-  int dir_fd = -1;     ///< O_DIRECTORY, for clone3's CLONE_INTO_CGROUP
-  int events_fd = -1;  ///< cgroup.events
-  int cpu_fd = -1;     ///< cpu.stat
   /// cpu.stat's usage when the slot was last found empty: a tree's CPU is what it added.
   std::chrono::microseconds cpu_base{0};
-
-  cgroup_slot() = default;
-  cgroup_slot(const cgroup_slot&) = delete;
-  cgroup_slot& operator=(const cgroup_slot&) = delete;
-  ~cgroup_slot();
-
-  /// "populated" from cgroup.events.
-  std::error_code populated(bool& yes) const noexcept;
-  /// usage_usec from cpu.stat.
-  std::error_code cpu_usage(std::chrono::microseconds& usage) const noexcept;
 };
 
 /// A spawn's tree, made on the spawning thread before the clone: for `tree::cgroup` an
-/// empty cgroup of the reaper's home. If the child never starts, it goes back unused.
+/// empty cgroup of the reaper's home and an fd of it for clone3 (closed after the clone).
+/// If the child never starts, the cgroup is removed. Moves only.
 struct tree_birth {
   uvreap::tree applied = uvreap::tree::none;
   bool automatic = false;  ///< asked for tree::automatic: a refused clone3 takes a group
   std::unique_ptr<cgroup_slot> slot;
+  int fd = -1;  ///< the slot's O_DIRECTORY fd, for CLONE_INTO_CGROUP, until close_fd()
 
-  /// The fd clone3 wants, or -1.
-  [[nodiscard]] int cgroup_fd() const noexcept { return slot ? slot->dir_fd : -1; }
+  tree_birth() = default;
+  tree_birth(tree_birth&& o) noexcept
+      : applied(o.applied), automatic(o.automatic), slot(std::move(o.slot)), fd(o.fd) {
+    o.applied = uvreap::tree::none;
+    o.fd = -1;
+  }
+  tree_birth& operator=(tree_birth&& o) noexcept;
+  tree_birth(const tree_birth&) = delete;
+  tree_birth& operator=(const tree_birth&) = delete;
+  ~tree_birth() { close_fd(); }
+
+  /// The fd is needed only by the clone.
+  void close_fd() noexcept;
   /// A process group instead (tree::automatic when clone3 is refused).
   void fall_back_to_group() noexcept;
 };

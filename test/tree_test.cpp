@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -87,11 +88,39 @@ std::vector<pid_t> carrying(const std::string& token) {
   return out;
 }
 
+// Waits until every live process carrying `token` has ended — each through a pidfd (they
+// are not our children: a SIGKILL already sent is on its way) — or a generous deadline
+// passes; true when none is left.
+bool all_gone(const std::string& token, std::chrono::milliseconds deadline = 60s) {
+  const auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    const auto left = carrying(token);
+    if (left.empty()) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return false;
+    const int fd = static_cast<int>(::syscall(SYS_pidfd_open, left.front(), 0));
+    if (fd < 0) continue;  // gone already (ESRCH): look again
+    pollfd p{fd, POLLIN, 0};
+    (void)::poll(&p, 1, static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(until - now).count()));
+    ::close(fd);
+  }
+}
+
 // After a test: nothing of its trees may be left; anything that is gets killed so that the
 // next test starts clean.
+std::string describe(pid_t p) {
+  std::ifstream st("/proc/" + std::to_string(p) + "/stat");
+  std::string line;
+  std::getline(st, line);
+  return line;
+}
+
 void expect_none_left(const std::string& token, std::size_t allowed = 0) {
   const auto left = carrying(token);
-  BOOST_TEST(left.size() == allowed, left.size() << " processes of the tree left");
+  std::string what;
+  for (pid_t p : left)
+    what += "\n  " + describe(p);
+  BOOST_TEST(left.size() == allowed, left.size() << " processes of the tree left:" << what);
   for (pid_t p : left)
     ::kill(p, SIGKILL);
 }
@@ -402,7 +431,7 @@ BOOST_FIXTURE_TEST_CASE(an_unusable_cgroup_parent_fails_cgroup_spawns_and_automa
   const exit_status& st = rec.by_pid[pid].at(0);
   BOOST_TEST(st.tree_info().applied == tree::process_group);
   BOOST_TEST(st.tree_info().descendants_at_exit == -1);
-  BOOST_TEST(run_until([&] { return carrying(token).empty(); }));  // SIGKILL is on its way
+  BOOST_TEST(all_gone(token));  // SIGKILL is on its way
   expect_none_left(token);
 }
 
@@ -424,7 +453,7 @@ BOOST_FIXTURE_TEST_CASE(a_process_group_tree_is_killed_with_its_child, reaper_fi
   BOOST_TEST(st.code() == 7);
   BOOST_TEST(st.tree_info().applied == tree::process_group);
   // The group's SIGKILL was sent before the callback; its delivery is the kernel's.
-  BOOST_TEST(run_until([&] { return carrying(token).empty(); }));
+  BOOST_TEST(all_gone(token));
   expect_none_left(token);
 }
 
@@ -452,7 +481,7 @@ BOOST_FIXTURE_TEST_CASE(a_process_group_time_limit_kill_tree_and_close_reach_the
   bool closed = false;
   r.close(close_options::kill_children(200ms), [&] { closed = true; });
   BOOST_REQUIRE(run_until([&] { return closed; }));
-  BOOST_TEST(run_until([&] { return carrying(token).empty(); }));
+  BOOST_TEST(all_gone(token));
   expect_none_left(token);
 }
 
