@@ -236,6 +236,9 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   core_seams seams_;
   uvreap::stats stats_{};
   os_calls os_;
+  // Declared before everything that may hold a tree (the table, the inbox, the starter's
+  // jobs, draining_): their cgroup slots give their fd budget back to it as they go.
+  tree_home home_{opts_.cgroup_parent};
   std::unique_ptr<exit_source> policy_;
   const unsigned generation_ = fork_generation();
   std::atomic<std::thread::id> loop_thread_{std::this_thread::get_id()};
@@ -276,7 +279,6 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   int hops_left_ = 0;
   bool hop_owed_ = false;  // some handle was taken: free nothing before a hop
 
-  tree_home home_{opts_.cgroup_parent};
   std::size_t live_trees_ = 0;           // table entries with a tree
   std::vector<draining_tree> draining_;  // room for every live tree, reserved at spawn
   int inotify_fd_ = -1;                  // made at the first tree that outlives its child

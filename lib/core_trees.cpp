@@ -66,7 +66,7 @@ bool core::hold_for_tree(pid_t pid, bool lost, std::unique_ptr<tree_birth> t, pe
     return false;
   }
   bool populated = true;
-  if (std::error_code ec = t->slot->dir.populated(populated); ec) {
+  if (std::error_code ec = t->slot->populated(populated); ec) {
     report(-ec.value(), "reading a child's cgroup.events");
     populated = true;  // kill it anyway, and watch for the end
   }
@@ -150,7 +150,7 @@ void core::collect_drained(bool all, std::size_t from) noexcept {
       continue;
     }
     bool populated = true;
-    if (std::error_code ec = d.slot->dir.populated(populated); ec) {
+    if (std::error_code ec = d.slot->populated(populated); ec) {
       // Gone (someone removed it) or unreadable: nothing more can be learnt from it.
       report(-ec.value(), "reading a child's cgroup.events");
       populated = false;
@@ -177,7 +177,7 @@ void core::collect_drained(bool all, std::size_t from) noexcept {
 void core::finish_tree(tree_report& r, std::unique_ptr<cgroup_slot> slot) noexcept {
   // The cgroup is empty: what it used is the tree's, and the slot serves the next tree.
   std::chrono::microseconds cpu{0};
-  if (!slot->dir.cpu_usage(cpu)) {
+  if (!slot->cpu_usage(cpu)) {
     r.cpu = cpu - slot->cpu_base;
     slot->cpu_base = cpu;
   }

@@ -3,6 +3,7 @@
 // tree before its clone.
 #include "tree.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,64 @@
 
 namespace uvreap::detail {
 
+namespace {
+
+int open_in(int dir_fd, const char* name) noexcept {
+  int fd;
+  do {
+    fd = ::openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+// The whole of a cgroup file through an fd kept open: pread from 0 regenerates it.
+std::error_code read_at(int fd, std::string& text) noexcept {
+  char buf[1024];
+  text.clear();
+  off_t at = 0;
+  try {
+    for (;;) {
+      const ssize_t n = ::pread(fd, buf, sizeof buf, at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno_code(errno);
+      if (n == 0) return {};
+      text.append(buf, static_cast<std::size_t>(n));
+      at += n;
+    }
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+}
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) (void)::close(fd);  // read-only cgroup files: an error frees it too
+  fd = -1;
+}
+
+}  // namespace
+
+cgroup_slot::~cgroup_slot() {
+  const bool had = dir_fd >= 0;
+  close_fd(dir_fd);
+  close_fd(events_fd);
+  close_fd(cpu_fd);
+  if (had && fd_budget != nullptr) fd_budget->fetch_add(1, std::memory_order_relaxed);
+}
+
+std::error_code cgroup_slot::populated(bool& yes) const noexcept {
+  if (events_fd < 0) return dir.populated(yes);
+  std::string text;
+  if (auto ec = read_at(events_fd, text); ec) return ec;
+  return cgroup::parse_populated(text, yes);
+}
+
+std::error_code cgroup_slot::cpu_usage(std::chrono::microseconds& usage) const noexcept {
+  if (cpu_fd < 0) return dir.cpu_usage(usage);
+  std::string text;
+  if (auto ec = read_at(cpu_fd, text); ec) return ec;
+  return cgroup::parse_cpu_usage(text, usage);
+}
+
 tree_birth& tree_birth::operator=(tree_birth&& o) noexcept {
   if (this != &o) {
     close_fd();
@@ -18,15 +77,18 @@ tree_birth& tree_birth::operator=(tree_birth&& o) noexcept {
     automatic = o.automatic;
     slot = std::move(o.slot);
     fd = o.fd;
+    own_fd = o.own_fd;
     o.applied = uvreap::tree::none;
     o.fd = -1;
+    o.own_fd = false;
   }
   return *this;
 }
 
 void tree_birth::close_fd() noexcept {
-  if (fd >= 0) (void)::close(fd);  // a directory fd: nothing to flush, an error frees it too
+  if (own_fd && fd >= 0) (void)::close(fd);  // a directory: an error frees it too
   fd = -1;
+  own_fd = false;
 }
 
 void tree_birth::fall_back_to_group() noexcept {
@@ -97,6 +159,24 @@ std::error_code tree_home::make_slot(std::unique_ptr<cgroup_slot>& out) noexcept
     const std::error_code made = cgroup::directory::make_in(home, name, slot->dir);
     home.forget();  // borrowed: not ours to remove
     if (made) return made;
+    // Fds for the hot path while the budget lasts; without them the slot works by path.
+    if (fd_budget_.fetch_sub(1, std::memory_order_relaxed) > 0) {
+      const int dfd = slot->dir.open_fd();
+      const int efd = dfd >= 0 ? open_in(dfd, "cgroup.events") : -1;
+      const int cfd = efd >= 0 ? open_in(dfd, "cpu.stat") : -1;
+      if (cfd >= 0) {
+        slot->dir_fd = dfd;
+        slot->events_fd = efd;
+        slot->cpu_fd = cfd;
+        slot->fd_budget = &fd_budget_;
+      } else {
+        for (int fd : {dfd, efd})
+          if (fd >= 0) (void)::close(fd);
+        fd_budget_.fetch_add(1, std::memory_order_relaxed);
+      }
+    } else {
+      fd_budget_.fetch_add(1, std::memory_order_relaxed);
+    }
     out = std::move(slot);
     return {};
   } catch (const std::bad_alloc&) {
@@ -122,12 +202,17 @@ std::error_code tree_home::prepare(uvreap::tree mode, tree_birth& birth) noexcep
     birth.applied = uvreap::tree::process_group;
     return {};
   }
-  const int fd = birth.slot->dir.open_fd();
-  if (fd < 0) {
-    give_back(std::move(birth.slot));  // empty, and fine for another try
-    return errno_code(-fd);
+  if (birth.slot->dir_fd >= 0) {
+    birth.fd = birth.slot->dir_fd;
+  } else {
+    const int fd = birth.slot->dir.open_fd();
+    if (fd < 0) {
+      give_back(std::move(birth.slot));  // empty, and fine for another try
+      return errno_code(-fd);
+    }
+    birth.fd = fd;
+    birth.own_fd = true;
   }
-  birth.fd = fd;
   birth.applied = uvreap::tree::cgroup;
   return {};
 }
