@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 
@@ -244,7 +247,36 @@ std::error_code directory::write_file(const char* name, std::string_view text) c
 
 std::error_code directory::kill() const noexcept {
   const std::error_code ec = write_file("cgroup.kill", "1");
-  return ec == std::errc::no_such_file_or_directory ? errno_code(ENOTSUP) : ec;
+  return ec == std::errc::no_such_file_or_directory ? kill_frozen() : ec;
+}
+
+std::error_code directory::kill_frozen() const noexcept {
+  if (std::error_code ec = freeze(true); ec) {
+    return ec == std::errc::no_such_file_or_directory ? errno_code(ENOTSUP) : ec;
+  }
+  std::error_code result;
+  try {
+    std::vector<pid_t> killed;
+    std::vector<pid_t> listed;
+    // A process that was forking when the freeze came may add a child after a listing;
+    // once frozen, none can. Each round kills what is new; a round with nothing new ends
+    // it (the dying ones may still be listed). Bounded, in case the freeze never settles.
+    for (int round = 0; round < 1000; ++round) {
+      if (result = members(listed); result) break;
+      bool fresh = false;
+      for (pid_t p : listed) {
+        if (std::find(killed.begin(), killed.end(), p) != killed.end()) continue;
+        fresh = true;
+        if (::kill(p, SIGKILL) != 0 && errno != ESRCH && !result) result = errno_code(errno);
+        killed.push_back(p);
+      }
+      if (!fresh) break;
+    }
+  } catch (const std::bad_alloc&) {
+    result = errno_code(ENOMEM);
+  }
+  const std::error_code thawed = freeze(false);
+  return result ? result : thawed;
 }
 
 std::error_code directory::freeze(bool yes) const noexcept {

@@ -68,9 +68,15 @@ class directory {
 
   /// An O_DIRECTORY|O_CLOEXEC fd of it (for clone3's CLONE_INTO_CGROUP), or -errno.
   [[nodiscard]] int open_fd() const noexcept;
-  /// SIGKILL to every process in it and its descendants, by writing "1" to cgroup.kill.
-  /// ENOTSUP on a kernel before 5.14 (no cgroup.kill).
+  /// SIGKILL to every process in it, by writing "1" to cgroup.kill (Linux 5.14); where
+  /// there is none, `kill_frozen`. ENOTSUP when it has neither cgroup.kill nor
+  /// cgroup.freeze (before Linux 5.2).
   std::error_code kill() const noexcept;
+  /// What cgroup.kill does, for kernels before 5.14: freeze the cgroup (5.2; a frozen
+  /// process cannot fork, and SIGKILL still ends it), SIGKILL every process listed in
+  /// cgroup.procs, list again until no new pid shows up (a fork that was under way when
+  /// the freeze came), thaw. Not for a cgroup with sub-cgroups (the library makes none).
+  std::error_code kill_frozen() const noexcept;
   /// Every process in it (cgroup.procs; not below it).
   std::error_code members(std::vector<pid_t>& pids) const noexcept;
   /// How many processes are in it (the lines of cgroup.procs).

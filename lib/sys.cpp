@@ -112,6 +112,9 @@ pid_t interface::clone_into_cgroup(int (*fn)(void*), void* stack, std::size_t st
   a.stack_size = stack_size;
   a.cgroup = static_cast<std::uint64_t>(cgroup_fd);
   const long r = uvreap_detail_clone3(&a, sizeof a, fn, arg);
+  // Linux 5.3 to 5.6 have clone3 but not CLONE_INTO_CGROUP, and refuse the flag with
+  // EINVAL (the other arguments are fixed here): that is "not on this kernel".
+  if (r == -EINVAL) return -ENOSYS;
   return static_cast<pid_t>(r);  // the raw syscall's result: the pid, or -errno
 #else
   (void)fn, (void)stack, (void)stack_size, (void)flags, (void)arg, (void)pidfd, (void)cgroup_fd;

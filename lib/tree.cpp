@@ -112,9 +112,12 @@ std::error_code tree_home::make_home() noexcept {
       why_ = "cannot make the cgroup " + parent + "/" + name + ": " + ec.message();
       return error_ = ec;
     }
-    // The tree is killed with cgroup.kill (Linux 5.14); without it nothing would be sure.
-    if (::access((home_.path() + "/cgroup.kill").c_str(), F_OK) != 0) {
-      why_ = "the kernel has no cgroup.kill (Linux 5.14 or later is needed) in " + home_.path();
+    // The tree is killed with cgroup.kill (Linux 5.14), or before it by freezing it and
+    // killing each member (cgroup.freeze, 5.2); with neither nothing would be sure.
+    if (::access((home_.path() + "/cgroup.kill").c_str(), F_OK) != 0 &&
+        ::access((home_.path() + "/cgroup.freeze").c_str(), F_OK) != 0) {
+      why_ = "the kernel has neither cgroup.kill nor cgroup.freeze (Linux 5.2 or later is "
+             "needed) in " + home_.path();
       (void)home_.remove();
       return error_ = errno_code(ENOTSUP);
     }

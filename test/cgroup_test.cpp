@@ -6,6 +6,8 @@
 #include "cgroup.hpp"
 
 #include <linux/sched.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,6 +18,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "support.hpp"
 
@@ -149,6 +152,65 @@ BOOST_AUTO_TEST_CASE(a_child_born_in_a_directory_is_killed_through_it_and_the_di
   BOOST_TEST(!d.remove());
   BOOST_TEST(!d.made());
   BOOST_TEST(::access((parent + "/" + name).c_str(), F_OK) != 0);
+}
+
+// What kernels before 5.14 get instead of cgroup.kill: a tree that keeps forking, frozen
+// and killed member by member, leaves the cgroup empty.
+BOOST_AUTO_TEST_CASE(kill_frozen_empties_a_cgroup_whose_members_keep_forking,
+                     *boost::unit_test::precondition(writable_v2)) {
+  std::string parent, why;
+  BOOST_REQUIRE_MESSAGE(!cgroup::own_directory(parent, why), why);
+  cgroup::directory d;
+  BOOST_REQUIRE(!cgroup::directory::make(parent, "uvreap-test-frozen-" + std::to_string(::getpid()), d));
+  const int fd = d.open_fd();
+  BOOST_REQUIRE(fd >= 0);
+  int ready[2];
+  BOOST_REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
+  clone_args a{};
+  a.flags = CLONE_INTO_CGROUP;
+  a.exit_signal = SIGCHLD;
+  a.cgroup = static_cast<std::uint64_t>(fd);
+  const long pid = ::syscall(SYS_clone3, &a, sizeof a);
+  if (pid == 0) {
+    // Forks without end: 20 sleepers, a byte on fd 3, then a loop of short-lived children.
+    ::dup2(ready[1], 3);
+    ::execl("/bin/sh", "sh", "-c",
+            "i=0; while [ $i -lt 20 ]; do sleep 1000 3>&- & i=$((i+1)); done; "
+            "echo -n r >&3; exec 3>&-; while :; do (true); done", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fd);
+  ::close(ready[1]);
+  BOOST_REQUIRE(pid > 0);
+  char c = 0;
+  BOOST_REQUIRE(::read(ready[0], &c, 1) == 1);  // the sleepers are in (EOF if it died)
+  ::close(ready[0]);
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  int n = 0;
+  BOOST_REQUIRE(!d.count(n));
+  BOOST_TEST(n >= 21);
+  BOOST_TEST(!d.kill_frozen());
+  int st = 0;
+  BOOST_REQUIRE(::waitpid(static_cast<pid_t>(pid), &st, 0) == pid);
+  BOOST_TEST(WIFSIGNALED(st));
+  BOOST_TEST(WTERMSIG(st) == SIGKILL);
+  // The others were re-parented (to init or a subreaper): their end is seen through the
+  // cgroup, each pid polled through its pidfd.
+  bool pop = true;
+  while (std::chrono::steady_clock::now() < until) {
+    BOOST_REQUIRE(!d.populated(pop));
+    if (!pop) break;
+    std::vector<pid_t> left;
+    BOOST_REQUIRE(!d.members(left));
+    if (left.empty()) continue;
+    const int pfd = static_cast<int>(::syscall(SYS_pidfd_open, left.front(), 0));
+    if (pfd < 0) continue;
+    pollfd p{pfd, POLLIN, 0};
+    (void)::poll(&p, 1, 60000);
+    ::close(pfd);
+  }
+  BOOST_TEST(!pop);
+  BOOST_TEST(!d.remove());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -191,7 +191,7 @@ struct spawn_options {
   ///   were left and the tree's CPU time. `kill_tree`, time limits and `close` act on the
   ///   whole tree; nothing in it can leave. Errors from `spawn` (and no child): what
   ///   making the cgroup reported (EACCES, EROFS, ENOENT when no v2 hierarchy is
-  ///   mounted), ENOTSUP before Linux 5.14 (no cgroup.kill), ENOSYS where clone3 is
+  ///   mounted), ENOTSUP before Linux 5.7 (no cgroup.freeze or CLONE_INTO_CGROUP), ENOSYS where clone3 is
   ///   refused; `reaper::cgroup_status` says why in words.
   /// - `process_group`: the child leads a new process group (as with
   ///   `new_process_group`; a `new_session` does too), signalled as a group, and SIGKILLed

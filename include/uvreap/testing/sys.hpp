@@ -68,8 +68,9 @@ class interface {
   /// directory open as `cgroup_fd` (never moved there after birth). `stack` is the lowest
   /// address of `stack_size` bytes; `flags` are `clone`'s (the exit signal in the low
   /// byte). The pid, or -errno: -ENOSYS where the kernel or a seccomp filter refuses
-  /// clone3 (container runtimes' default filters do), or on an architecture the library
-  /// has no clone3 entry for (it has one for x86-64).
+  /// clone3 (container runtimes' default filters do) or does not know CLONE_INTO_CGROUP
+  /// (before Linux 5.7), or on an architecture the library has no clone3 entry for (it
+  /// has one for x86-64).
   virtual pid_t clone_into_cgroup(int (*fn)(void*), void* stack, std::size_t stack_size,
                                   int flags, void* arg, int* pidfd, int cgroup_fd) noexcept;
 
