@@ -224,6 +224,48 @@ function treeCode(value, fallback = 0) {
   return code;
 }
 
+/**
+ * What spawn() and run() read the same way: the AbortSignal, the file and its args (run
+ * through the shell when `shell` says), argv0, cwd, and the time limit with its signal.
+ */
+function command(file, args, options) {
+  const abortSignal = options.signal;
+  if (abortSignal !== undefined &&
+      (abortSignal === null || typeof abortSignal !== 'object' || !('aborted' in abortSignal))) {
+    throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal');
+  }
+  checkString(file, 'file');
+  if (file.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'file' cannot be empty");
+  args.forEach((a, i) => checkString(a, `args[${i}]`));
+  const shell = options.shell;
+  if (shell !== undefined && shell !== null && shell !== false) {
+    // child_process' rule: the command and its arguments joined by spaces, run by
+    // `/bin/sh -c` (or the shell named), which is also argv[0] unless `argv0` says.
+    if (shell !== true && typeof shell !== 'string') {
+      throw typeError('ERR_INVALID_ARG_TYPE', `The "options.shell" property must be of type boolean or string. Received type ${typeof shell}`);
+    }
+    const line = [file, ...args].join(' ');
+    file = shell === true ? '/bin/sh' : checkString(shell, 'options.shell');
+    args = ['-c', line];
+  }
+  const argv0 = options.argv0 === undefined ? file : checkString(options.argv0, 'options.argv0');
+  const cwd = options.cwd === undefined || options.cwd === null ? '' : checkString(String(options.cwd), 'options.cwd');
+  const killSignal = toSignal(options.killSignal ?? 'SIGTERM', 'killSignal');
+  let limit = null;
+  if (options.timeout !== undefined && options.timeout !== null && options.timeout !== 0) {
+    // A detached child leads its own group: the limit ends the whole group (or its tree).
+    limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }), killSignal,
+      toMilliseconds(options.killGrace ?? DEFAULT_GRACE_MS, 'killGrace', { allowZero: true })];
+  }
+  return { abortSignal, file, args, argv0, cwd, killSignal, limit };
+}
+
+/** The uid and gid options. */
+command.ids = (options) => ({
+  uid: options.uid === undefined ? null : toId(options.uid, 'uid'),
+  gid: options.gid === undefined ? null : toId(options.gid, 'gid'),
+});
+
 /** A child owned by a Reaper: `pid`, `kill()`, `exited`, an 'exit' event and stdio streams. */
 class ReapedChild extends EventEmitter {
   constructor(reaper, pid) {
@@ -404,40 +446,14 @@ class Reaper {
         throw typeError('ERR_INVALID_ARG_TYPE', `The "options.${name}" property must be of type boolean. Received type ${typeof options[name]}`);
       }
     }
-    const abortSignal = options.signal;
-    if (abortSignal !== undefined &&
-        (abortSignal === null || typeof abortSignal !== 'object' || !('aborted' in abortSignal))) {
-      throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal');
-    }
-    checkString(file, 'file');
-    if (file.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'file' cannot be empty");
-    args.forEach((a, i) => checkString(a, `args[${i}]`));
-    const shell = options.shell;
-    if (shell !== undefined && shell !== null && shell !== false) {
-      // child_process' rule: the command and its arguments joined by spaces, run by
-      // `/bin/sh -c` (or the shell named), which is also argv[0] unless `argv0` says.
-      if (shell !== true && typeof shell !== 'string') {
-        throw typeError('ERR_INVALID_ARG_TYPE', `The "options.shell" property must be of type boolean or string. Received type ${typeof shell}`);
-      }
-      const command = [file, ...args].join(' ');
-      file = shell === true ? '/bin/sh' : checkString(shell, 'options.shell');
-      args = ['-c', command];
-    }
-    const argv0 = options.argv0 === undefined ? file : checkString(options.argv0, 'options.argv0');
-    const cwd = options.cwd === undefined || options.cwd === null ? '' : checkString(String(options.cwd), 'options.cwd');
-    const killSignal = toSignal(options.killSignal ?? 'SIGTERM', 'killSignal');
-    let limit = null;
-    if (options.timeout !== undefined && options.timeout !== null && options.timeout !== 0) {
-      // A detached child leads its own group: the limit ends the whole group.
-      limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }), killSignal,
-        toMilliseconds(options.killGrace ?? DEFAULT_GRACE_MS, 'killGrace', { allowZero: true })];
-    }
+    const cmd = command(file, args, options);
+    ({ file, args } = cmd);
+    const { abortSignal, argv0, cwd, killSignal, limit } = cmd;
     if (options.async !== undefined && typeof options.async !== 'boolean') {
       throw typeError('ERR_INVALID_ARG_TYPE', `The "options.async" property must be of type boolean. Received type ${typeof options.async}`);
     }
     const startAsync = options.async === true;
-    const uid = options.uid === undefined ? null : toId(options.uid, 'uid');
-    const gid = options.gid === undefined ? null : toId(options.gid, 'gid');
+    const { uid, gid } = command.ids(options);
     const stdio = stdioCodes(options.stdio);
     const tree = treeCode(options.tree);
     const id = this._nextId++;
@@ -493,28 +509,10 @@ class Reaper {
     if (typeof options !== 'object' || Array.isArray(options)) {
       throw typeError('ERR_INVALID_ARG_TYPE', `The "options" argument must be of type object. Received type ${typeof options}`);
     }
-    checkString(file, 'file');
-    if (file.length === 0) throw typeError('ERR_INVALID_ARG_VALUE', "The argument 'file' cannot be empty");
-    args.forEach((a, i) => checkString(a, `args[${i}]`));
-    const shell = options.shell;
-    if (shell !== undefined && shell !== null && shell !== false) {
-      if (shell !== true && typeof shell !== 'string') {
-        throw typeError('ERR_INVALID_ARG_TYPE', `The "options.shell" property must be of type boolean or string. Received type ${typeof shell}`);
-      }
-      const command = [file, ...args].join(' ');
-      file = shell === true ? '/bin/sh' : checkString(shell, 'options.shell');
-      args = ['-c', command];
-    }
-    const argv0 = options.argv0 === undefined ? file : checkString(options.argv0, 'options.argv0');
-    const cwd = options.cwd === undefined || options.cwd === null ? '' : checkString(String(options.cwd), 'options.cwd');
-    const killSignal = toSignal(options.killSignal ?? 'SIGTERM', 'killSignal');
-    let limit = null;
-    if (options.timeout !== undefined && options.timeout !== null && options.timeout !== 0) {
-      limit = [toMilliseconds(options.timeout, 'timeout', { allowZero: false }), killSignal,
-        toMilliseconds(options.killGrace ?? DEFAULT_GRACE_MS, 'killGrace', { allowZero: true })];
-    }
-    const uid = options.uid === undefined ? null : toId(options.uid, 'uid');
-    const gid = options.gid === undefined ? null : toId(options.gid, 'gid');
+    const cmd = command(file, args, options);
+    ({ file, args } = cmd);
+    const { abortSignal, argv0, cwd, killSignal, limit } = cmd;
+    const { uid, gid } = command.ids(options);
     const tree = treeCode(options.tree, 3);
     let input = null;
     if (options.input !== undefined && options.input !== null) {
@@ -533,11 +531,6 @@ class Reaper {
     const encoding = options.encoding ?? 'utf8';
     if (encoding !== 'buffer' && !Buffer.isEncoding(encoding)) {
       throw typeError('ERR_INVALID_ARG_VALUE', `The argument 'encoding' is invalid encoding. Received ${util.inspect(encoding)}`);
-    }
-    const abortSignal = options.signal;
-    if (abortSignal !== undefined &&
-        (abortSignal === null || typeof abortSignal !== 'object' || !('aborted' in abortSignal))) {
-      throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.signal" property must be an instance of AbortSignal');
     }
     const id = this._nextId++;
     return new Promise((resolve, reject) => {

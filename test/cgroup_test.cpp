@@ -44,18 +44,33 @@ boost::test_tools::assertion_result writable_v2(boost::unit_test::test_unit_id) 
   return true;
 }
 
-// A child born in the cgroup `cg_fd`: it blocks in pause() until killed.
-pid_t clone_into(int cg_fd) {
+[[noreturn]] void pause_forever(int) {
+  for (;;)
+    ::pause();
+}
+
+// A child born in the cgroup `cg_fd` (a fork of this process), running `body(arg)`; by
+// default it blocks in pause() until killed.
+pid_t clone_into(int cg_fd, void (*body)(int) = pause_forever, int arg = 0) {
   clone_args a{};
   a.flags = CLONE_INTO_CGROUP;
   a.exit_signal = SIGCHLD;
   a.cgroup = static_cast<std::uint64_t>(cg_fd);
   const long pid = ::syscall(SYS_clone3, &a, sizeof a);
   if (pid == 0) {
-    for (;;)
-      ::pause();
+    body(arg);
+    ::_exit(127);
   }
   return static_cast<pid_t>(pid);
+}
+
+// Forks without end: 20 sleepers, a byte on `ready_fd` (as fd 3), then a loop of
+// short-lived children.
+void fork_forever(int ready_fd) {
+  ::dup2(ready_fd, 3);
+  ::execl("/bin/sh", "sh", "-c",
+          "i=0; while [ $i -lt 20 ]; do sleep 1000 3>&- & i=$((i+1)); done; "
+          "echo -n r >&3; exec 3>&-; while :; do (true); done", static_cast<char*>(nullptr));
 }
 
 }  // namespace
@@ -166,19 +181,7 @@ BOOST_AUTO_TEST_CASE(kill_frozen_empties_a_cgroup_whose_members_keep_forking,
   BOOST_REQUIRE(fd >= 0);
   int ready[2];
   BOOST_REQUIRE(::pipe2(ready, O_CLOEXEC) == 0);
-  clone_args a{};
-  a.flags = CLONE_INTO_CGROUP;
-  a.exit_signal = SIGCHLD;
-  a.cgroup = static_cast<std::uint64_t>(fd);
-  const long pid = ::syscall(SYS_clone3, &a, sizeof a);
-  if (pid == 0) {
-    // Forks without end: 20 sleepers, a byte on fd 3, then a loop of short-lived children.
-    ::dup2(ready[1], 3);
-    ::execl("/bin/sh", "sh", "-c",
-            "i=0; while [ $i -lt 20 ]; do sleep 1000 3>&- & i=$((i+1)); done; "
-            "echo -n r >&3; exec 3>&-; while :; do (true); done", static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
+  const pid_t pid = clone_into(fd, fork_forever, ready[1]);
   ::close(fd);
   ::close(ready[1]);
   BOOST_REQUIRE(pid > 0);

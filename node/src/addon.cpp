@@ -239,6 +239,7 @@ class addon_reaper {
   static napi_value watch(napi_env env, napi_callback_info info);
   static napi_value kill(napi_env env, napi_callback_info info);
   static napi_value kill_tree(napi_env env, napi_callback_info info);
+  static napi_value signal_child(napi_env env, napi_callback_info info, bool whole_tree);
   static napi_value run(napi_env env, napi_callback_info info);
   static napi_value close(napi_env env, napi_callback_info info);
   static napi_value stats(napi_env env, napi_callback_info info);
@@ -536,32 +537,29 @@ napi_value addon_reaper::watch(napi_env env, napi_callback_info info) {
   });
 }
 
-// kill(pid, signal) -> true, or false when the child is no longer this reaper's (ESRCH)
-napi_value addon_reaper::kill(napi_env env, napi_callback_info info) {
+// kill(pid, signal) and killTree(pid, signal) -> true, or false when the child (its tree)
+// is no longer this reaper's (ESRCH).
+napi_value addon_reaper::signal_child(napi_env env, napi_callback_info info, bool whole_tree) {
   return guard(env, [&]() -> napi_value {
     call_args a = args_of(env, info, 2);
     uvreap::reaper& r = unwrap(env, a.self).live(env);
+    const auto pid = static_cast<pid_t>(to_double(env, a.argv[0]));
+    const int sig = to_int(env, a.argv[1]);
     std::error_code ec;
-    r.kill(static_cast<pid_t>(to_double(env, a.argv[0])), to_int(env, a.argv[1]), ec);
-    if (ec && ec.value() != ESRCH) throw_errno(env, ec.value(), "kill");
+    whole_tree ? r.kill_tree(pid, sig, ec) : r.kill(pid, sig, ec);
+    if (ec && ec.value() != ESRCH) throw_errno(env, ec.value(), whole_tree ? "killTree" : "kill");
     napi_value v;
     check(env, napi_get_boolean(env, !ec, &v));
     return v;
   });
 }
 
-// killTree(pid, signal) -> true, or false when the tree is no longer this reaper's (ESRCH)
+napi_value addon_reaper::kill(napi_env env, napi_callback_info info) {
+  return signal_child(env, info, false);
+}
+
 napi_value addon_reaper::kill_tree(napi_env env, napi_callback_info info) {
-  return guard(env, [&]() -> napi_value {
-    call_args a = args_of(env, info, 2);
-    uvreap::reaper& r = unwrap(env, a.self).live(env);
-    std::error_code ec;
-    r.kill_tree(static_cast<pid_t>(to_double(env, a.argv[0])), to_int(env, a.argv[1]), ec);
-    if (ec && ec.value() != ESRCH) throw_errno(env, ec.value(), "killTree");
-    napi_value v;
-    check(env, napi_get_boolean(env, !ec, &v));
-    return v;
-  });
+  return signal_child(env, info, true);
 }
 
 // run(id, file, argv, env|null, cwd, [timeout, signal, grace]|null, uid, gid, tree,
