@@ -163,6 +163,16 @@ std::optional<uvreap::deadline> to_deadline(napi_env env, napi_value v) {
   return d;
 }
 
+/// The command both spawn and run take at arguments 1-4: file, argv, env|null, cwd.
+uvreap::spawn_options command_of(napi_env env, const napi_value* argv) {
+  uvreap::spawn_options o;
+  o.file = to_string(env, argv[1]);
+  o.argv = to_strings(env, argv[2]);
+  if (!is_null(env, argv[3])) o.env = to_strings(env, argv[3]);
+  o.cwd = to_string(env, argv[4]);
+  return o;
+}
+
 /// index.js's tree codes: 0 none, 1 cgroup, 2 process group, 3 automatic.
 uvreap::tree to_tree(napi_env env, napi_value v) {
   switch (to_int(env, v)) {
@@ -419,11 +429,7 @@ napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
     addon_reaper& self = unwrap(env, a.self);
     uvreap::reaper& r = self.live(env);
     const double id = to_double(env, a.argv[0]);
-    uvreap::spawn_options o;
-    o.file = to_string(env, a.argv[1]);
-    o.argv = to_strings(env, a.argv[2]);
-    if (!is_null(env, a.argv[3])) o.env = to_strings(env, a.argv[3]);
-    o.cwd = to_string(env, a.argv[4]);
+    uvreap::spawn_options o = command_of(env, a.argv.data());
 
     std::uint32_t n = 0;
     check(env, napi_get_array_length(env, a.argv[5], &n));
@@ -572,11 +578,7 @@ napi_value addon_reaper::run(napi_env env, napi_callback_info info) {
     addon_reaper& self = unwrap(env, a.self);
     uvreap::reaper& r = self.live(env);
     const double id = to_double(env, a.argv[0]);
-    uvreap::spawn_options o;
-    o.file = to_string(env, a.argv[1]);
-    o.argv = to_strings(env, a.argv[2]);
-    if (!is_null(env, a.argv[3])) o.env = to_strings(env, a.argv[3]);
-    o.cwd = to_string(env, a.argv[4]);
+    uvreap::spawn_options o = command_of(env, a.argv.data());
     o.time_limit = to_deadline(env, a.argv[5]);
     if (!is_null(env, a.argv[6])) o.uid = static_cast<uid_t>(to_double(env, a.argv[6]));
     if (!is_null(env, a.argv[7])) o.gid = static_cast<gid_t>(to_double(env, a.argv[7]));
