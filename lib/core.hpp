@@ -168,7 +168,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
                              int* pidfd) noexcept;
   bool hold_for_tree(pid_t pid, bool lost, std::unique_ptr<tree_birth> tree, pending& p) noexcept;
   int signal_tree(pid_t pid, const tree_birth& tree, int sig) noexcept;
-  int signal_members(const cgroup::directory& dir, int sig) noexcept;
+  int signal_members(cgroup_slot& slot, int sig) noexcept;
   void finish_tree(tree_report& r, std::unique_ptr<cgroup_slot> slot) noexcept;
   int watch_tree(draining_tree& d) noexcept;
   int start_tree_poll() noexcept;

@@ -76,10 +76,9 @@ bool core::hold_for_tree(pid_t pid, bool lost, std::unique_ptr<tree_birth> t, pe
     p.status = exit_status_builder::with_tree(p.status, rep);
     return false;
   }
-  const cgroup::directory& dir = t->slot->dir;
   int left = 0;
-  if (std::error_code ec = dir.count(left); !ec) rep.descendants_at_exit = left;
-  if (std::error_code ec = dir.kill(); ec) report(-ec.value(), "cgroup.kill of a child's tree");
+  if (std::error_code ec = t->slot->dir.count(left); !ec) rep.descendants_at_exit = left;
+  if (int r = signal_members(*t->slot, SIGKILL); r < 0) report(r, "cgroup.kill of a child's tree");
   // Room for every live tree was reserved at its spawn (reserve_for_one).
   draining_.push_back(draining_tree{std::move(p), rep, std::move(t->slot), -1});
   draining_tree& d = draining_.back();
@@ -186,8 +185,10 @@ void core::finish_tree(tree_report& r, std::unique_ptr<cgroup_slot> slot) noexce
   home_.give_back(std::move(slot));
 }
 
-int core::signal_members(const cgroup::directory& dir, int sig) noexcept {
+int core::signal_members(cgroup_slot& slot, int sig) noexcept {
+  const cgroup::directory& dir = slot.dir;
   if (sig == SIGKILL) {
+    slot.killed = true;
     std::error_code ec = dir.kill();
     return ec ? -ec.value() : 0;
   }
@@ -211,7 +212,7 @@ int core::signal_members(const cgroup::directory& dir, int sig) noexcept {
 int core::signal_tree(pid_t pid, const tree_birth& t, int sig) noexcept {
   if (t.applied == uvreap::tree::process_group) return os_.kill(-pid, sig);
   if (sig == 0) return os_.kill(pid, 0);  // the child is unreaped: a probe of it
-  return signal_members(t.slot->dir, sig);
+  return signal_members(*t.slot, sig);
 }
 
 void core::kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept {
@@ -233,7 +234,7 @@ void core::kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept {
   for (draining_tree& d : draining_) {
     if (d.exit.status.pid() != pid) continue;
     if (sig != 0 && sig != SIGKILL) {
-      if (int r = signal_members(d.slot->dir, sig); r < 0 && r != -ESRCH) ec = errno_code(-r);
+      if (int r = signal_members(*d.slot, sig); r < 0 && r != -ESRCH) ec = errno_code(-r);
     }
     return;
   }

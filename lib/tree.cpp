@@ -224,7 +224,7 @@ void tree_home::give_back(std::unique_ptr<cgroup_slot> slot) noexcept {
   if (!slot) return;
   {
     std::lock_guard<std::mutex> lock(m_);
-    if (home_.made() && !has_memory_peak_ && pool_.size() < kPoolMax) {
+    if (home_.made() && !has_memory_peak_ && !slot->killed && pool_.size() < kPoolMax) {
       try {
         pool_.push_back(std::move(slot));
         return;

@@ -31,6 +31,10 @@ struct cgroup_slot {
   std::atomic<int>* fd_budget = nullptr;  ///< given back when a slot with fds goes
   /// cpu.stat's usage when the slot was last found empty: a tree's CPU is what it added.
   std::chrono::microseconds cpu_base{0};
+  /// Killed through cgroup.kill once: never reused. (Linux 6.18 kills every child later
+  /// born into such a cgroup with CLONE_INTO_CGROUP: the fork compares the cgroup's kill
+  /// count with the parent's cgroup's.)
+  bool killed = false;
 
   cgroup_slot() = default;
   cgroup_slot(const cgroup_slot&) = delete;
@@ -95,7 +99,8 @@ class tree_home {
   std::error_code ready(std::string* why) noexcept;
 
   /// A slot whose tree is over (empty): kept for the next one, or removed when the pool
-  /// is full or the slot cannot be reused (its memory.peak would carry over).
+  /// is full or the slot cannot be reused (its memory.peak would carry over, or it was
+  /// killed through cgroup.kill).
   void give_back(std::unique_ptr<cgroup_slot> slot) noexcept;
 
   /// Whether the home's cgroups have memory.peak (the memory controller is on). Read only

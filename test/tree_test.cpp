@@ -254,6 +254,22 @@ BOOST_FIXTURE_TEST_CASE(a_child_alone_in_its_cgroup_is_delivered_with_no_descend
   BOOST_TEST(st.tree_info().cpu.count() >= 0);
 }
 
+BOOST_FIXTURE_TEST_CASE(children_after_a_killed_tree_are_born_and_run_normally, reaper_fixture,
+                        *boost::unit_test::precondition(cgroups_usable)) {
+  // A tree whose leftover is killed, then children spawned one after another: none may be
+  // killed at birth (a cgroup once killed through cgroup.kill is not reused).
+  for (const char* script : {"(sleep 1000 &); exit 0", "exit 1", "exit 2", "(sleep 1000 &); exit 3",
+                             "exit 4"}) {
+    auto o = shell(script);
+    o.tree = tree::cgroup;
+    const pid_t pid = r.spawn(o, rec.cb());
+    const std::size_t want = rec.calls + 1;
+    BOOST_REQUIRE(run_until([&] { return rec.calls == want; }));
+    const exit_status& st = rec.by_pid[pid].at(0);
+    BOOST_TEST(st.exited(), script << ": " << st);
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(a_time_limit_ends_the_whole_cgroup_tree, reaper_fixture,
                         *boost::unit_test::precondition(cgroups_usable)) {
   const std::string token = new_token();

@@ -205,9 +205,9 @@ typedef struct {
 typedef struct {
   uvreap_exit_t status; /**< the child's exit, with its tree's */
   const char* out;      /**< stdout, up to max_output bytes (not NUL-terminated) */
-  size_t out_len;
-  const char* err; /**< stderr, likewise */
-  size_t err_len;
+  size_t out_len;       /**< bytes at `out` */
+  const char* err;      /**< stderr, likewise */
+  size_t err_len;       /**< bytes at `err` */
   int out_truncated; /**< 1: stdout had more than max_output bytes */
   int err_truncated; /**< 1: stderr had more than max_output bytes */
   int output_cut;    /**< 1: output pipes were still open drain_after_exit_ms after the tree */
