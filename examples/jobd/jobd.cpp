@@ -770,15 +770,16 @@ int main(int argc, char** argv) {
   const int bound_port =
       ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                        : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
-  std::printf("listening on %s:%d\n", cfg.host.c_str(), bound_port);
-  std::fflush(stdout);
-
+  // Stopping works from the moment the line below says the server is there.
   for (auto* s : {&srv.sigterm, &srv.sigint}) {
     uv_signal_init(srv.loop, s);
     s->data = &srv;
   }
   uv_signal_start(&srv.sigterm, on_stop_signal, SIGTERM);
   uv_signal_start(&srv.sigint, on_stop_signal, SIGINT);
+  std::printf("listening on %s:%d\n", cfg.host.c_str(), bound_port);
+  std::fflush(stdout);
+
 
   uv_run(srv.loop, UV_RUN_DEFAULT);
   srv.reaper.reset();
