@@ -191,8 +191,9 @@ struct spawn_options {
   ///   were left and the tree's CPU time. `kill_tree`, time limits and `close` act on the
   ///   whole tree; nothing in it can leave. Errors from `spawn` (and no child): what
   ///   making the cgroup reported (EACCES, EROFS, ENOENT when no v2 hierarchy is
-  ///   mounted), ENOTSUP before Linux 5.7 (no cgroup.freeze or CLONE_INTO_CGROUP), ENOSYS where clone3 is
-  ///   refused; `reaper::cgroup_status` says why in words.
+  ///   mounted), ENOTSUP where cgroups have neither cgroup.kill nor cgroup.freeze,
+  ///   ENOSYS where clone3 with CLONE_INTO_CGROUP is refused (before Linux 5.7, or a
+  ///   seccomp filter); `reaper::cgroup_status` says why in words.
   /// - `process_group`: the child leads a new process group (as with
   ///   `new_process_group`; a `new_session` does too), signalled as a group, and SIGKILLed
   ///   as a group when the child exits. A process that calls setsid or setpgid leaves the
