@@ -301,13 +301,9 @@ std::error_code directory::members(std::vector<pid_t>& pids) const noexcept {
 }
 
 std::error_code directory::count(int& n) const noexcept {
-  std::string text;
-  if (auto ec = read_file("cgroup.procs", text); ec) return ec;
-  n = 0;
-  any_line(text, [&](std::string_view line) {
-    if (!line.empty()) ++n;
-    return false;
-  });
+  std::vector<pid_t> pids;
+  if (auto ec = members(pids); ec) return ec;
+  n = static_cast<int>(pids.size());
   return {};
 }
 
