@@ -109,6 +109,7 @@ exit_callback child_table::take(pid_t pid, entry* rest) noexcept {
     rest->deadline_serial = e.deadline_serial;
     rest->deadline_fired = e.deadline_fired;
     rest->tree = std::move(e.tree);
+    rest->terminal = std::move(e.terminal);
   }
   return take_at(i);
 }

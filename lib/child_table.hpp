@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "terminal.hpp"
 #include "tree.hpp"
 #include "uvreap/exit_status.hpp"
 #include "uvreap/reaper_options.hpp"  // uvreap::exit_callback
@@ -32,6 +33,7 @@ class child_table {
     std::uint32_t deadline_serial = 0;  ///< non-zero while a time limit is pending
     bool deadline_fired = false;        ///< the time limit expired and a signal was sent
     std::unique_ptr<tree_birth> tree;   ///< what holds its tree; null for tree::none
+    std::unique_ptr<terminal_hold> terminal;  ///< its pty (spawn_options::terminal)
   };
 
   child_table();

@@ -216,12 +216,13 @@ void core::sweep(sweep_kind why) noexcept {
 void core::release(const reaped& r) noexcept {
   bool fired = false;
   std::unique_ptr<tree_birth> tree;
-  exit_callback cb = take_child(r.pid, &fired, &tree);
+  std::unique_ptr<terminal_hold> terminal;
+  exit_callback cb = take_child(r.pid, &fired, &tree, &terminal);
   if (!cb && policy_->reaps_unregistered()) {
     // Another thread may have spawned it and not queued it yet: it holds the inbox lock
     // from before the spawn until the pid is queued, so draining settles it.
     drain_inbox();
-    cb = take_child(r.pid, &fired, &tree);
+    cb = take_child(r.pid, &fired, &tree, &terminal);
   }
   const bool orphan = !cb;
   exit_status st = detail::exit_status_builder::lost(r.pid);
@@ -231,7 +232,8 @@ void core::release(const reaped& r) noexcept {
     ++(orphan ? stats_.orphans_reaped : stats_.exits_reaped);
     st = exit_status::from_wait(r.pid, r.status, &r.usage);
   }
-  pending p{exit_status_builder::with_deadline_fired(st, fired), std::move(cb), orphan};
+  pending p{exit_status_builder::with_deadline_fired(st, fired), std::move(cb), orphan,
+            std::move(terminal)};
   // What the child started may still run: its exit waits for them (core_trees.cpp).
   if (tree && hold_for_tree(r.pid, r.lost, std::move(tree), p)) return;
   // Room: reserve_for_one keeps one slot per owned child, and the budget bounds a sweep.
@@ -242,13 +244,15 @@ void core::deliver_lost(pid_t pid) noexcept {
   release(reaped{pid, 0, {}, true});
 }
 
-exit_callback core::take_child(pid_t pid, bool* deadline_fired,
-                               std::unique_ptr<tree_birth>* tree) noexcept {
+exit_callback core::take_child(pid_t pid, bool* deadline_fired, std::unique_ptr<tree_birth>* tree,
+                               std::unique_ptr<terminal_hold>* terminal) noexcept {
   // The one place where a child leaves the table.
   child_table::entry rest{};
   exit_callback cb = table_.take(pid, &rest);
   if (!cb) return cb;  // not ours: callbacks are never empty (EINVAL at the door)
   if (deadline_fired != nullptr) *deadline_fired = rest.deadline_fired;
+  // Not asked for (close, an abandoned start): dropped, its slave copy closed.
+  if (terminal != nullptr) *terminal = std::move(rest.terminal);
   if (rest.tree) {
     --live_trees_;
     // Not asked for (close, an abandoned start): dropped, its cgroup removed if empty.
@@ -301,6 +305,7 @@ void core::dispatch() noexcept {
     } else {
       invoke(p.callback, p.status);
     }
+    if (p.terminal) end_terminal(std::move(p.terminal));
   }
   batch_.clear();
 }

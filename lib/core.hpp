@@ -69,6 +69,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void watch(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
   void kill(pid_t pid, int sig, std::error_code& ec) noexcept;
   void kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept;
+  void resize(pid_t pid, int cols, int rows, std::error_code& ec) noexcept;
   pid_t run(const spawn_options& opts, run_options how, run_callback done,
             std::error_code& ec) noexcept;
   /// Whether cgroup trees can be made (making the reaper's cgroup); `why` in words.
@@ -103,6 +104,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
     exit_status status;
     exit_callback callback;
     bool orphan = false;
+    std::unique_ptr<terminal_hold> terminal;  // ended once the callback has run
   };
 
   // --- libuv callbacks: each notes the loop thread, then does one thing ---
@@ -125,7 +127,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void release(const reaped& r) noexcept;
   void deliver_lost(pid_t pid) noexcept;
   exit_callback take_child(pid_t pid, bool* deadline_fired,
-                           std::unique_ptr<tree_birth>* tree = nullptr) noexcept;
+                           std::unique_ptr<tree_birth>* tree = nullptr,
+                           std::unique_ptr<terminal_hold>* terminal = nullptr) noexcept;
   reap_outcome reap_now(pid_t pid) noexcept;
   void dispatch() noexcept;
   void after_dispatch() noexcept;
@@ -137,7 +140,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   }
   std::error_code reserve_for_one(bool with_deadline, bool with_tree = false) noexcept;
   void adopt(pid_t pid, exit_callback cb, int pidfd = -1,
-             std::unique_ptr<tree_birth> tree = nullptr) noexcept;
+             std::unique_ptr<tree_birth> tree = nullptr,
+             std::unique_ptr<terminal_hold> terminal = nullptr) noexcept;
   pid_t spawn_from_thread(const spawn_options& opts, exit_callback cb,
                           std::error_code& ec) noexcept;
   void watch_from_thread(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;
@@ -178,6 +182,12 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   static void on_tree_event(uv_poll_t* h, int status, int events);
   void close_trees() noexcept;
 
+  // --- terminals (core_terminals.cpp) ---
+  // A delivered child's terminal: its slave copy is closed once the master is read to
+  // the end, looked at on terminal_timer_ with a growing interval until then.
+  void end_terminal(std::unique_ptr<terminal_hold> t) noexcept;
+  static void on_terminal_timer(uv_timer_t* h);
+
   // --- run (run.cpp) ---
   friend class run_job;
   void run_ended(run_job* job) noexcept;
@@ -211,6 +221,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
     f(grace_timer_);
     f(inbox_async_);
     f(tree_poll_);
+    f(terminal_timer_);
   }
 
   // --- handles: made at start, made anew after the application closed them ---
@@ -270,6 +281,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   uv_handle<uv_timer_t> grace_timer_;  // close(kill_children): the SIGKILL step
   uv_handle<uv_async_t> inbox_async_;  // wakes the loop for the thread inbox
   uv_handle<uv_poll_t> tree_poll_;     // the inotify fd watching draining trees' cgroups
+  uv_handle<uv_timer_t> terminal_timer_;  // ending_terminals_' next look
   int closing_handles_ = 0;
   // Memory of handles the application closed (uv_walk at shutdown), which libuv may
   // touch until the closing pass that finishes them: freed only after a hop — a handle
@@ -284,6 +296,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   int inotify_fd_ = -1;                  // made at the first tree that outlives its child
   std::vector<int> fired_wds_;           // scratch for on_tree_event
   std::vector<run_job*> runs_;           // reaper::run calls not yet called back
+  std::vector<std::unique_ptr<terminal_hold>> ending_terminals_;  // read to the end yet?
+  std::uint64_t terminal_wait_ms_ = 0;   // the timer's interval: 1 ms, doubling to 100
 
   std::function<void()> on_closed_;
   std::shared_ptr<core> self_;

@@ -60,6 +60,8 @@ void core::finish_close() noexcept {
     take_child(table_.at(table_.size() - 1).pid, nullptr);
   deadlines_.clear();
   drained_.clear();
+  // Their slave copies are closed: a stream not read to the end by now may end early.
+  ending_terminals_.clear();
   close_trees();
   if (policy_) policy_->close(os_, *this);
   // A handle whose init never ran (or failed) has no loop and owes no close callback;

@@ -17,6 +17,7 @@ int core::init_handles() noexcept {
   if (r == 0) r = uv_timer_init(loop_, safety_timer_.get());
   if (r == 0) r = uv_timer_init(loop_, deadline_timer_.get());
   if (r == 0) r = uv_timer_init(loop_, grace_timer_.get());
+  if (r == 0) r = uv_timer_init(loop_, terminal_timer_.get());
   if (r == 0) r = uv_async_init(loop_, inbox_async_.get(), on_inbox);
   if (r == 0 && policy_->poll_fd() >= 0) {
     r = uv_poll_init(loop_, pidfd_poll_.get(), policy_->poll_fd());
@@ -31,6 +32,7 @@ int core::init_handles() noexcept {
   safety_timer_.keeps_loop_alive(false);
   deadline_timer_.keeps_loop_alive(false);
   inbox_async_.keeps_loop_alive(false);
+  terminal_timer_.keeps_loop_alive(false);  // the reader's own handle keeps the loop going
   if (state_ == state::closing) hide_handles(true);
   if (r == 0 && pidfd_poll_.initialised()) {
     // No SIGCHLD: the epoll set of pidfds is the source (the signal watcher starts only
@@ -93,6 +95,10 @@ std::error_code core::ensure_handles() noexcept {
   // drains the inbox, whose wake-up may have gone to the closed async) and time limits.
   schedule_continuation();
   restart_deadline_timer();
+  if (!ending_terminals_.empty()) {
+    terminal_wait_ms_ = 0;
+    start_timer(terminal_timer_.get(), on_terminal_timer, 0);
+  }
   update_ref();
   return {};
 }

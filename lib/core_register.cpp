@@ -47,7 +47,8 @@ std::error_code core::reserve_for_one(bool with_deadline, bool with_tree) noexce
   return {};
 }
 
-void core::adopt(pid_t pid, exit_callback cb, int pidfd, std::unique_ptr<tree_birth> tree) noexcept {
+void core::adopt(pid_t pid, exit_callback cb, int pidfd, std::unique_ptr<tree_birth> tree,
+                 std::unique_ptr<terminal_hold> terminal) noexcept {
   // The caller reserved room (reserve_for_one), so nothing here can fail.
   if (table_.contains(pid)) {
     // The kernel handed out this pid again, so the child we held under it was reaped by
@@ -62,9 +63,13 @@ void core::adopt(pid_t pid, exit_callback cb, int pidfd, std::unique_ptr<tree_bi
     schedule_continuation();
   }
   table_.insert(pid, std::move(cb), a.pidfd);
-  if (tree) {
-    table_.find(pid)->tree = std::move(tree);
-    ++live_trees_;
+  if (tree || terminal) {
+    child_table::entry* e = table_.find(pid);
+    e->terminal = std::move(terminal);
+    if (tree) {
+      e->tree = std::move(tree);
+      ++live_trees_;
+    }
   }
   update_ref();
 }
@@ -94,7 +99,7 @@ pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& 
   }
   // No sweep can run between the child's creation and this insert (both are on the
   // loop thread), so even a child that exited at once is found by the next sweep.
-  adopt(pid, std::move(cb), pidfd, std::move(tree));
+  adopt(pid, std::move(cb), pidfd, std::move(tree), plan.take_terminal());
   if (opts.time_limit) arm_deadline(pid, *opts.time_limit, 0);
   if (int r = plan.finish(); r < 0) report(r, "uv_pipe_open of a child's pipe");
   return pid;
@@ -135,6 +140,7 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
   it.callback = std::move(cb);
   it.time_limit = opts.time_limit;
   it.tree = std::move(tree);
+  it.terminal = plan.take_terminal();  // held by the item across the start
   const pid_t pid =
       inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec);
   // The pipes are the caller's, on its own loop: opened here, on its thread.
@@ -185,6 +191,7 @@ void core::start_off_loop(std::unique_ptr<start_job> job) noexcept {
   it.made = j->called;  // a time limit counts from the spawn_async call
   tree_birth* t = j->tree.get();  // the item owns it; it stays put
   it.tree = std::move(j->tree);
+  it.terminal = j->plan.take_terminal();  // held by the item across the start
   it.start = std::move(job);
   auto make = [j, t](uvreap::stats::syscall_counts& /*calls*/) {
     int pidfd = -1;  // not asked for: the loop thread opens its own at registration
@@ -313,7 +320,7 @@ bool core::register_drained() noexcept {
       break;
     }
     ++stats_.queued_registrations;
-    adopt(q.pid, std::move(q.callback), -1, std::move(q.tree));
+    adopt(q.pid, std::move(q.callback), -1, std::move(q.tree), std::move(q.terminal));
     if (q.time_limit) {
       const auto waited = std::chrono::steady_clock::now() - q.made;
       arm_deadline(q.pid, *q.time_limit,
@@ -346,6 +353,27 @@ void core::kill(pid_t pid, int sig, std::error_code& ec) noexcept {
     return;
   }
   if (int r = os_.kill(pid, sig); r < 0) ec = errno_code(-r);
+}
+
+void core::resize(pid_t pid, int cols, int rows, std::error_code& ec) noexcept {
+  if (ec = check_usable(); ec) return;
+  if (pid <= 0 || cols < 1 || cols > 65535 || rows < 1 || rows > 65535) {
+    ec = errno_code(EINVAL);
+    return;
+  }
+  const child_table::entry* e = table_.find(pid);
+  if (e == nullptr) {
+    ec = errno_code(ESRCH);
+    return;
+  }
+  if (!e->terminal) {
+    ec = errno_code(ENOTTY);
+    return;
+  }
+  if (int r = e->terminal->resize(static_cast<unsigned short>(cols), static_cast<unsigned short>(rows));
+      r < 0) {
+    ec = errno_code(-r);
+  }
 }
 
 }  // namespace uvreap::detail

@@ -89,6 +89,9 @@ class os_calls {
     return retry_eintr(n_.fds, n_.eintr,
                        [&] { return os_.socketpair(domain, type, protocol, fds); });
   }
+  int open_pty(int fds[2], unsigned short cols, unsigned short rows) noexcept {
+    return retry_eintr(n_.fds, n_.eintr, [&] { return os_.open_pty(fds, cols, rows); });
+  }
   int fd_flags(int fd) noexcept {
     return retry_eintr(n_.fds, n_.eintr, [&] { return os_.fd_flags(fd); });
   }

@@ -166,6 +166,20 @@ void reaper::kill_tree(pid_t pid, int sig) {
   throw_if(ec, "uvreap: kill_tree");
 }
 
+void reaper::resize(pid_t pid, int cols, int rows, std::error_code& ec) noexcept {
+  if (!core_) {
+    ec = stale();
+    return;
+  }
+  core_->resize(pid, cols, rows, ec);
+}
+
+void reaper::resize(pid_t pid, int cols, int rows) {
+  std::error_code ec;
+  resize(pid, cols, rows, ec);
+  throw_if(ec, "uvreap: resize");
+}
+
 std::error_code reaper::cgroup_status(std::string* why) noexcept {
   if (!core_) return stale();
   return core_->cgroup_status(why);

@@ -173,6 +173,13 @@ int run_child(void* arg) noexcept {
     if (e < 0) fail(r, child_step::session, e);
   }
   place_fds(r);
+  if (r.controlling_terminal >= 0) {
+    // A session leader without a controlling terminal takes the slave as its own; its
+    // group becomes the terminal's foreground group.
+    e = injected(r, child_step::terminal);
+    if (e == 0) e = sys(SYS_ioctl, r.controlling_terminal, TIOCSCTTY, 0);
+    if (e < 0) fail(r, child_step::terminal, e);
+  }
   if (r.foreground) {
     // The group's own terminal: allowed although we are not its foreground group yet,
     // because SIGTTOU is blocked here. No terminal on fd 0 is not an error.

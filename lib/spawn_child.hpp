@@ -20,7 +20,7 @@ enum class child_step : int {
   signals,      ///< every disposition to default
   session,      ///< setsid() or setpgid(0, 0)
   fds,          ///< dup2 of each source onto its target, /dev/null, closing the rest
-  terminal,     ///< tcsetpgrp(0, the child's group): the terminal's foreground group
+  terminal,     ///< TIOCSCTTY (a terminal of its own) or tcsetpgrp(0, the child's group)
   rlimits,      ///< setrlimit for each given resource
   umask,        ///< umask(mask); cannot fail, listed for order
   groups,       ///< setgroups
@@ -65,6 +65,9 @@ struct child_recipe {
   bool new_session = false;
   bool new_process_group = false;
   bool foreground = false;  ///< make the child's group the foreground group of fd 0's tty
+  /// The child's fd holding its own pty's slave, made its controlling terminal
+  /// (TIOCSCTTY) once the fds are placed; -1 for none. Needs `new_session`.
+  int controlling_terminal = -1;
 
   /// execvp's fallback: a candidate that exec refuses with ENOEXEC (a script without
   /// "#!") runs as `/bin/sh path args...`; slot 1 is filled with the path in the child.

@@ -27,6 +27,19 @@ namespace {
 
 constexpr std::size_t kMaxFds = 1024;
 
+// An initialised uv_pipe_t that is not open (and not closing): what the spawn may open.
+bool unopened_pipe(uv_pipe_t* p) noexcept {
+  uv_os_fd_t open_fd = -1;
+  return p != nullptr && p->type == UV_NAMED_PIPE &&
+         uv_is_closing(reinterpret_cast<const uv_handle_t*>(p)) == 0 &&
+         uv_fileno(reinterpret_cast<const uv_handle_t*>(p), &open_fd) == UV_EBADF;
+}
+
+// Child fd `t` (0-2) is the terminal's: stdio_map leaves it as inherit, or names no entry.
+bool terminal_slot(const spawn_options& opts, std::size_t t) noexcept {
+  return t < 3 && (t >= opts.stdio_map.size() || opts.stdio_map[t].how == stdio::kind::inherit);
+}
+
 bool has_nul(std::string_view s) noexcept {
   return s.find('\0') != std::string_view::npos;
 }
@@ -83,6 +96,14 @@ std::error_code spawn_plan::validate(const spawn_options& opts) const {
     return errno_code(EINVAL);
   }
   if (opts.foreground_terminal && !opts.new_process_group) return errno_code(EINVAL);
+  if (const auto& t = opts.terminal) {
+    // A terminal of its own makes a session: a process group alone would be a lie.
+    if (t->cols < 1 || t->cols > 65535 || t->rows < 1 || t->rows > 65535 ||
+        !unopened_pipe(t->handle) || opts.new_process_group ||
+        !(terminal_slot(opts, 0) || terminal_slot(opts, 1) || terminal_slot(opts, 2))) {
+      return errno_code(EINVAL);
+    }
+  }
   if (const auto& t = opts.time_limit) {
     if (t->after.count() <= 0 || t->grace.count() < 0 || t->signal <= 0 || t->signal >= NSIG) {
       return errno_code(EINVAL);
@@ -144,7 +165,7 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   recipe_.cwd = cwd_;
   recipe_.moves = moves_.data();
   recipe_.move_count = static_cast<int>(moves_.size());
-  recipe_.new_session = opts.new_session;
+  recipe_.new_session = opts.new_session || opts.terminal.has_value();
   recipe_.new_process_group = opts.new_process_group;
   recipe_.foreground = opts.foreground_terminal;
   if (opts.shell_fallback) {
@@ -205,7 +226,8 @@ void spawn_plan::plan_identity(const spawn_options& opts) {
   recipe_.uid = opts.uid.value_or(0);
   recipe_.pdeathsig = opts.parent_death_signal;
   needs_engine_ = !opts.rlimits.empty() || opts.umask || opts.groups || opts.uid || opts.gid ||
-                  opts.parent_death_signal != 0 || opts.foreground_terminal || opts.shell_fallback;
+                  opts.parent_death_signal != 0 || opts.foreground_terminal ||
+                  opts.shell_fallback || opts.terminal;
 }
 
 int spawn_plan::source_above(int fd, int n) {
@@ -214,13 +236,34 @@ int spawn_plan::source_above(int fd, int n) {
   return r;
 }
 
+std::error_code spawn_plan::open_terminal(const terminal_options& t) {
+  int fds[2] = {-1, -1};
+  const int index =
+      os_->open_pty(fds, static_cast<unsigned short>(t.cols), static_cast<unsigned short>(t.rows));
+  if (index < 0) return errno_code(-index);
+  // The master is the handle's after finish (a pipe end like any other); the slave goes
+  // to the child, and the hold keeps it open for the reaper (terminal.hpp says why).
+  pipes_.push_back({t.handle, fds[0]});
+  try {
+    terminal_ = std::make_unique<terminal_hold>(fds[0], index, fds[1]);
+  } catch (const std::bad_alloc&) {
+    (void)os_->close(fds[1]);
+    throw;  // prepare: ENOMEM (the master is closed with the pipes)
+  }
+  slave_fd_ = fds[1];
+  return {};
+}
+
 std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
   // fds 0-2 always have an entry: /dev/null when the caller gave none (uv_spawn's rule).
   const std::size_t count = std::max<std::size_t>(opts.stdio_map.size(), 3);
   const int n = static_cast<int>(count);
   moves_.reserve(count);
-  owned_fds_.reserve(2 * count);
-  pipes_.reserve(count);
+  owned_fds_.reserve(2 * count + 1);
+  pipes_.reserve(count + 1);
+  if (opts.terminal) {
+    if (auto ec = open_terminal(*opts.terminal); ec) return ec;
+  }
 
   // Each source other than the target's own number is copied to n or above, so that
   // in the child no dup2 onto a target can clobber a source still to be used; the child
@@ -232,7 +275,14 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
     fd_move m{t, fd_move::closed};
     int from = -1;       // a parent fd to pass on
     bool fresh = false;  // ours, made for this child: as low as a copy would be
-    switch (s.how) {
+    const bool on_terminal = slave_fd_ >= 0 && terminal_slot(opts, i);
+    if (on_terminal) {
+      from = slave_fd_;
+      fresh = true;
+      if (recipe_.controlling_terminal < 0) recipe_.controlling_terminal = t;
+    }
+    // (The terminal's fds skip the switch: `closed` does nothing there.)
+    switch (on_terminal ? stdio::kind::closed : s.how) {
       case stdio::kind::inherit:
         m.source = t;
         break;
@@ -258,12 +308,7 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
       }
       case stdio::kind::pipe: {
         uv_pipe_t* p = s.pipe_handle;
-        uv_os_fd_t open_fd = -1;
-        if (p == nullptr || p->type != UV_NAMED_PIPE ||
-            uv_is_closing(reinterpret_cast<const uv_handle_t*>(p)) != 0 ||
-            uv_fileno(reinterpret_cast<const uv_handle_t*>(p), &open_fd) != UV_EBADF) {
-          return errno_code(EINVAL);
-        }
+        if (!unopened_pipe(p)) return errno_code(EINVAL);
         for (const pipe_end& e : pipes_) {
           if (e.handle == p) return errno_code(EINVAL);
         }
@@ -288,8 +333,9 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
     }
     // uv_spawn's rule: the child's stdio is blocking (a pipe of ours is made that way
     // unless it asked for O_NONBLOCK; an fd or stream given may be non-blocking).
-    m.blocking = t <= 2 && (s.how == stdio::kind::inherit || s.how == stdio::kind::fd ||
-                            s.how == stdio::kind::stream);
+    m.blocking = t <= 2 && !on_terminal &&
+                 (s.how == stdio::kind::inherit || s.how == stdio::kind::fd ||
+                  s.how == stdio::kind::stream);
     if (from >= 0) {
       if (from == t) {
         m.source = t;

@@ -5,12 +5,14 @@
 
 #include <spawn.h>
 
+#include <memory>
 #include <string>
 #include <system_error>
 #include <vector>
 
 #include "os_calls.hpp"
 #include "spawn_child.hpp"
+#include "terminal.hpp"
 #include "uvreap/spawn_options.hpp"
 
 namespace uvreap::detail {
@@ -32,11 +34,13 @@ class spawn_plan {
   spawn_plan& operator=(const spawn_plan&) = delete;
   ~spawn_plan();
 
-  /// Validates `opts` and makes the parent's fds. Errors: EINVAL (empty argv, NUL bytes,
-  /// an env entry without '=', new_session with new_process_group, a bad time_limit,
+  /// Validates `opts` and makes the parent's fds (and the terminal). Errors: EINVAL (empty
+  /// argv, NUL bytes, an env entry without '=', new_session with new_process_group, a bad
+  /// terminal, a bad time_limit,
   /// rlimit, umask, signal or stdio entry, a pipe handle that is not an unopened
   /// `uv_pipe_t` or is named twice, more than 1,024 fds), EBADF (a stdio fd or stream
-  /// that is not open), ENOMEM, or what pipe2/socketpair/fcntl reported (EMFILE, ...).
+  /// that is not open), ENOMEM, or what pipe2/socketpair/fcntl or opening the pty
+  /// reported (EMFILE, ENOSPC, ...).
   [[nodiscard]] std::error_code prepare(const spawn_options& opts, os_calls& os) noexcept;
 
   /// Between `prepare` and `start`: the child is born in the cgroup open as `cgroup_fd`
@@ -57,6 +61,13 @@ class spawn_plan {
   /// Which step of the child failed in the last `start` (none when it succeeded).
   [[nodiscard]] child_step failed_step() const noexcept { return recipe_.failed_step; }
 
+  /// The child's terminal (`spawn_options::terminal`) as `prepare` opened it, for the
+  /// reaper to keep: taken after `start` (or before it, by a holder that outlives it),
+  /// as the slave must stay open until the child has it. Null without a terminal.
+  [[nodiscard]] std::unique_ptr<terminal_hold> take_terminal() noexcept {
+    return std::move(terminal_);
+  }
+
   /// What the child will do: the fd moves, paths and identity `prepare` planned.
   [[nodiscard]] const child_recipe& recipe() const noexcept { return recipe_; }
 
@@ -69,6 +80,7 @@ class spawn_plan {
   std::error_code build(const spawn_options& opts);
   std::error_code validate(const spawn_options& opts) const;
   std::error_code plan_fds(const spawn_options& opts);
+  std::error_code open_terminal(const terminal_options& t);
   std::error_code plan_paths(const spawn_options& opts);
   void plan_identity(const spawn_options& opts);
   int source_above(int fd, int n);
@@ -94,6 +106,8 @@ class spawn_plan {
   std::vector<rlimit_entry> rlimits_;
   std::vector<gid_t> groups_;
   bool needs_engine_ = false;  // options posix_spawn cannot carry out
+  std::unique_ptr<terminal_hold> terminal_;
+  int slave_fd_ = -1;  // the terminal's slave, for the child's fds 0-2 (the hold's)
 
   child_recipe recipe_{};
 

@@ -7,14 +7,18 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <termios.h>
+
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 
 #ifdef __GLIBC__
 // glibc's own name for clone(2). ThreadSanitizer intercepts `clone` and runs its
@@ -181,6 +185,44 @@ int interface::fd_flags(int fd) noexcept {
 int interface::dup_cloexec(int fd, int min_fd) noexcept {
   const int r = ::fcntl(fd, F_DUPFD_CLOEXEC, min_fd);
   return r < 0 ? -errno : r;
+}
+
+int interface::open_pty(int fds[2], unsigned short cols, unsigned short rows) noexcept {
+  const int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -errno;
+  int unlock = 0;
+  int index = -1;
+  int slave = -1;
+  int err = 0;
+  const ::winsize size{rows, cols, 0, 0};
+  if (::ioctl(master, TIOCSPTLCK, &unlock) < 0 || ::ioctl(master, TIOCGPTN, &index) < 0 ||
+      ::ioctl(master, TIOCSWINSZ, &size) < 0) {
+    err = errno;
+  }
+  if (err == 0) {
+    slave = ::ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);  // Linux 4.13
+    if (slave < 0 && (errno == EINVAL || errno == ENOTTY)) {
+      char path[32];
+      (void)std::snprintf(path, sizeof path, "/dev/pts/%d", index);
+      slave = ::open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    }
+    if (slave < 0) err = errno;
+  }
+  ::termios mode{};
+  if (err == 0 && ::tcgetattr(slave, &mode) == 0) {
+    mode.c_iflag |= IUTF8;
+    if (::tcsetattr(slave, TCSANOW, &mode) < 0) err = errno;
+  } else if (err == 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    if (slave >= 0) (void)::close(slave);
+    (void)::close(master);
+    return -err;
+  }
+  fds[0] = master;
+  fds[1] = slave;
+  return index;
 }
 
 int interface::close(int fd) noexcept {

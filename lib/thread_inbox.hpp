@@ -20,6 +20,7 @@
 #include "async_start.hpp"
 #include "errno_code.hpp"
 #include "registrations.hpp"
+#include "terminal.hpp"
 #include "tree.hpp"
 #include "uvreap/exit_status.hpp"
 #include "uvreap/reaper_options.hpp"  // uvreap::exit_callback
@@ -93,6 +94,8 @@ class thread_inbox final : public registrations {
     std::error_code start_error;
     /// What holds the child's tree (null: tree::none).
     std::unique_ptr<tree_birth> tree;
+    /// The child's pty (null: no terminal).
+    std::unique_ptr<terminal_hold> terminal;
   };
   using wake_fn = void (*)(void* arg) noexcept;
 

@@ -2,6 +2,7 @@
 // uvreap tests: the helper modes the test binary runs in as a child process.
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -75,6 +76,10 @@ void drain_stdin() {
 //   pgid                   _exit(0 if it leads its own group but not a session)
 //   write TEXT             write TEXT to stdout, _exit(0)
 //   stdin-eof              _exit(0 if stdin reads EOF at once)
+//   winch                  write "ready\n", wait for SIGWINCH, write "size ROWS COLS\n"
+//                          (fd 0's size, TIOCGWINSZ), _exit(0)
+//   terminal-state         _exit(0 if fds 0-2 are one terminal, the session's controlling
+//                          terminal, with this process's group in the foreground)
 void child_main(int argc, char** argv) {
   if (argc < 3) die(200);
   const std::string mode = argv[2];
@@ -191,6 +196,32 @@ void child_main(int argc, char** argv) {
     die(sig);
   }
   if (mode == "fd-open") die(::fcntl(std::atoi(arg(3)), F_GETFD) >= 0 ? 0 : 1);
+  if (mode == "winch") {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGWINCH);
+    if (::sigprocmask(SIG_BLOCK, &s, nullptr) != 0) die(205);
+    if (::write(1, "ready\n", 6) != 6) die(203);
+    int sig = 0;
+    if (::sigwait(&s, &sig) != 0) die(206);
+    ::winsize ws{};
+    if (::ioctl(0, TIOCGWINSZ, &ws) != 0) die(207);
+    const std::string line =
+        "size " + std::to_string(ws.ws_row) + " " + std::to_string(ws.ws_col) + "\n";
+    if (::write(1, line.data(), line.size()) != static_cast<ssize_t>(line.size())) die(203);
+    die(0);
+  }
+  if (mode == "terminal-state") {
+    const pid_t me = ::getpid();
+    struct stat a {}, b {};
+    for (int fd = 0; fd <= 2; ++fd) {
+      if (::isatty(fd) != 1 || ::fstat(fd, fd == 0 ? &a : &b) != 0) die(1);
+      if (fd > 0 && a.st_rdev != b.st_rdev) die(2);
+    }
+    if (::getsid(0) != me || ::tcgetsid(0) != me) die(3);
+    if (::tcgetpgrp(0) != me) die(4);
+    die(0);
+  }
   die(204);
 }
 

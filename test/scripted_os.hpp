@@ -53,6 +53,7 @@ class scripted_os : public sys::interface {
     k_close,
     k_fd_flags,
     k_dup,
+    k_pty,
     k_count
   };
   std::array<std::deque<int>, k_count> queued;
@@ -145,6 +146,10 @@ class scripted_os : public sys::interface {
     if (auto r = next(k_dup)) return *r;
     return interface::dup_cloexec(fd, min_fd);
   }
+  int open_pty(int fds[2], unsigned short cols, unsigned short rows) noexcept override {
+    if (auto r = next(k_pty)) return *r;
+    return interface::open_pty(fds, cols, rows);
+  }
   int close(int fd) noexcept override {
     // As on Linux, the fd is released whatever close reports.
     const int real = interface::close(fd);
@@ -193,7 +198,7 @@ inline std::ostream& operator<<(std::ostream& os, const fault& f) {
       "wait4",      "waitid",        "kill",          "clone",         "posix_spawn",
       "pipe2",      "socketpair",    "sigaction",     "pidfd_open",    "sigmask",
       "get_subreaper", "set_subreaper", "epoll_create1", "epoll_ctl",  "epoll_wait",
-      "close",      "fd_flags",      "dup"};
+      "close",      "fd_flags",      "dup",           "open_pty"};
   static_assert(sizeof names / sizeof names[0] == scripted_os::k_count);
   return os << names[f.call] << "/" << ::strerrordesc_np(f.err);
 }

@@ -193,6 +193,16 @@ class reaper {
   /// The non-throwing form of `kill_tree`: `ec` set on failure.
   void kill_tree(pid_t pid, int sig, std::error_code& ec) noexcept;
 
+  /// Loop thread only. Sets the size of the terminal of a child spawned with
+  /// `spawn_options::terminal` (TIOCSWINSZ on its master); the kernel sends SIGWINCH to
+  /// the terminal's foreground process group when the size changes. Errors: EINVAL (pid
+  /// <= 0, `cols` or `rows` outside 1-65,535), ESRCH (not a child of this reaper, or its
+  /// callback has run), ENOTTY (a child without a terminal), EBADF (its handle was
+  /// closed), ESTALE after close.
+  void resize(pid_t pid, int cols, int rows);
+  /// The non-throwing form of `resize`: `ec` set on failure.
+  void resize(pid_t pid, int cols, int rows, std::error_code& ec) noexcept;
+
   /// Whether children can be spawned with `tree::cgroup`: makes the reaper's cgroup (see
   /// `options::cgroup_parent`) if it is not made yet. On failure the errno that `spawn`
   /// would return, and `why` (when not null) says why in words ("cannot make the cgroup

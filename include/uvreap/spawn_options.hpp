@@ -125,6 +125,36 @@ struct deadline {
   bool process_group = false;
 };
 
+/// A pseudo-terminal for the child (`spawn_options::terminal`): the child believes it
+/// runs on a terminal (isatty, `tty`, job control, Ctrl-C) — what shells, editors and
+/// REPLs need.
+///
+/// In the child: a new session (setsid) whose controlling terminal is the pty's slave
+/// (TIOCSCTTY), on each of fds 0-2 that `stdio_map` leaves as `stdio::inherit()` or does
+/// not name (at least one of them), already `cols` x `rows` when the program starts. The
+/// slave is opened with the kernel's default line discipline (canonical mode, echo,
+/// ISIG: Ctrl-C, Ctrl-Z and Ctrl-\ signal the foreground process group) plus IUTF8, and
+/// is closed in the parent once the child runs. `reaper::resize` changes the size later.
+///
+/// The parent's end, the pty's master, opens `handle`: a `uv_pipe_t` (not a `uv_tty_t`,
+/// which libuv can only make on an fd it is given, whereas here the spawn makes the fd),
+/// as for `stdio::pipe`: initialised (`uv_pipe_init`, ipc 0), not open; after a
+/// successful spawn it is open on the master, ready for `uv_read_start` (what the child
+/// writes to its terminal) and `uv_write` (what it reads: keystrokes, "\x03" for Ctrl-C),
+/// and it is the caller's to close — closing it hangs the terminal up (the session gets
+/// SIGHUP). On a failed spawn it is left unopened and no fd of the pty stays open.
+///
+/// The end of the stream: once the child and everything else that had the terminal open
+/// are gone, the master reads what is left and then fails with EIO, which libuv reports
+/// to the read callback as `UV_EIO`. For a terminal that is the end of the stream (as
+/// `UV_EOF` is for a pipe), never a loss: every byte written before it is read first,
+/// even when the child's exit callback has already run.
+struct terminal_options {
+  int cols = 80;  ///< columns, 1 to 65,535
+  int rows = 24;  ///< rows, 1 to 65,535
+  uv_pipe_t* handle = nullptr;  ///< the parent's end (see above); required
+};
+
 /// How to start a child. Every string must be free of NUL bytes.
 ///
 /// In the child, whatever the parent had: the signal mask is empty, every signal's
@@ -132,7 +162,8 @@ struct deadline {
 /// leak), and no fd is open but those `stdio_map` names.
 ///
 /// The steps in the child, in order (the first that fails is the error `spawn` returns,
-/// and no child is left running): a new session or process group; the fds; `rlimits`;
+/// and no child is left running): a new session or process group; the fds; the
+/// controlling terminal (`terminal`) or the foreground group (`foreground_terminal`); `rlimits`;
 /// `umask`; supplementary groups, then gid, then uid; the parent-death signal; `cwd`
 /// (entered as the new user); exec.
 struct spawn_options {
@@ -201,6 +232,13 @@ struct spawn_options {
   /// - `automatic`: `cgroup` where it can be made, else `process_group`;
   ///   `tree_info().applied` says which.
   uvreap::tree tree = uvreap::tree::none;
+  /// A pseudo-terminal on the child's fds 0-2 (see `terminal_options`); nullopt for none.
+  /// Implies a new session (`new_process_group` is then an error). Errors from `spawn`:
+  /// EINVAL (a size outside 1-65,535, no handle or one that is not an unopened
+  /// `uv_pipe_t`, every one of fds 0-2 taken by `stdio_map`, `new_process_group`), and
+  /// what opening the pty reported (ENOENT or ENXIO without /dev/ptmx, ENOSPC at the
+  /// system's pty limit, EMFILE).
+  std::optional<terminal_options> terminal;
 };
 
 }  // namespace uvreap

@@ -114,6 +114,14 @@ class interface {
   /// above, or -errno (EMFILE, EINVAL, EBADF).
   virtual int dup_cloexec(int fd, int min_fd) noexcept;
 
+  /// A new pseudo-terminal pair for `spawn_options::terminal`: `fds[0]` the master
+  /// (/dev/ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC, unlocked), `fds[1]` its slave (O_RDWR |
+  /// O_NOCTTY | O_CLOEXEC, TIOCGPTPEER or by its /dev/pts path), sized `cols` x `rows`,
+  /// IUTF8 set. Several calls, unlike the other members; on failure none of the pair is
+  /// left open. The pty's number (TIOCGPTN), or -errno (ENOENT/ENXIO: no /dev/ptmx,
+  /// ENOSPC: the system's pty limit, EMFILE, ENFILE).
+  virtual int open_pty(int fds[2], unsigned short cols, unsigned short rows) noexcept;
+
   /// `close(fd)`: 0 or -errno. On Linux the fd is released even when close reports an
   /// error (EINTR included), so the caller never retries it.
   virtual int close(int fd) noexcept;
