@@ -89,6 +89,9 @@ int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
     }
     out.stdio_map.push_back(s);
   }
+  if (in.terminal != nullptr) {
+    out.terminal = uvreap::terminal_options{in.terminal->cols, in.terminal->rows, in.terminal->handle};
+  }
   if ((in.flags & UVREAP_SETUID) != 0) out.uid = in.uid;
   if ((in.flags & UVREAP_SETGID) != 0) out.gid = in.gid;
   out.shell_fallback = (in.flags & UVREAP_SHELL_FALLBACK) != 0;
@@ -299,6 +302,13 @@ int uvreap_kill_tree(uvreap_t* reaper, pid_t pid, int signum) {
   if (reaper == nullptr) return -EINVAL;
   std::error_code ec;
   reaper->reaper->kill_tree(pid, signum, ec);
+  return to_c(ec);
+}
+
+int uvreap_resize(uvreap_t* reaper, pid_t pid, int cols, int rows) {
+  if (reaper == nullptr) return -EINVAL;
+  std::error_code ec;
+  reaper->reaper->resize(pid, cols, rows, ec);
   return to_c(ec);
 }
 

@@ -525,6 +525,65 @@ static void test_run(uv_loop_t* loop) {
   run_until(loop, &closed_calls, 1);
 }
 
+/* A child on a terminal of its own: its size, a resize, the stream's end (UV_EIO). */
+static int winch_state;
+static void terminal_read_cb(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+  output_t* out = s->data;
+  (void)buf;
+  if (n > 0) out->len += (size_t)n;
+  if (n < 0) {
+    out->eof = n == UV_EIO ? 1 : -1;
+    uv_read_stop(s);
+  }
+  if (strstr(out->text, "ready") != NULL && winch_state == 0) winch_state = 1;
+}
+
+static void test_terminal(uv_loop_t* loop) {
+  uvreap_t* r = NULL;
+  CHECK(uvreap_init(loop, NULL, &r) == 0);
+  uv_pipe_t master;
+  CHECK(uv_pipe_init(loop, &master, 0) == 0);
+  output_t out = {{0}, 0, 0};
+  master.data = &out;
+  uvreap_terminal_t term = {90, 33, &master};
+  /* Prints its size, then again once SIGWINCH has come. */
+  char* args[] = {"/bin/bash", "-c",
+                  "trap 'stty size; exit 3' WINCH; stty size; echo ready; while :; do sleep 0.05; done",
+                  NULL};
+  uvreap_spawn_options_t so;
+  uvreap_spawn_options_init(&so);
+  so.args = args;
+  so.terminal = &term;
+  record_t rec = {0};
+  pid_t pid = 0;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == 0);
+  CHECK(uv_read_start((uv_stream_t*)&master, alloc_cb, terminal_read_cb) == 0);
+  run_until(loop, &winch_state, 1);
+  CHECK(uvreap_resize(r, pid, 100, 40) == 0);
+  run_until(loop, &rec.calls, 1);
+  run_until(loop, &out.eof, 1);
+  CHECK(out.eof == 1); /* UV_EIO: the end */
+  CHECK(rec.last.exit_status == 3);
+  CHECK(strstr(out.text, "33 90\r\nready\r\n40 100\r\n") != NULL);
+
+  /* Bad sizes, a child without a terminal, a pid not ours. */
+  CHECK(uvreap_resize(r, pid, 80, 24) == UV_ESRCH);
+  term.cols = 0;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == UV_EINVAL);
+  term.cols = 80;
+  so.terminal = NULL;
+  char* sleep_args[] = {"sleep", "100", NULL};
+  so.args = sleep_args;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, &pid) == 0);
+  CHECK(uvreap_resize(r, pid, 80, 24) == UV_ENOTTY);
+  CHECK(uvreap_resize(r, pid, 0, 24) == UV_EINVAL);
+  CHECK(uvreap_resize(NULL, pid, 80, 24) == UV_EINVAL);
+  uv_close((uv_handle_t*)&master, NULL);
+  closed_calls = 0;
+  CHECK(uvreap_close_ex(r, 1, 100, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+}
+
 int main(void) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return 2;
@@ -536,6 +595,7 @@ int main(void) {
   test_orphans(&loop);
   test_trees(&loop);
   test_run(&loop);
+  test_terminal(&loop);
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
   if (failures == 0) printf("c_api: all checks passed\n");

@@ -118,6 +118,20 @@ enum {
   UVREAP_DETACHED = UVREAP_NEW_SESSION /**< uv_spawn's UV_PROCESS_DETACHED */
 };
 
+/**
+ * A pseudo-terminal for the child (spawn_options.hpp, terminal_options): a new session
+ * whose controlling terminal is the pty's slave, on each of fds 0-2 at or beyond
+ * `stdio_count` (at least one), sized `cols` x `rows`. `handle` is an initialised,
+ * unopened uv_pipe_t, opened on the pty's master after a successful spawn (read: what the
+ * child writes; write: its keystrokes). When the child is gone and its output read to
+ * the end, reading reports UV_EIO: the end of the stream, after the last byte.
+ */
+typedef struct {
+  int cols;          /**< columns, 1 to 65535 */
+  int rows;          /**< rows, 1 to 65535 */
+  uv_pipe_t* handle; /**< the parent's end (see above) */
+} uvreap_terminal_t;
+
 /** What to start; fill with uvreap_spawn_options_init first. */
 typedef struct {
   const char* file;  /**< program to execute; NULL = args[0] */
@@ -141,6 +155,7 @@ typedef struct {
   int timeout_signal;          /**< signal when it expires; default SIGTERM */
   uint64_t kill_grace_ms; /**< then SIGKILL this much later (all 64 bits: 2^32 ms is 49 days, never
                              wrapped); default 2000; above INT64_MAX: -EINVAL */
+  const uvreap_terminal_t* terminal; /**< a pty on fds 0-2; NULL = none (copied at the call) */
 } uvreap_spawn_options_t;
 
 /** Fills `opts` with the defaults. */
@@ -240,6 +255,14 @@ int uvreap_run(uvreap_t* reaper, const uvreap_spawn_options_t* opts,
  * signal, a child without a tree), UV_EPERM, UVREAP_ESTALE.
  */
 int uvreap_kill_tree(uvreap_t* reaper, pid_t pid, int signum);
+
+/**
+ * Sets the terminal size of a child spawned with `terminal` (TIOCSWINSZ; its foreground
+ * group gets SIGWINCH). Returns 0, UV_EINVAL (pid <= 0, a size outside 1-65535),
+ * UV_ESRCH (not owned, or its callback has run), UV_ENOTTY (no terminal), UV_EBADF (its
+ * handle was closed), UVREAP_ESTALE.
+ */
+int uvreap_resize(uvreap_t* reaper, pid_t pid, int cols, int rows);
 
 /**
  * Whether UVREAP_TREE_CGROUP spawns can work here (it makes the reaper's cgroup if not
