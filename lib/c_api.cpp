@@ -90,7 +90,8 @@ int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
     out.stdio_map.push_back(s);
   }
   if (in.terminal != nullptr) {
-    out.terminal = uvreap::terminal_options{in.terminal->cols, in.terminal->rows, in.terminal->handle};
+    out.terminal = uvreap::terminal_options{in.terminal->cols, in.terminal->rows,
+                                            in.terminal->handle, in.terminal->master_fd};
   }
   if ((in.flags & UVREAP_SETUID) != 0) out.uid = in.uid;
   if ((in.flags & UVREAP_SETGID) != 0) out.gid = in.gid;

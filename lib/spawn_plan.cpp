@@ -69,6 +69,7 @@ spawn_plan::~spawn_plan() {
     close_fd(fd);
   for (pipe_end& p : pipes_)
     close_fd(p.parent_fd);
+  close_fd(master_out_.fd);
 }
 
 void spawn_plan::close_fd(int& fd) noexcept {
@@ -99,7 +100,8 @@ std::error_code spawn_plan::validate(const spawn_options& opts) const {
   if (const auto& t = opts.terminal) {
     // A terminal of its own makes a session: a process group alone would be a lie.
     if (t->cols < 1 || t->cols > 65535 || t->rows < 1 || t->rows > 65535 ||
-        !unopened_pipe(t->handle) || opts.new_process_group ||
+        (t->handle == nullptr) == (t->master_fd == nullptr) ||
+        (t->handle != nullptr && !unopened_pipe(t->handle)) || opts.new_process_group ||
         !(terminal_slot(opts, 0) || terminal_slot(opts, 1) || terminal_slot(opts, 2))) {
       return errno_code(EINVAL);
     }
@@ -243,7 +245,11 @@ std::error_code spawn_plan::open_terminal(const terminal_options& t) {
   if (index < 0) return errno_code(-index);
   // The master is the handle's after finish (a pipe end like any other); the slave goes
   // to the child, and the hold keeps it open for the reaper (terminal.hpp says why).
-  pipes_.push_back({t.handle, fds[0]});
+  if (t.handle != nullptr) {
+    pipes_.push_back({t.handle, fds[0]});
+  } else {
+    master_out_ = {t.master_fd, fds[0]};
+  }
   try {
     terminal_ = std::make_unique<terminal_hold>(fds[0], index, fds[1]);
   } catch (const std::bad_alloc&) {
@@ -393,6 +399,10 @@ int spawn_plan::finish() noexcept {
       continue;
     }
     p.parent_fd = -1;  // the handle's now
+  }
+  if (master_out_.fd >= 0) {
+    *master_out_.to = master_out_.fd;  // the caller's now
+    master_out_.fd = -1;
   }
   return first_error;
 }

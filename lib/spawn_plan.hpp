@@ -107,6 +107,10 @@ class spawn_plan {
   std::vector<gid_t> groups_;
   bool needs_engine_ = false;  // options posix_spawn cannot carry out
   std::unique_ptr<terminal_hold> terminal_;
+  struct {
+    int* to = nullptr;
+    int fd = -1;
+  } master_out_;  // terminal_options::master_fd: the master, handed over by finish
   int slave_fd_ = -1;  // the terminal's slave, for the child's fds 0-2 (the hold's)
 
   child_recipe recipe_{};

@@ -545,7 +545,7 @@ static void test_terminal(uv_loop_t* loop) {
   CHECK(uv_pipe_init(loop, &master, 0) == 0);
   output_t out = {{0}, 0, 0};
   master.data = &out;
-  uvreap_terminal_t term = {90, 33, &master};
+  uvreap_terminal_t term = {90, 33, &master, NULL};
   /* Prints its size, then again once SIGWINCH has come. */
   char* args[] = {"/bin/bash", "-c",
                   "trap 'stty size; exit 3' WINCH; stty size; echo ready; while :; do sleep 0.05; done",

@@ -6,6 +6,7 @@
 // thread added, close and time limits with terminals alive, bad options refused. The
 // meson tests run the suite under each reap policy.
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -408,6 +409,35 @@ BOOST_AUTO_TEST_CASE(spawn_async_and_a_spawn_from_another_thread_get_terminals_t
   r.resize(other, 90, 20);
   BOOST_REQUIRE(run_until([&] { return b.ended() && rec.calls == 2; }));
   BOOST_TEST(b.has("size 20 90"));
+}
+
+BOOST_AUTO_TEST_CASE(master_fd_hands_the_master_over_instead_of_a_handle) {
+  int master = -1;
+  spawn_options o = shell("stty size; head -c 100000 /dev/zero | tr '\\0' z");
+  o.terminal = terminal_options{120, 50, nullptr, &master};
+  const pid_t pid = r.spawn(o, rec.cb());
+  BOOST_REQUIRE(master >= 0);
+  BOOST_TEST((::fcntl(master, F_GETFD) & FD_CLOEXEC) != 0);
+  term t(&loop);
+  BOOST_REQUIRE(uv_pipe_open(t.pipe(), master) == 0);  // as a Node net.Socket would
+  t.start();
+  r.resize(pid, 121, 51);  // the reaper knows the fd (stty may run before or after)
+  BOOST_REQUIRE(run_until([&] { return t.ended() && rec.calls == 1; }));
+  BOOST_TEST((t.has("50 120\r\n") || t.has("51 121\r\n")));
+  BOOST_TEST(t.count("z") == 100000u);
+
+  // Neither, or both: refused, and nothing written.
+  term u(&loop);
+  int untouched = -7;
+  for (const auto& bad : {terminal_options{80, 24, nullptr, nullptr},
+                          terminal_options{80, 24, u.pipe(), &untouched}}) {
+    spawn_options b = command({"cat"});
+    b.terminal = bad;
+    std::error_code ec;
+    BOOST_TEST(r.spawn(b, rec.cb(), ec) == -1);
+    BOOST_TEST(ec == std::errc::invalid_argument);
+  }
+  BOOST_TEST(untouched == -7);
 }
 
 BOOST_AUTO_TEST_CASE(a_contained_tree_lets_the_stream_end_when_the_child_exits) {

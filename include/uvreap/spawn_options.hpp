@@ -149,10 +149,19 @@ struct deadline {
 /// to the read callback as `UV_EIO`. For a terminal that is the end of the stream (as
 /// `UV_EOF` is for a pipe), never a loss: every byte written before it is read first,
 /// even when the child's exit callback has already run.
+///
+/// For code that wraps fds itself (a Node addon handing the fd to `net.Socket`):
+/// `master_fd` instead of `handle` receives the master's fd (O_CLOEXEC, blocking), the
+/// caller's to read, write and close; written once the child runs (for `spawn_async`,
+/// just before `on_started`, so it must stay valid until then), untouched on failure.
+/// The reaper keeps the fd's number for `resize` and for the end of the stream: read it
+/// with libuv or another poller whose hang-up rule is the same, and close it only when
+/// done with the terminal.
 struct terminal_options {
   int cols = 80;  ///< columns, 1 to 65,535
   int rows = 24;  ///< rows, 1 to 65,535
-  uv_pipe_t* handle = nullptr;  ///< the parent's end (see above); required
+  uv_pipe_t* handle = nullptr;  ///< the parent's end (see above); this or `master_fd`
+  int* master_fd = nullptr;     ///< receives the master's fd instead (see above)
 };
 
 /// How to start a child. Every string must be free of NUL bytes.
@@ -234,8 +243,9 @@ struct spawn_options {
   uvreap::tree tree = uvreap::tree::none;
   /// A pseudo-terminal on the child's fds 0-2 (see `terminal_options`); nullopt for none.
   /// Implies a new session (`new_process_group` is then an error). Errors from `spawn`:
-  /// EINVAL (a size outside 1-65,535, no handle or one that is not an unopened
-  /// `uv_pipe_t`, every one of fds 0-2 taken by `stdio_map`, `new_process_group`), and
+  /// EINVAL (a size outside 1-65,535, neither or both of `handle` and `master_fd`, a
+  /// handle that is not an unopened `uv_pipe_t`, every one of fds 0-2 taken by
+  /// `stdio_map`, `new_process_group`), and
   /// what opening the pty reported (ENOENT or ENXIO without /dev/ptmx, ENOSPC at the
   /// system's pty limit, EMFILE).
   std::optional<terminal_options> terminal;

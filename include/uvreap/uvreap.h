@@ -129,7 +129,8 @@ enum {
 typedef struct {
   int cols;          /**< columns, 1 to 65535 */
   int rows;          /**< rows, 1 to 65535 */
-  uv_pipe_t* handle; /**< the parent's end (see above) */
+  uv_pipe_t* handle; /**< the parent's end (see above); this or `master_fd` */
+  int* master_fd;    /**< instead of `handle`: receives the master's fd, the caller's to close */
 } uvreap_terminal_t;
 
 /** What to start; fill with uvreap_spawn_options_init first. */
