@@ -18,7 +18,18 @@ export interface ReaperOptions {
  *  group) or 'none'. */
 export type Tree = 'cgroup' | 'process-group' | 'auto' | 'none';
 
+/** A terminal for the child: fds 0-2 are a pty of its own, its controlling terminal. */
+export interface TerminalOptions {
+  /** Columns, 1-65535 (default 80). */
+  cols?: number;
+  /** Rows, 1-65535 (default 24). */
+  rows?: number;
+}
+
 export interface SpawnOptions {
+  /** A pseudo-terminal on fds 0-2 (not with `stdio` or `async`): read and write it
+   *  through `child.terminal`, size it with `child.resize`. */
+  terminal?: TerminalOptions | boolean;
   /** What holds the child's tree (default 'none'): `timeout` and `killTree()` then end
    *  all of it, and at the child's exit the rest of the tree is killed. */
   tree?: Tree;
@@ -135,6 +146,12 @@ export class ReapedChild extends EventEmitter {
   stdout: Readable | null;
   stderr: Readable | null;
   stdio: Array<Duplex | null>;
+  /** The child's terminal (spawned with `terminal`): its output, and its keystrokes when
+   *  written to. Ends ('end', 'close') once the child is gone and all it wrote is read. */
+  terminal: TerminalStream | null;
+  /** Sets the terminal's size (its foreground group gets SIGWINCH); false once the child
+   *  has been reaped. Throws ENOTTY without a terminal, ERR_OUT_OF_RANGE for a bad size. */
+  resize(cols: number, rows: number): boolean;
   /** Sends a signal (default SIGTERM); false once the child has been reaped. */
   kill(signal?: NodeJS.Signals | number): boolean;
   /** Sends a signal (default SIGTERM) to the child's whole tree; false once it is gone.
@@ -172,6 +189,15 @@ export class Reaper {
 
 /** The version of the libuv the addon runs on (node's own). */
 export const libuvVersion: string;
+
+/** A child's terminal (the pty's master) as a Duplex. */
+export class TerminalStream extends Duplex {
+  readonly fd: number;
+  readonly isTTY: true;
+}
+
+/** The foreground process group of the terminal whose master is `fd`, or -errno. */
+export function foregroundGroup(fd: number): number;
 
 /** What 'error' carries when `options.signal` aborts a child, as child_process has it. */
 export class AbortError extends Error {

@@ -7,6 +7,8 @@ const { EventEmitter } = require('node:events');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { Duplex } = require('node:stream');
+const tty = require('node:tty');
 const util = require('node:util');
 
 // uvreap.node: built from source at install (build/Release), built by meson beside this
@@ -266,6 +268,51 @@ command.ids = (options) => ({
   gid: options.gid === undefined ? null : toId(options.gid, 'gid'),
 });
 
+// The size of a terminal: whole numbers from 1 to 65535, as TIOCSWINSZ takes them.
+function terminalSize(value, name, fallback) {
+  if (value === undefined || value === null) return fallback;
+  if (!Number.isInteger(value) || value < 1 || value > 65535) {
+    throw rangeError('ERR_OUT_OF_RANGE', `The value of "${name}" is out of range. It must be an integer from 1 to 65535. Received ${value}`);
+  }
+  return value;
+}
+
+/**
+ * A child's terminal as a Duplex: what it writes comes out, what is written goes to it
+ * as keystrokes ('\x03' is Ctrl-C through its line discipline). The pty master reports
+ * EIO once the child (and all else holding the terminal) is gone and everything it wrote
+ * has been read — uvreap keeps the terminal open until then, so no byte is lost: here
+ * that is the end of the stream ('end', then 'close'), not an error.
+ */
+class TerminalStream extends Duplex {
+  constructor(fd) {
+    super({ allowHalfOpen: false, decodeStrings: true });
+    this.fd = fd;
+    this.isTTY = true;
+    this._socket = new tty.ReadStream(fd);  // libuv's uv_tty_t on the master: reads and writes
+    this._socket.on('data', (chunk) => { if (!this.push(chunk)) this._socket.pause(); });
+    this._socket.on('end', () => this.push(null));
+    this._socket.on('error', (err) => {
+      if (err.code === 'EIO') this.push(null);  // the end of a terminal's stream
+      else this.destroy(err);
+    });
+    this._socket.on('close', () => { if (!this.destroyed && this.readableEnded) this.destroy(); });
+    this.once('end', () => { if (!this.destroyed) this.destroy(); });
+  }
+
+  _read() { this._socket.resume(); }
+
+  _write(chunk, encoding, callback) {
+    if (this._socket.destroyed) { callback(); return; }  // a terminal gone: keystrokes go nowhere
+    this._socket.write(chunk, callback);
+  }
+
+  _destroy(err, callback) {
+    this._socket.destroy();
+    callback(err);
+  }
+}
+
 /** A child owned by a Reaper: `pid`, `kill()`, `exited`, an 'exit' event and stdio streams. */
 class ReapedChild extends EventEmitter {
   constructor(reaper, pid) {
@@ -278,6 +325,7 @@ class ReapedChild extends EventEmitter {
     this.stdout = null;
     this.stderr = null;
     this.stdio = [];
+    this.terminal = null;
     this._reaper = reaper;
     this._status = null;
     this._openStreams = 0;
@@ -306,13 +354,28 @@ class ReapedChild extends EventEmitter {
     return sent;
   }
 
-  _attach(streams) {
+  /** Sets the size of the child's terminal (spawned with `terminal`); its foreground
+   *  group gets SIGWINCH. False once the child has been reaped. */
+  resize(cols, rows) {
+    cols = terminalSize(cols, 'cols');
+    rows = terminalSize(rows, 'rows');
+    if (!this.terminal) throw Object.assign(new Error('resize: the child has no terminal'), { code: 'ENOTTY' });
+    if (this._status || this.pid === undefined) return false;
+    return this._reaper._native.resize(this.pid, cols, rows);
+  }
+
+  _attach(streams, terminal) {
     this.stdio = streams;
     [this.stdin, this.stdout, this.stderr] = streams;
-    for (let fd = 1; fd < streams.length; ++fd) {
-      if (!streams[fd]) continue;
+    const waited = streams.slice(1);
+    if (terminal) {
+      this.terminal = terminal;
+      waited.push(terminal);
+    }
+    for (const s of waited) {
+      if (!s) continue;
       ++this._openStreams;
-      streams[fd].once('close', () => this._streamClosed());
+      s.once('close', () => this._streamClosed());
     }
   }
 
@@ -454,13 +517,24 @@ class Reaper {
     }
     const startAsync = options.async === true;
     const { uid, gid } = command.ids(options);
-    const stdio = stdioCodes(options.stdio);
+    let stdio;
+    let terminal = null;
+    if (options.terminal !== undefined && options.terminal !== null && options.terminal !== false) {
+      const t = options.terminal === true ? {} : options.terminal;
+      if (typeof t !== 'object') throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.terminal" property must be an object');
+      if (options.stdio !== undefined) throw typeError('ERR_INVALID_ARG_VALUE', 'The options "terminal" and "stdio" cannot be used together: fds 0-2 are the terminal');
+      if (startAsync) throw typeError('ERR_INVALID_ARG_VALUE', 'The options "terminal" and "async" cannot be used together');
+      terminal = [terminalSize(t.cols, 'terminal.cols', 80), terminalSize(t.rows, 'terminal.rows', 24)];
+      stdio = [STDIO.inherit, STDIO.inherit, STDIO.inherit];  // each the terminal
+    } else {
+      stdio = stdioCodes(options.stdio);
+    }
     const tree = treeCode(options.tree);
     const id = this._nextId++;
     let result;
     try {
       result = this._native.spawn(id, file, [argv0, ...args], envArray(options.env), cwd, stdio, limit,
-        Boolean(options.detached), uid, gid, startAsync, tree);
+        Boolean(options.detached), uid, gid, startAsync, tree, terminal);
     } catch (e) {
       if (e.errno !== undefined) shapeSpawnError(e, file, args);
       throw e;
@@ -468,12 +542,12 @@ class Reaper {
     const child = new ReapedChild(this, startAsync ? undefined : result[0]);
     child._file = file;
     child._args = args.slice();
-    const streams = stdio.map((code, fd) => {
+    const streams = terminal ? [null, null, null] : stdio.map((code, fd) => {
       const parentFd = result[fd + 1];
       if (code !== STDIO.pipe || parentFd < 0) return null;
       return new net.Socket({ fd: parentFd, readable: fd !== 0, writable: fd === 0 || fd > 2 });
     });
-    child._attach(streams);
+    child._attach(streams, terminal ? new TerminalStream(result[stdio.length + 1]) : null);
     this._children.set(id, child);
     if (abortSignal) watchAbort(child, abortSignal, killSignal);
     if (!startAsync) process.nextTick(() => child.emit('spawn'));  // as child_process does
@@ -623,4 +697,7 @@ class Reaper {
   }
 }
 
-module.exports = { Reaper, ReapedChild, AbortError, libuvVersion: binding.libuvVersion, addonPath };
+module.exports = {
+  Reaper, ReapedChild, AbortError, TerminalStream, libuvVersion: binding.libuvVersion, addonPath,
+  foregroundGroup: binding.foregroundGroup,
+};

@@ -8,6 +8,7 @@
 // Node's own handles take (microtasks run after it, an exception becomes an
 // 'uncaughtException'). index.js turns this small native surface into the JS API.
 #include <node_api.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -249,6 +250,7 @@ class addon_reaper {
   static napi_value watch(napi_env env, napi_callback_info info);
   static napi_value kill(napi_env env, napi_callback_info info);
   static napi_value kill_tree(napi_env env, napi_callback_info info);
+  static napi_value resize(napi_env env, napi_callback_info info);
   static napi_value signal_child(napi_env env, napi_callback_info info, bool whole_tree);
   static napi_value run(napi_env env, napi_callback_info info);
   static napi_value close(napi_env env, napi_callback_info info);
@@ -282,6 +284,7 @@ napi_value addon_reaper::define(napi_env env) {
       {"watch", nullptr, watch, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"kill", nullptr, kill, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"killTree", nullptr, kill_tree, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"resize", nullptr, resize, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"run", nullptr, run, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, close, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"stats", nullptr, stats, nullptr, nullptr, nullptr, napi_default, nullptr},
@@ -421,15 +424,24 @@ void addon_reaper::call_js(const char* method, std::size_t argc, const napi_valu
 }
 
 // spawn(id, file, argv, env|null, cwd, stdio[], [timeout, signal, grace]|null,
-//       detached, uid, gid, async, tree) -> [pid (-1 when async), parent fd per stdio entry
-//       (-1 unless 'pipe')]. With async the outcome comes to this._onstarted(id, pid, errno).
+//       detached, uid, gid, async, tree, [cols, rows]|null) -> [pid (-1 when async), parent
+//       fd per stdio entry (-1 unless 'pipe'), then the terminal's master fd when asked for
+//       one]. With async the outcome comes to this._onstarted(id, pid, errno); a terminal
+//       is for a spawn that is not async (index.js refuses the pair).
 napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
   return guard(env, [&]() -> napi_value {
-    call_args a = args_of(env, info, 12);
+    call_args a = args_of(env, info, 13);
     addon_reaper& self = unwrap(env, a.self);
     uvreap::reaper& r = self.live(env);
     const double id = to_double(env, a.argv[0]);
     uvreap::spawn_options o = command_of(env, a.argv.data());
+    int master = -1;  // the terminal's, JavaScript's once the spawn has succeeded
+    if (!is_null(env, a.argv[12])) {
+      napi_value c, rw;
+      check(env, napi_get_element(env, a.argv[12], 0, &c));
+      check(env, napi_get_element(env, a.argv[12], 1, &rw));
+      o.terminal = uvreap::terminal_options{to_int(env, c), to_int(env, rw), nullptr, &master};
+    }
 
     std::uint32_t n = 0;
     check(env, napi_get_array_length(env, a.argv[5], &n));
@@ -514,6 +526,7 @@ napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
     self.hold();
 
     std::vector<int> fds = pipes.release_parent();
+    if (o.terminal) fds.push_back(master);
     napi_value out;
     check(env, napi_create_array_with_length(env, fds.size() + 1, &out));
     check(env, napi_set_element(env, out, 0, number(env, pid)));
@@ -554,6 +567,21 @@ napi_value addon_reaper::signal_child(napi_env env, napi_callback_info info, boo
     std::error_code ec;
     whole_tree ? r.kill_tree(pid, sig, ec) : r.kill(pid, sig, ec);
     if (ec && ec.value() != ESRCH) throw_errno(env, ec.value(), whole_tree ? "killTree" : "kill");
+    napi_value v;
+    check(env, napi_get_boolean(env, !ec, &v));
+    return v;
+  });
+}
+
+// resize(pid, cols, rows) -> true, or false when the child is no longer this reaper's.
+napi_value addon_reaper::resize(napi_env env, napi_callback_info info) {
+  return guard(env, [&]() -> napi_value {
+    call_args a = args_of(env, info, 3);
+    uvreap::reaper& r = unwrap(env, a.self).live(env);
+    const auto pid = static_cast<pid_t>(to_double(env, a.argv[0]));
+    std::error_code ec;
+    r.resize(pid, to_int(env, a.argv[1]), to_int(env, a.argv[2]), ec);
+    if (ec && ec.value() != ESRCH) throw_errno(env, ec.value(), "resize");
     napi_value v;
     check(env, napi_get_boolean(env, !ec, &v));
     return v;
@@ -718,8 +746,26 @@ napi_value addon_reaper::size(napi_env env, napi_callback_info info) {
   });
 }
 
+// foregroundGroup(fd) -> the foreground process group of the terminal whose master is
+// `fd` (TIOCGPGRP), or -errno.
+napi_value foreground_group(napi_env env, napi_callback_info info) {
+  return guard(env, [&]() -> napi_value {
+    std::size_t argc = 1;
+    napi_value arg;
+    check(env, napi_get_cb_info(env, info, &argc, &arg, nullptr, nullptr));
+    if (argc < 1) throw_errno(env, EINVAL, "foregroundGroup");
+    pid_t group = -1;
+    const int r = ::ioctl(to_int(env, arg), TIOCGPGRP, &group);
+    return number(env, r < 0 ? -errno : group);
+  });
+}
+
 napi_value init(napi_env env, napi_value exports) {
   return guard(env, [&] {
+    napi_value fg;
+    check(env, napi_create_function(env, "foregroundGroup", NAPI_AUTO_LENGTH, foreground_group,
+                                    nullptr, &fg));
+    check(env, napi_set_named_property(env, exports, "foregroundGroup", fg));
     check(env, napi_set_named_property(env, exports, "NativeReaper", addon_reaper::define(env)));
     napi_value version;
     check(env, napi_create_string_utf8(env, uv_version_string(), NAPI_AUTO_LENGTH, &version));
