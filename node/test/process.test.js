@@ -143,6 +143,16 @@ test("README's example (examples/node/hello.js) runs as a user would: require('u
   assert.match(r.stdout, /^hello from the child\npid \d+: code 3, signal null, deadline false, \d+ us of CPU\n$/);
 });
 
+test("docs/node.md's terminal example (examples/node/terminal.js) runs: require('uvreap/pty')", () => {
+  const r = childProcess.spawnSync(process.execPath, [path.resolve(__dirname, '..', '..', 'examples', 'node', 'terminal.js')], {
+    env: { ...process.env, NODE_PATH: process.env.UVREAP_NODE_PATH || '' },
+    encoding: 'utf8',
+    timeout: LONG,
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, '["size 40 100"] exit 4 signal 0\n');
+});
+
 test('no zombie of this test process', () => {
   assert.deepEqual(zombies(), []);
 });
