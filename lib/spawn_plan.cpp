@@ -113,7 +113,7 @@ std::error_code spawn_plan::validate(const spawn_options& opts) const {
     // A group signal needs a group of the child's own, or it would hit ours. (With a
     // tree, the limit ends the tree: process_group is then moot.)
     if (t->process_group && !opts.new_session && !opts.new_process_group &&
-        opts.tree == uvreap::tree::none) {
+        !opts.terminal && opts.tree == uvreap::tree::none) {
       return errno_code(EINVAL);
     }
   }

@@ -292,7 +292,8 @@ BOOST_AUTO_TEST_CASE(close_with_terminals_alive_ends_them_and_their_streams) {
 BOOST_AUTO_TEST_CASE(a_time_limit_ends_a_terminal_child) {
   term t(&loop);
   spawn_options o = on_terminal(command({"cat"}), t);
-  o.time_limit = deadline{100ms, SIGTERM, 5s};
+  // The terminal's session is the child's own group: the limit may signal the group.
+  o.time_limit = deadline{100ms, SIGTERM, 5s, true};
   const pid_t pid = r.spawn(o, rec.cb());
   t.start();
   BOOST_REQUIRE(run_until([&] { return t.ended() && rec.calls == 1; }));

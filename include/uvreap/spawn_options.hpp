@@ -121,7 +121,8 @@ struct deadline {
   /// From the first signal to SIGKILL. Zero sends SIGKILL on the next loop iteration.
   std::chrono::milliseconds grace{2000};
   /// Signal the child's process group (`kill(-pid, sig)`) instead of the child alone, so
-  /// that its own children go too. Requires `new_session` or `new_process_group`.
+  /// that its own children go too. Requires `new_session`, `new_process_group` or a
+  /// `terminal` (which makes a session).
   bool process_group = false;
 };
 
