@@ -53,7 +53,7 @@ bool child_table::insert(pid_t pid, exit_callback callback, int pidfd) {
   if (locate(pid) != npos) return false;
   reserve(items_.size() + 1);
   items_.push_back(
-      entry{pid, std::move(callback), pidfd, 0, false, nullptr});  // cannot reallocate: reserved
+      entry{pid, std::move(callback), pidfd, 0, false, nullptr, nullptr});  // cannot reallocate: reserved
   std::size_t s = home(pid);
   while (slots_[s] != 0)
     s = (s + 1) & mask_;

@@ -231,7 +231,7 @@ void core::abandon_starts() noexcept {
     int status = 0;
     if (int r = os_.wait4(n.pid, &status, 0, nullptr); r < 0) report(r, "wait4 of a child whose start was not reported");
     // What it started is dying: the close waits for its cgroup to empty, to remove it.
-    pending p{exit_status_builder::lost(n.pid), {}, true};
+    pending p{exit_status_builder::lost(n.pid), {}, true, nullptr};
     if (tree) (void)hold_for_tree(n.pid, true, std::move(tree), p);
   }
   started_.clear();
