@@ -53,7 +53,7 @@ bool child_table::insert(pid_t pid, exit_callback callback, int pidfd) {
   if (locate(pid) != npos) return false;
   reserve(items_.size() + 1);
   items_.push_back(
-      entry{pid, std::move(callback), pidfd, 0, false, nullptr, nullptr});  // cannot reallocate: reserved
+      entry{pid, std::move(callback), pidfd, 0, false, nullptr, nullptr, 0});  // cannot reallocate: reserved
   std::size_t s = home(pid);
   while (slots_[s] != 0)
     s = (s + 1) & mask_;
@@ -110,6 +110,7 @@ exit_callback child_table::take(pid_t pid, entry* rest) noexcept {
     rest->deadline_fired = e.deadline_fired;
     rest->tree = std::move(e.tree);
     rest->terminal = std::move(e.terminal);
+    rest->sandbox = e.sandbox;
   }
   return take_at(i);
 }

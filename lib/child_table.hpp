@@ -34,6 +34,7 @@ class child_table {
     bool deadline_fired = false;        ///< the time limit expired and a signal was sent
     std::unique_ptr<tree_birth> tree;   ///< what holds its tree; null for tree::none
     std::unique_ptr<terminal_hold> terminal;  ///< its pty (spawn_options::terminal)
+    std::uint16_t sandbox = 0;  ///< what confines it (sandbox.hpp's pack), 0: nothing
   };
 
   child_table();

@@ -3,6 +3,7 @@
 // close, and the boundary where user code is called.
 #include "core.hpp"
 #include "exit_status_builder.hpp"
+#include "sandbox.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -217,12 +218,13 @@ void core::release(const reaped& r) noexcept {
   bool fired = false;
   std::unique_ptr<tree_birth> tree;
   std::unique_ptr<terminal_hold> terminal;
-  exit_callback cb = take_child(r.pid, &fired, &tree, &terminal);
+  std::uint16_t sandbox = 0;
+  exit_callback cb = take_child(r.pid, &fired, &tree, &terminal, &sandbox);
   if (!cb && policy_->reaps_unregistered()) {
     // Another thread may have spawned it and not queued it yet: it holds the inbox lock
     // from before the spawn until the pid is queued, so draining settles it.
     drain_inbox();
-    cb = take_child(r.pid, &fired, &tree, &terminal);
+    cb = take_child(r.pid, &fired, &tree, &terminal, &sandbox);
   }
   const bool orphan = !cb;
   exit_status st = detail::exit_status_builder::lost(r.pid);
@@ -232,6 +234,7 @@ void core::release(const reaped& r) noexcept {
     ++(orphan ? stats_.orphans_reaped : stats_.exits_reaped);
     st = exit_status::from_wait(r.pid, r.status, &r.usage);
   }
+  if (sandbox != 0) st = exit_status_builder::with_sandbox(st, unpack(sandbox));
   pending p{exit_status_builder::with_deadline_fired(st, fired), std::move(cb), orphan,
             std::move(terminal)};
   // What the child started may still run: its exit waits for them (core_trees.cpp).
@@ -245,7 +248,8 @@ void core::deliver_lost(pid_t pid) noexcept {
 }
 
 exit_callback core::take_child(pid_t pid, bool* deadline_fired, std::unique_ptr<tree_birth>* tree,
-                               std::unique_ptr<terminal_hold>* terminal) noexcept {
+                               std::unique_ptr<terminal_hold>* terminal,
+                               std::uint16_t* sandbox) noexcept {
   // The one place where a child leaves the table.
   child_table::entry rest{};
   exit_callback cb = table_.take(pid, &rest);
@@ -253,6 +257,7 @@ exit_callback core::take_child(pid_t pid, bool* deadline_fired, std::unique_ptr<
   if (deadline_fired != nullptr) *deadline_fired = rest.deadline_fired;
   // Not asked for (close, an abandoned start): dropped, its slave copy closed.
   if (terminal != nullptr) *terminal = std::move(rest.terminal);
+  if (sandbox != nullptr) *sandbox = rest.sandbox;
   if (rest.tree) {
     --live_trees_;
     // Not asked for (close, an abandoned start): dropped, its cgroup removed if empty.

@@ -74,6 +74,9 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
             std::error_code& ec) noexcept;
   /// Whether cgroup trees can be made (making the reaper's cgroup); `why` in words.
   std::error_code cgroup_status(std::string* why) noexcept { return home_.ready(why); }
+  /// Whether `s` can be applied here, and what of it; `why` in words. Any thread.
+  std::error_code sandbox_status(const sandbox_options& s, sandbox_report* what,
+                                 std::string* why) noexcept;
   bool close(const close_options& how, std::function<void()> on_closed) noexcept;
 
   [[nodiscard]] bool open() const noexcept { return state_ == state::open; }
@@ -128,7 +131,8 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   void deliver_lost(pid_t pid) noexcept;
   exit_callback take_child(pid_t pid, bool* deadline_fired,
                            std::unique_ptr<tree_birth>* tree = nullptr,
-                           std::unique_ptr<terminal_hold>* terminal = nullptr) noexcept;
+                           std::unique_ptr<terminal_hold>* terminal = nullptr,
+                           std::uint16_t* sandbox = nullptr) noexcept;
   reap_outcome reap_now(pid_t pid) noexcept;
   void dispatch() noexcept;
   void after_dispatch() noexcept;
@@ -141,7 +145,7 @@ class __attribute__((visibility("hidden"))) core final : error_sink {
   std::error_code reserve_for_one(bool with_deadline, bool with_tree = false) noexcept;
   void adopt(pid_t pid, exit_callback cb, int pidfd = -1,
              std::unique_ptr<tree_birth> tree = nullptr,
-             std::unique_ptr<terminal_hold> terminal = nullptr) noexcept;
+             std::unique_ptr<terminal_hold> terminal = nullptr, std::uint16_t sandbox = 0) noexcept;
   pid_t spawn_from_thread(const spawn_options& opts, exit_callback cb,
                           std::error_code& ec) noexcept;
   void watch_from_thread(pid_t pid, exit_callback cb, std::error_code& ec) noexcept;

@@ -6,6 +6,7 @@
 #include "core.hpp"
 #include "errno_code.hpp"
 #include "exit_status_builder.hpp"
+#include "sandbox.hpp"
 #include "spawn_plan.hpp"
 
 namespace uvreap::detail {
@@ -48,7 +49,7 @@ std::error_code core::reserve_for_one(bool with_deadline, bool with_tree) noexce
 }
 
 void core::adopt(pid_t pid, exit_callback cb, int pidfd, std::unique_ptr<tree_birth> tree,
-                 std::unique_ptr<terminal_hold> terminal) noexcept {
+                 std::unique_ptr<terminal_hold> terminal, std::uint16_t sandbox) noexcept {
   // The caller reserved room (reserve_for_one), so nothing here can fail.
   if (table_.contains(pid)) {
     // The kernel handed out this pid again, so the child we held under it was reaped by
@@ -63,9 +64,10 @@ void core::adopt(pid_t pid, exit_callback cb, int pidfd, std::unique_ptr<tree_bi
     schedule_continuation();
   }
   table_.insert(pid, std::move(cb), a.pidfd);
-  if (tree || terminal) {
+  if (tree || terminal || sandbox != 0) {
     child_table::entry* e = table_.find(pid);
     e->terminal = std::move(terminal);
+    e->sandbox = sandbox;
     if (tree) {
       e->tree = std::move(tree);
       ++live_trees_;
@@ -99,7 +101,7 @@ pid_t core::spawn(const spawn_options& opts, exit_callback cb, std::error_code& 
   }
   // No sweep can run between the child's creation and this insert (both are on the
   // loop thread), so even a child that exited at once is found by the next sweep.
-  adopt(pid, std::move(cb), pidfd, std::move(tree), plan.take_terminal());
+  adopt(pid, std::move(cb), pidfd, std::move(tree), plan.take_terminal(), plan.sandbox());
   if (opts.time_limit) arm_deadline(pid, *opts.time_limit, 0);
   if (int r = plan.finish(); r < 0) report(r, "uv_pipe_open of a child's pipe");
   return pid;
@@ -141,6 +143,7 @@ pid_t core::spawn_from_thread(const spawn_options& opts, exit_callback cb,
   it.time_limit = opts.time_limit;
   it.tree = std::move(tree);
   it.terminal = plan.take_terminal();  // held by the item across the start
+  it.sandbox = plan.sandbox();
   const pid_t pid =
       inbox_.submit_spawn(std::move(it), policy_->reaps_unregistered(), make, discard, ec);
   // The pipes are the caller's, on its own loop: opened here, on its thread.
@@ -192,6 +195,7 @@ void core::start_off_loop(std::unique_ptr<start_job> job) noexcept {
   tree_birth* t = j->tree.get();  // the item owns it; it stays put
   it.tree = std::move(j->tree);
   it.terminal = j->plan.take_terminal();  // held by the item across the start
+  it.sandbox = j->plan.sandbox();
   it.start = std::move(job);
   auto make = [j, t](uvreap::stats::syscall_counts& /*calls*/) {
     int pidfd = -1;  // not asked for: the loop thread opens its own at registration
@@ -320,7 +324,7 @@ bool core::register_drained() noexcept {
       break;
     }
     ++stats_.queued_registrations;
-    adopt(q.pid, std::move(q.callback), -1, std::move(q.tree), std::move(q.terminal));
+    adopt(q.pid, std::move(q.callback), -1, std::move(q.tree), std::move(q.terminal), q.sandbox);
     if (q.time_limit) {
       const auto waited = std::chrono::steady_clock::now() - q.made;
       arm_deadline(q.pid, *q.time_limit,
@@ -374,6 +378,23 @@ void core::resize(pid_t pid, int cols, int rows, std::error_code& ec) noexcept {
       r < 0) {
     ec = errno_code(-r);
   }
+}
+
+std::error_code core::sandbox_status(const sandbox_options& s, sandbox_report* what,
+                                     std::string* why) noexcept {
+  uvreap::stats::syscall_counts calls{};  // not the loop thread's: any thread may ask
+  os_calls os(os_.seam(), calls);
+  sandbox_build b;
+  std::error_code ec;
+  try {
+    ec = build_sandbox(s, os, b, why);
+  } catch (const std::bad_alloc&) {
+    return errno_code(ENOMEM);
+  }
+  if (b.ruleset_fd >= 0) (void)os.close(b.ruleset_fd);
+  if (!ec && what != nullptr) *what = b.report;
+  if (!ec && why != nullptr) *why = "the sandbox can be applied";
+  return ec;
 }
 
 }  // namespace uvreap::detail

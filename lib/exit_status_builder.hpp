@@ -19,6 +19,11 @@ struct __attribute__((visibility("hidden"))) exit_status_builder {
     s.deadline_fired_ = fired;
     return s;
   }
+  /// `s` with its sandbox report.
+  static exit_status with_sandbox(exit_status s, const sandbox_report& r) noexcept {
+    s.sandbox_ = r;
+    return s;
+  }
   /// `s` with its tree report.
   static exit_status with_tree(exit_status s, const tree_report& t) noexcept {
     s.tree_ = t;

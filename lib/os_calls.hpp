@@ -92,6 +92,9 @@ class os_calls {
   int open_pty(int fds[2], unsigned short cols, unsigned short rows) noexcept {
     return retry_eintr(n_.fds, n_.eintr, [&] { return os_.open_pty(fds, cols, rows); });
   }
+  int landlock_abi() noexcept {
+    return retry_eintr(n_.other, n_.eintr, [&] { return os_.landlock_abi(); });
+  }
   int fd_flags(int fd) noexcept {
     return retry_eintr(n_.fds, n_.eintr, [&] { return os_.fd_flags(fd); });
   }

@@ -180,6 +180,12 @@ void reaper::resize(pid_t pid, int cols, int rows) {
   throw_if(ec, "uvreap: resize");
 }
 
+std::error_code reaper::sandbox_status(const sandbox_options& s, sandbox_report* what,
+                                       std::string* why) noexcept {
+  if (!core_) return stale();
+  return core_->sandbox_status(s, what, why);
+}
+
 std::error_code reaper::cgroup_status(std::string* why) noexcept {
   if (!core_) return stale();
   return core_->cgroup_status(why);

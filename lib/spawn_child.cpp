@@ -20,6 +20,7 @@
 
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -110,8 +111,29 @@ void place_fds(child_recipe& r) noexcept {
     }
     if (e < 0) fail(r, child_step::fds, e);
   }
-  // The parent's copies and whatever else sits at n or above.
-  if (long e = sys(SYS_close_range, n, ~0U, 0); e < 0) fail(r, child_step::fds, e);
+  // The parent's copies and whatever else sits at n or above — but the sandbox's
+  // ruleset, which the child applies later and closes then.
+  const int keep = r.ruleset_fd;
+  long e = 0;
+  if (keep >= n) {
+    if (keep > n) e = sys(SYS_close_range, n, keep - 1, 0);
+    if (e >= 0) e = sys(SYS_close_range, keep + 1, ~0U, 0);
+  } else {
+    e = sys(SYS_close_range, n, ~0U, 0);
+  }
+  if (e < 0) fail(r, child_step::fds, e);
+}
+
+void confine(child_recipe& r) noexcept {
+  // No new privileges first: Landlock and seccomp require it of an unprivileged process,
+  // and a set-user-ID program must not run with more than the sandbox allows.
+  long e = injected(r, child_step::sandbox);
+  if (e == 0 && r.no_new_privs) e = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  if (e == 0 && r.ruleset_fd >= 0) {
+    e = sys(SYS_landlock_restrict_self, r.ruleset_fd, 0);
+    if (e >= 0) e = sys(SYS_close, r.ruleset_fd);
+  }
+  if (e < 0) fail(r, child_step::sandbox, e);
 }
 
 void set_identity(child_recipe& r) noexcept {
@@ -193,10 +215,17 @@ int run_child(void* arg) noexcept {
     if (e < 0) fail(r, child_step::terminal, e);
   }
   set_identity(r);
+  confine(r);
   if (r.cwd != nullptr) {
     e = injected(r, child_step::chdir);
     if (e == 0) e = sys(SYS_chdir, r.cwd);
     if (e < 0) fail(r, child_step::chdir, e);
+  }
+  if (r.seccomp != nullptr) {
+    // Last: from here the filter judges every call, exec's included.
+    e = injected(r, child_step::seccomp);
+    if (e == 0) e = sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, r.seccomp);
+    if (e < 0) fail(r, child_step::seccomp, e);
   }
 
   unsigned long none = 0;

@@ -4,6 +4,7 @@
 // starts it (spawn_engine.cpp).
 #pragma once
 
+#include <linux/filter.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 
@@ -27,7 +28,9 @@ enum class child_step : int {
   gid,          ///< setgid
   uid,          ///< setuid
   pdeathsig,    ///< prctl(PR_SET_PDEATHSIG)
+  sandbox,      ///< PR_SET_NO_NEW_PRIVS, landlock_restrict_self (spawn_options::sandbox)
   chdir,        ///< chdir(cwd), as the new user
+  seccomp,      ///< the sandbox's seccomp filter, the last step before exec
   exec,         ///< execve of each candidate path
 };
 
@@ -86,6 +89,11 @@ struct child_recipe {
   bool set_uid = false;
   uid_t uid = 0;
   int pdeathsig = 0;
+
+  // The sandbox (spawn_options::sandbox), built by the parent (sandbox.cpp).
+  bool no_new_privs = false;               ///< PR_SET_NO_NEW_PRIVS
+  int ruleset_fd = -1;                     ///< a Landlock ruleset (>= move_count), or -1
+  const ::sock_fprog* seccomp = nullptr;   ///< the filter, or null
 
   bool want_pidfd = false;  ///< CLONE_PIDFD: the child's pidfd from clone itself
   /// A cgroup v2 directory's fd: the child is born in it (clone3 CLONE_INTO_CGROUP); -1

@@ -159,6 +159,9 @@ std::error_code spawn_plan::build(const spawn_options& opts) {
   cwd_ = opts.cwd.empty() ? nullptr : opts.cwd.c_str();
   plan_identity(opts);
   if (auto ec = plan_fds(opts); ec) return ec;
+  if (opts.sandbox) {
+    if (auto ec = plan_sandbox(*opts.sandbox); ec) return ec;
+  }
 
   recipe_.paths = paths_.data();
   recipe_.path_count = paths_.size();
@@ -257,6 +260,29 @@ std::error_code spawn_plan::open_terminal(const terminal_options& t) {
     throw;  // prepare: ENOMEM (the master is closed with the pipes)
   }
   slave_fd_ = fds[1];
+  return {};
+}
+
+std::error_code spawn_plan::plan_sandbox(const sandbox_options& s) {
+  sandbox_build b;
+  if (auto ec = build_sandbox(s, *os_, b, nullptr); ec) return ec;
+  needs_engine_ = true;
+  recipe_.no_new_privs = true;
+  if (b.ruleset_fd >= 0) {
+    // Out of the targets' way, like a stdio source, and kept by the child's first step.
+    const int copy = source_above(b.ruleset_fd, static_cast<int>(moves_.size()));
+    (void)os_->close(b.ruleset_fd);
+    if (copy < 0) return errno_code(-copy);
+    recipe_.ruleset_fd = copy;
+    recipe_.unshare_from = std::max(recipe_.unshare_from, copy + 1);
+  }
+  if (!b.filter.empty()) {
+    filter_ = std::move(b.filter);
+    program_.len = static_cast<unsigned short>(filter_.size());
+    program_.filter = filter_.data();
+    recipe_.seccomp = &program_;
+  }
+  sandbox_bits_ = pack(b.report);
   return {};
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "os_calls.hpp"
+#include "sandbox.hpp"
 #include "spawn_child.hpp"
 #include "terminal.hpp"
 #include "uvreap/spawn_options.hpp"
@@ -68,6 +69,9 @@ class spawn_plan {
     return std::move(terminal_);
   }
 
+  /// What the child's sandbox will apply (`requested` false without one), packed.
+  [[nodiscard]] std::uint16_t sandbox() const noexcept { return sandbox_bits_; }
+
   /// What the child will do: the fd moves, paths and identity `prepare` planned.
   [[nodiscard]] const child_recipe& recipe() const noexcept { return recipe_; }
 
@@ -81,6 +85,7 @@ class spawn_plan {
   std::error_code validate(const spawn_options& opts) const;
   std::error_code plan_fds(const spawn_options& opts);
   std::error_code open_terminal(const terminal_options& t);
+  std::error_code plan_sandbox(const sandbox_options& s);
   std::error_code plan_paths(const spawn_options& opts);
   void plan_identity(const spawn_options& opts);
   int source_above(int fd, int n);
@@ -107,6 +112,9 @@ class spawn_plan {
   std::vector<gid_t> groups_;
   bool needs_engine_ = false;  // options posix_spawn cannot carry out
   std::unique_ptr<terminal_hold> terminal_;
+  std::vector<::sock_filter> filter_;  // the sandbox's seccomp program
+  ::sock_fprog program_{};
+  std::uint16_t sandbox_bits_ = 0;
   struct {
     int* to = nullptr;
     int fd = -1;

@@ -225,6 +225,13 @@ int interface::open_pty(int fds[2], unsigned short cols, unsigned short rows) no
   return index;
 }
 
+int interface::landlock_abi() noexcept {
+  constexpr unsigned kVersion = 1U << 0;  // LANDLOCK_CREATE_RULESET_VERSION
+  const long r = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, kVersion);
+  if (r >= 0) return static_cast<int>(r);
+  return errno == ENOSYS || errno == EOPNOTSUPP ? 0 : -errno;
+}
+
 int interface::close(int fd) noexcept {
   return ::close(fd) < 0 ? -errno : 0;
 }

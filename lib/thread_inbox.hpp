@@ -96,6 +96,8 @@ class thread_inbox final : public registrations {
     std::unique_ptr<tree_birth> tree;
     /// The child's pty (null: no terminal).
     std::unique_ptr<terminal_hold> terminal;
+    /// What confines it (sandbox.hpp's pack).
+    std::uint16_t sandbox = 0;
   };
   using wake_fn = void (*)(void* arg) noexcept;
 

@@ -3,12 +3,18 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sys/syscall.h>
+
 #include <cerrno>
+#include <cstdint>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -76,6 +82,15 @@ void drain_stdin() {
 //   pgid                   _exit(0 if it leads its own group but not a session)
 //   write TEXT             write TEXT to stdout, _exit(0)
 //   stdin-eof              _exit(0 if stdin reads EOF at once)
+//   open-read PATH         _exit(0 if PATH opens for reading, else errno)
+//   open-write PATH        _exit(0 if PATH opens for writing, created if missing, else errno)
+//   truncate PATH          _exit(0 if truncate(PATH, 0) succeeds, else errno)
+//   connect PORT           _exit(0 if a TCP connect to 127.0.0.1:PORT succeeds, else errno)
+//   bind                   _exit(0 if binding a TCP socket to 127.0.0.1:0 succeeds, else errno)
+//   no-new-privs           _exit(prctl(PR_GET_NO_NEW_PRIVS))
+//   ptrace-me              _exit(0 if ptrace(PTRACE_TRACEME) succeeds, else errno)
+//   getppid                _exit(0 if getppid() succeeds, else errno)
+//   signal-pid PID         _exit(0 if kill(PID, 0) succeeds, else errno)
 //   winch                  write "ready\n", wait for SIGWINCH, write "size ROWS COLS\n"
 //                          (fd 0's size, TIOCGWINSZ), _exit(0)
 //   terminal-state         _exit(0 if fds 0-2 are one terminal, the session's controlling
@@ -196,6 +211,24 @@ void child_main(int argc, char** argv) {
     die(sig);
   }
   if (mode == "fd-open") die(::fcntl(std::atoi(arg(3)), F_GETFD) >= 0 ? 0 : 1);
+  auto result = [](long r) { die(r < 0 ? (errno > 0 && errno < 255 ? errno : 254) : 0); };
+  if (mode == "open-read") result(::open(arg(3), O_RDONLY | O_CLOEXEC));
+  if (mode == "open-write") result(::open(arg(3), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+  if (mode == "truncate") result(::truncate(arg(3), 0));
+  if (mode == "connect" || mode == "bind") {
+    const int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0) result(-1);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(static_cast<std::uint16_t>(mode == "connect" ? std::atoi(arg(3)) : 0));
+    const auto* sa = reinterpret_cast<const sockaddr*>(&a);
+    result(mode == "connect" ? ::connect(s, sa, sizeof a) : ::bind(s, sa, sizeof a));
+  }
+  if (mode == "no-new-privs") die(::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+  if (mode == "ptrace-me") result(::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr));
+  if (mode == "getppid") result(::syscall(SYS_getppid));
+  if (mode == "signal-pid") result(::kill(static_cast<pid_t>(std::atol(arg(3))), 0));
   if (mode == "winch") {
     sigset_t s;
     sigemptyset(&s);

@@ -52,6 +52,20 @@ struct tree_report {
   long long memory_peak = -1;
 };
 
+/// What confined a child spawned with `spawn_options::sandbox` (`exit_status::
+/// sandbox_info`). With `sandbox_options::best_effort` a rule the kernel cannot enforce is
+/// left out instead of failing the spawn: this says which were applied.
+struct sandbox_report {
+  bool requested = false;     ///< spawned with a sandbox (all below false otherwise)
+  int landlock_abi = 0;       ///< the kernel's Landlock ABI version (0: no Landlock)
+  bool no_new_privs = false;  ///< PR_SET_NO_NEW_PRIVS (always, with a sandbox)
+  bool filesystem = false;    ///< the read and write rules (Landlock, ABI 1)
+  bool truncate = false;      ///< truncation confined to the write paths too (ABI 3)
+  bool network = false;       ///< TCP bind and connect denied, as asked (ABI 4)
+  bool scopes = false;        ///< the scopes asked for (ABI 6)
+  bool seccomp = false;       ///< the seccomp filter
+};
+
 /// Resource usage of the reaped child, as `wait4` reports it.
 struct resource_usage {
   std::chrono::microseconds user_cpu{0};    ///< ru_utime
@@ -105,6 +119,8 @@ class exit_status {
   /// The child's tree at its exit: which containment applied (none for a watched child)
   /// and, for a cgroup, what it held.
   [[nodiscard]] const tree_report& tree_info() const noexcept { return tree_; }
+  /// What confined the child (`spawn_options::sandbox`); `requested` false without one.
+  [[nodiscard]] const sandbox_report& sandbox_info() const noexcept { return sandbox_; }
 
  private:
   friend struct detail::exit_status_builder;
@@ -118,6 +134,7 @@ class exit_status {
   int raw_ = 0;
   resource_usage usage_{};
   tree_report tree_{};
+  sandbox_report sandbox_{};
 };
 
 /// "none", "cgroup", "process_group" or "automatic".

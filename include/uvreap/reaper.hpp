@@ -203,6 +203,15 @@ class reaper {
   /// The non-throwing form of `resize`: `ec` set on failure.
   void resize(pid_t pid, int cols, int rows, std::error_code& ec) noexcept;
 
+  /// Whether a spawn with sandbox `s` would succeed here, builds it (in the parent only)
+  /// and discards it: the errno `spawn` would get (ENOTSUP: a rule the kernel cannot
+  /// enforce, ENOENT: a path, ...), `why` (when not null) in words — which rule, which
+  /// path, or that it can be applied — and `what` (when not null) what would be applied
+  /// (with `best_effort`, what is left out shows there). Any thread.
+  [[nodiscard]] std::error_code sandbox_status(const sandbox_options& s,
+                                               sandbox_report* what = nullptr,
+                                               std::string* why = nullptr) noexcept;
+
   /// Whether children can be spawned with `tree::cgroup`: makes the reaper's cgroup (see
   /// `options::cgroup_parent`) if it is not made yet. On failure the errno that `spawn`
   /// would return, and `why` (when not null) says why in words ("cannot make the cgroup

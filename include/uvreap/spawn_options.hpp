@@ -165,6 +165,49 @@ struct terminal_options {
   int* master_fd = nullptr;     ///< receives the master's fd instead (see above)
 };
 
+/// A sandbox for the child (`spawn_options::sandbox`), applied by the child itself just
+/// before exec, needing neither root nor namespaces: Landlock (Linux 5.13+) for files and
+/// TCP, `PR_SET_NO_NEW_PRIVS`, and a seccomp filter. Everything that allocates — the
+/// Landlock ruleset with its rules, the filter — is built in the parent before the
+/// clone; the child only restricts itself. The parent is never confined.
+///
+/// What each rule needs (the Landlock ABI version; `reaper::sandbox_status` says what this
+/// kernel has): `read` and `write` ABI 1, and ABI 3 for truncation to be confined too;
+/// `network = false` ABI 4; `scope_abstract_unix` and `scope_signals` ABI 6; `seccomp`
+/// x86-64. A rule the kernel cannot enforce fails the spawn with ENOTSUP, unless
+/// `best_effort` is set: then it is left out, and `exit_status::sandbox_info` says what
+/// was applied.
+///
+/// With a sandbox the child can read (and execute) only beneath `read` and `write`, and
+/// write (create, remove, rename into, truncate) only beneath `write` — its program,
+/// its shared libraries (/lib, /usr/lib) and whatever it reads (/etc files, /dev/urandom)
+/// included. Fds it inherits keep the access they were opened with (its stdio, pipes).
+struct sandbox_options {
+  /// Paths readable and executable, with everything beneath them (files or directories).
+  std::vector<std::string> read;
+  /// Paths readable, executable and writable — create, remove, rename, truncate — with
+  /// everything beneath them.
+  std::vector<std::string> write;
+  /// False: TCP bind and connect are denied (ABI 4); UDP and unix sockets are not
+  /// Landlock's to deny. True leaves the network as it is.
+  bool network = true;
+  /// The child cannot connect to abstract unix sockets made outside its sandbox (ABI 6).
+  bool scope_abstract_unix = false;
+  /// The child cannot signal processes outside its sandbox (ABI 6).
+  bool scope_signals = false;
+  /// A seccomp filter refusing (EPERM) the documented default list — ptrace,
+  /// process_vm_readv/writev, mount, umount2, pivot_root, chroot, the new mount API,
+  /// unshare, setns, bpf, perf_event_open, userfaultfd, kexec_load/kexec_file_load,
+  /// init/finit/delete_module, reboot, swapon/swapoff, acct, quotactl, syslog,
+  /// add_key/request_key/keyctl, open_by_handle_at, iopl, ioperm — plus `deny_syscalls`,
+  /// and killing a process that uses another architecture's syscalls (x32, i386).
+  bool seccomp = false;
+  /// More syscall numbers the filter refuses (0-1023); non-empty implies `seccomp`.
+  std::vector<int> deny_syscalls;
+  /// Leave out what the kernel cannot enforce instead of failing with ENOTSUP.
+  bool best_effort = false;
+};
+
 /// How to start a child. Every string must be free of NUL bytes.
 ///
 /// In the child, whatever the parent had: the signal mask is empty, every signal's
@@ -175,7 +218,8 @@ struct terminal_options {
 /// and no child is left running): a new session or process group; the fds; the
 /// controlling terminal (`terminal`) or the foreground group (`foreground_terminal`); `rlimits`;
 /// `umask`; supplementary groups, then gid, then uid; the parent-death signal; `cwd`
-/// (entered as the new user); exec.
+/// (entered as the new user); exec. With a `sandbox`: no_new_privs and Landlock after
+/// the parent-death signal, and the seccomp filter just before exec.
 struct spawn_options {
   /// argv[0] is the program unless `file` is set. Must not be empty.
   std::vector<std::string> argv;
@@ -250,6 +294,11 @@ struct spawn_options {
   /// what opening the pty reported (ENOENT or ENXIO without /dev/ptmx, ENOSPC at the
   /// system's pty limit, EMFILE).
   std::optional<terminal_options> terminal;
+  /// Confinement (see `sandbox_options`); nullopt for none. Errors from `spawn`: ENOTSUP
+  /// (a rule this kernel cannot enforce, without `best_effort`: `reaper::sandbox_status`
+  /// says which), ENOENT or EACCES (a path that cannot be opened), EINVAL (an empty or
+  /// NUL-holding path, a syscall number outside 0-1023), EMFILE.
+  std::optional<sandbox_options> sandbox;
 };
 
 }  // namespace uvreap

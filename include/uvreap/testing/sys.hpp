@@ -122,6 +122,12 @@ class interface {
   /// ENOSPC: the system's pty limit, EMFILE, ENFILE).
   virtual int open_pty(int fds[2], unsigned short cols, unsigned short rows) noexcept;
 
+  /// The Landlock ABI version (`landlock_create_ruleset(NULL, 0,
+  /// LANDLOCK_CREATE_RULESET_VERSION)`), 0 where there is none (ENOSYS: not built in,
+  /// EOPNOTSUPP: disabled at boot). How `spawn_options::sandbox` learns what it can
+  /// enforce; a scripted seam makes an older kernel.
+  virtual int landlock_abi() noexcept;
+
   /// `close(fd)`: 0 or -errno. On Linux the fd is released even when close reports an
   /// error (EINTR included), so the caller never retries it.
   virtual int close(int fd) noexcept;
