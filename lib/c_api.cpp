@@ -44,6 +44,15 @@ uvreap_exit_t to_c(const uvreap::exit_status& s) noexcept {
   e.descendants_at_exit = t.descendants_at_exit;
   e.tree_cpu_usec = t.cpu.count();
   e.tree_memory_peak = t.memory_peak;
+  const uvreap::sandbox_report& sb = s.sandbox_info();
+  if (sb.requested) {
+    e.sandbox = UVREAP_SANDBOX_APPLIED | (sb.filesystem ? UVREAP_SANDBOX_APPLIED_FILES : 0u) |
+                (sb.truncate ? UVREAP_SANDBOX_APPLIED_TRUNCATE : 0u) |
+                (sb.network ? UVREAP_SANDBOX_APPLIED_NETWORK : 0u) |
+                (sb.scopes ? UVREAP_SANDBOX_APPLIED_SCOPES : 0u) |
+                (sb.seccomp ? UVREAP_SANDBOX_APPLIED_SECCOMP : 0u);
+    e.landlock_abi = sb.landlock_abi;
+  }
   return e;
 }
 
@@ -92,6 +101,22 @@ int convert(const uvreap_spawn_options_t& in, uvreap::spawn_options& out) {
   if (in.terminal != nullptr) {
     out.terminal = uvreap::terminal_options{in.terminal->cols, in.terminal->rows,
                                             in.terminal->handle, in.terminal->master_fd};
+  }
+  if (in.sandbox != nullptr) {
+    const uvreap_sandbox_t& sb = *in.sandbox;
+    uvreap::sandbox_options s;
+    for (const char* const* p = sb.read; p != nullptr && *p != nullptr; ++p)
+      s.read.emplace_back(*p);
+    for (const char* const* p = sb.write; p != nullptr && *p != nullptr; ++p)
+      s.write.emplace_back(*p);
+    if (sb.deny_count < 0 || (sb.deny_count > 0 && sb.deny_syscalls == nullptr)) return -EINVAL;
+    s.deny_syscalls.assign(sb.deny_syscalls, sb.deny_syscalls + sb.deny_count);
+    s.network = (sb.flags & UVREAP_SANDBOX_NO_NETWORK) == 0;
+    s.scope_abstract_unix = (sb.flags & UVREAP_SANDBOX_SCOPE_ABSTRACT_UNIX) != 0;
+    s.scope_signals = (sb.flags & UVREAP_SANDBOX_SCOPE_SIGNALS) != 0;
+    s.seccomp = (sb.flags & UVREAP_SANDBOX_SECCOMP) != 0;
+    s.best_effort = (sb.flags & UVREAP_SANDBOX_BEST_EFFORT) != 0;
+    out.sandbox = std::move(s);
   }
   if ((in.flags & UVREAP_SETUID) != 0) out.uid = in.uid;
   if ((in.flags & UVREAP_SETGID) != 0) out.gid = in.gid;

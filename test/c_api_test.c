@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <uv.h>
@@ -584,6 +585,64 @@ static void test_terminal(uv_loop_t* loop) {
   run_until(loop, &closed_calls, 1);
 }
 
+/* A sandboxed child: it reads what the rules allow and cannot write outside them. */
+static void test_sandbox(uv_loop_t* loop, long abi) {
+  uvreap_t* r = NULL;
+  CHECK(uvreap_init(loop, NULL, &r) == 0);
+  char dir[] = "/tmp/uvreap-c-sandbox-XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char script[256];
+  snprintf(script, sizeof script, "read x </etc/hostname && : >%s/f", dir);
+  char* args[] = {"/bin/sh", "-c", script, NULL};
+  const char* read[] = {"/usr", "/lib", "/etc", NULL};
+  uvreap_sandbox_t sb = {read, NULL, UVREAP_SANDBOX_SECCOMP | UVREAP_SANDBOX_NO_NETWORK, NULL, 0};
+  uv_stdio_container_t io[3] = {{.flags = UV_IGNORE}, {.flags = UV_IGNORE}, {.flags = UV_IGNORE}};
+  uvreap_spawn_options_t so;
+  uvreap_spawn_options_init(&so);
+  so.args = args;
+  so.stdio = io;
+  so.stdio_count = 3;
+  so.sandbox = &sb;
+  record_t rec = {0};
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == 0);
+  run_until(loop, &rec.calls, 1);
+  CHECK(rec.last.kind == UVREAP_EXITED && rec.last.exit_status != 0); /* the write refused */
+  CHECK((rec.last.sandbox & UVREAP_SANDBOX_APPLIED_FILES) != 0);
+  CHECK((rec.last.sandbox & UVREAP_SANDBOX_APPLIED_SECCOMP) != 0);
+  CHECK((rec.last.sandbox & UVREAP_SANDBOX_APPLIED_NETWORK) != 0 || abi < 4);
+  CHECK(rec.last.landlock_abi == (int)abi);
+  char f[300];
+  snprintf(f, sizeof f, "%s/f", dir);
+  CHECK(access(f, F_OK) != 0);
+
+  /* The directory writable: the same script succeeds. */
+  const char* write[] = {dir, NULL};
+  sb.write = write;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == 0);
+  run_until(loop, &rec.calls, 2);
+  CHECK(rec.last.kind == UVREAP_EXITED && rec.last.exit_status == 0);
+  CHECK(access(f, F_OK) == 0);
+  unlink(f);
+  rmdir(dir);
+
+  /* Errors: a path that does not exist, a bad count. No sandbox: `sandbox` is 0. */
+  const char* missing[] = {"/nonexistent/uvreap", NULL};
+  sb.read = missing;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == UV_ENOENT);
+  sb.read = read;
+  sb.deny_count = -1;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == UV_EINVAL);
+  so.sandbox = NULL;
+  char* true_args[] = {"true", NULL};
+  so.args = true_args;
+  CHECK(uvreap_spawn(r, &so, on_exit_cb, &rec, NULL) == 0);
+  run_until(loop, &rec.calls, 3);
+  CHECK(rec.last.sandbox == 0);
+  closed_calls = 0;
+  CHECK(uvreap_close(r, on_closed) == 0);
+  run_until(loop, &closed_calls, 1);
+}
+
 int main(void) {
   uv_loop_t loop;
   if (uv_loop_init(&loop) != 0) return 2;
@@ -596,6 +655,12 @@ int main(void) {
   test_trees(&loop);
   test_run(&loop);
   test_terminal(&loop);
+  const long abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U);
+  if (abi >= 3) {
+    test_sandbox(&loop, abi);
+  } else {
+    printf("SKIP: test_sandbox needs Landlock ABI 3 (this kernel has %ld)\n", abi < 0 ? 0 : abi);
+  }
   uv_run(&loop, UV_RUN_DEFAULT);
   CHECK(uv_loop_close(&loop) == 0);
   if (failures == 0) printf("c_api: all checks passed\n");

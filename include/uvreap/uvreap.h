@@ -67,7 +67,19 @@ typedef struct {
   int descendants_at_exit; /**< cgroup: others of the tree alive at its exit (killed); else -1 */
   int64_t tree_cpu_usec;   /**< cgroup: CPU time of the whole tree (cpu.stat); else -1 */
   int64_t tree_memory_peak; /**< cgroup with the memory controller: memory.peak; else -1 */
+  unsigned sandbox;         /**< what confined it: UVREAP_SANDBOX_APPLIED_* bits; 0 = none */
+  int landlock_abi;         /**< with a sandbox: the kernel's Landlock ABI (0: none) */
 } uvreap_exit_t;
+
+/** uvreap_exit_t's `sandbox`: what was applied (see exit_status.hpp, sandbox_report). */
+enum {
+  UVREAP_SANDBOX_APPLIED = 1u << 0,         /**< spawned with a sandbox; no_new_privs set */
+  UVREAP_SANDBOX_APPLIED_FILES = 1u << 1,   /**< the read and write paths (Landlock) */
+  UVREAP_SANDBOX_APPLIED_TRUNCATE = 1u << 2, /**< truncation confined too (ABI 3) */
+  UVREAP_SANDBOX_APPLIED_NETWORK = 1u << 3, /**< TCP bind and connect denied (ABI 4) */
+  UVREAP_SANDBOX_APPLIED_SCOPES = 1u << 4,  /**< the scopes asked for (ABI 6) */
+  UVREAP_SANDBOX_APPLIED_SECCOMP = 1u << 5  /**< the seccomp filter */
+};
 
 /** uvreap_exit_t's `tree`: what held the child's tree. */
 enum { UVREAP_TREE_NONE = 0, UVREAP_TREE_IN_CGROUP = 1, UVREAP_TREE_IN_PROCESS_GROUP = 2 };
@@ -133,6 +145,29 @@ typedef struct {
   int* master_fd;    /**< instead of `handle`: receives the master's fd, the caller's to close */
 } uvreap_terminal_t;
 
+/** Flags of uvreap_sandbox_t. */
+enum {
+  UVREAP_SANDBOX_NO_NETWORK = 1u << 0,          /**< deny TCP bind and connect (ABI 4) */
+  UVREAP_SANDBOX_SCOPE_ABSTRACT_UNIX = 1u << 1, /**< no abstract unix socket outside (ABI 6) */
+  UVREAP_SANDBOX_SCOPE_SIGNALS = 1u << 2,       /**< no signal to a process outside (ABI 6) */
+  UVREAP_SANDBOX_SECCOMP = 1u << 3,             /**< the default seccomp deny list */
+  UVREAP_SANDBOX_BEST_EFFORT = 1u << 4 /**< leave out what the kernel cannot enforce */
+};
+
+/**
+ * A sandbox for the child (spawn_options.hpp, sandbox_options): Landlock paths, the
+ * network, scopes, no_new_privs (always) and a seccomp filter, applied by the child just
+ * before exec. A rule the kernel cannot enforce fails the spawn with UV_ENOTSUP unless
+ * UVREAP_SANDBOX_BEST_EFFORT; the exit record's `sandbox` says what was applied.
+ */
+typedef struct {
+  const char* const* read;  /**< NULL-terminated paths readable and executable; may be NULL */
+  const char* const* write; /**< NULL-terminated paths writable too; may be NULL */
+  unsigned flags;           /**< UVREAP_SANDBOX_* */
+  const int* deny_syscalls; /**< more syscall numbers the filter refuses (implies the filter) */
+  int deny_count;           /**< entries in deny_syscalls */
+} uvreap_sandbox_t;
+
 /** What to start; fill with uvreap_spawn_options_init first. */
 typedef struct {
   const char* file;  /**< program to execute; NULL = args[0] */
@@ -157,6 +192,7 @@ typedef struct {
   uint64_t kill_grace_ms; /**< then SIGKILL this much later (all 64 bits: 2^32 ms is 49 days, never
                              wrapped); default 2000; above INT64_MAX: -EINVAL */
   const uvreap_terminal_t* terminal; /**< a pty on fds 0-2; NULL = none (copied at the call) */
+  const uvreap_sandbox_t* sandbox;   /**< confinement; NULL = none (copied at the call) */
 } uvreap_spawn_options_t;
 
 /** Fills `opts` with the defaults. */
