@@ -26,7 +26,36 @@ export interface TerminalOptions {
   rows?: number;
 }
 
+/** Confinement for the child (Landlock, no_new_privs, seccomp): see docs/api.md. */
+export interface SandboxOptions {
+  /** Paths readable and executable (with all beneath). */
+  read?: string[];
+  /** Paths readable, executable and writable (with all beneath). */
+  write?: string[];
+  /** false: TCP bind and connect denied (Landlock ABI 4). */
+  network?: boolean;
+  /** Landlock ABI 6 scopes. */
+  scope?: { abstractUnix?: boolean; signals?: boolean };
+  /** true: the default deny list; a list (or { deny }) adds syscalls by number or name. */
+  seccomp?: boolean | Array<number | string> | { deny: Array<number | string> };
+  /** Leave out what the kernel cannot enforce instead of failing with ENOTSUP. */
+  bestEffort?: boolean;
+}
+
+/** What confined a child (`status.sandbox`). */
+export interface SandboxReport {
+  landlockAbi: number;
+  noNewPrivs: boolean;
+  filesystem: boolean;
+  truncate: boolean;
+  network: boolean;
+  scopes: boolean;
+  seccomp: boolean;
+}
+
 export interface SpawnOptions {
+  /** Confine the child (not in child_process). */
+  sandbox?: SandboxOptions;
   /** A pseudo-terminal on fds 0-2 (not with `stdio` or `async`): read and write it
    *  through `child.terminal`, size it with `child.resize`. */
   terminal?: TerminalOptions | boolean;
@@ -85,9 +114,13 @@ export interface ExitStatus {
    *  were alive (then killed), the tree's CPU (microseconds) and memory peak (bytes, where
    *  the memory controller is enabled); -1 where unknown. */
   tree: { applied: 'none' | 'cgroup' | 'process-group'; descendantsAtExit: number; cpu: number; memoryPeak: number };
+  /** What confined it; null without a sandbox. */
+  sandbox: SandboxReport | null;
 }
 
 export interface RunOptions {
+  /** Confine the command (see SpawnOptions.sandbox). */
+  sandbox?: SandboxOptions;
   env?: Record<string, string | undefined>;
   cwd?: string;
   argv0?: string;
@@ -195,6 +228,9 @@ export class TerminalStream extends Duplex {
   readonly fd: number;
   readonly isTTY: true;
 }
+
+/** The kernel's Landlock ABI version (0 without Landlock): what a sandbox can enforce. */
+export function landlockAbi(): number;
 
 /** The foreground process group of the terminal whose master is `fd`, or -errno. */
 export function foregroundGroup(fd: number): number;

@@ -197,7 +197,7 @@ function watchAbort(child, abortSignal, killSignal) {
 const TREE_NAMES = ['none', 'cgroup', 'process-group'];
 
 function exitRecord(pid, kind, code, sig, core, deadline, userUs, sysUs, rssKib,
-  treeApplied, descendants, treeCpuUs, memoryPeak) {
+  treeApplied, descendants, treeCpuUs, memoryPeak, sandboxBits, landlockAbi) {
   return {
     pid,
     code: kind === 0 ? code : null,
@@ -213,7 +213,60 @@ function exitRecord(pid, kind, code, sig, core, deadline, userUs, sysUs, rssKib,
       cpu: treeCpuUs,
       memoryPeak,
     },
+    // What confined it (null without a sandbox): each rule applied or not.
+    sandbox: sandboxBits ? {
+      landlockAbi,
+      noNewPrivs: true,
+      filesystem: (sandboxBits & 2) !== 0,
+      truncate: (sandboxBits & 4) !== 0,
+      network: (sandboxBits & 8) !== 0,
+      scopes: (sandboxBits & 16) !== 0,
+      seccomp: (sandboxBits & 32) !== 0,
+    } : null,
   };
+}
+
+// The `sandbox` option as the native side takes it: [read, write, flags, deny] or null.
+// Syscalls to deny may be numbers or the names of SYSCALLS.
+const SYSCALLS = {  // x86-64
+  read: 0, write: 1, open: 2, socket: 41, connect: 42, accept: 43, bind: 49, listen: 50,
+  clone: 56, fork: 57, vfork: 58, execve: 59, kill: 62, ptrace: 101, getppid: 110,
+  setuid: 105, setgid: 106, chroot: 161, mount: 165, unshare: 272, setns: 308, execveat: 322,
+  bpf: 321, userfaultfd: 323, io_uring_setup: 425, io_uring_enter: 426, io_uring_register: 427,
+};
+function sandboxArgs(value) {
+  if (value === undefined || value === null || value === false) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError('ERR_INVALID_ARG_TYPE', 'The "options.sandbox" property must be an object');
+  }
+  const paths = (list, name) => {
+    if (list === undefined || list === null) return [];
+    if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) {
+      throw typeError('ERR_INVALID_ARG_TYPE', `The "options.sandbox.${name}" property must be an array of strings`);
+    }
+    return list.map((p) => checkString(p, `options.sandbox.${name}`));
+  };
+  let flags = 0;
+  if (value.network === false) flags |= 1;
+  const scope = value.scope ?? {};
+  if (scope.abstractUnix) flags |= 2;
+  if (scope.signals) flags |= 4;
+  let deny = [];
+  const seccomp = value.seccomp;
+  if (seccomp === true) {
+    flags |= 8;
+  } else if (seccomp !== undefined && seccomp !== null && seccomp !== false) {
+    flags |= 8;
+    deny = (Array.isArray(seccomp) ? seccomp : seccomp.deny ?? []).map((s) => {
+      const nr = typeof s === 'string' && process.arch === 'x64' ? SYSCALLS[s] : s;
+      if (!Number.isInteger(nr) || nr < 0 || nr > 1023) {
+        throw rangeError('ERR_OUT_OF_RANGE', `The syscall ${s} in "options.sandbox.seccomp" is not known or out of range (0-1023)`);
+      }
+      return nr;
+    });
+  }
+  if (value.bestEffort) flags |= 16;
+  return [paths(value.read, 'read'), paths(value.write, 'write'), flags, deny];
 }
 
 /** The `tree` option: undefined/'none', 'cgroup', 'process-group' or 'auto'. */
@@ -450,8 +503,8 @@ class Reaper {
       const pending = this._runs.get(id);
       if (!pending) return;
       this._runs.delete(id);
-      const status = exitRecord(...rest.slice(0, 13));
-      const [out, err, outCut, errCut, cut, inputErrno] = rest.slice(13);
+      const status = exitRecord(...rest.slice(0, 15));
+      const [out, err, outCut, errCut, cut, inputErrno] = rest.slice(15);
       pending.finish(status, out, err, outCut === 1, errCut === 1, cut === 1, inputErrno);
     };
     this._native._onexit = (id, ...status) => {
@@ -534,7 +587,7 @@ class Reaper {
     let result;
     try {
       result = this._native.spawn(id, file, [argv0, ...args], envArray(options.env), cwd, stdio, limit,
-        Boolean(options.detached), uid, gid, startAsync, tree, terminal);
+        Boolean(options.detached), uid, gid, startAsync, tree, terminal, sandboxArgs(options.sandbox));
     } catch (e) {
       if (e.errno !== undefined) shapeSpawnError(e, file, args);
       throw e;
@@ -611,7 +664,8 @@ class Reaper {
       let pid;
       try {
         pid = this._native.run(id, file, [argv0, ...args], envArray(options.env), cwd, limit, uid, gid,
-          tree, input, Math.min(maxBuffer, Number.MAX_SAFE_INTEGER), DEFAULT_DRAIN_MS);
+          tree, input, Math.min(maxBuffer, Number.MAX_SAFE_INTEGER), DEFAULT_DRAIN_MS,
+          sandboxArgs(options.sandbox));
       } catch (e) {
         if (e.errno !== undefined) shapeSpawnError(e, file, args);
         reject(e);
@@ -699,5 +753,5 @@ class Reaper {
 
 module.exports = {
   Reaper, ReapedChild, AbortError, TerminalStream, libuvVersion: binding.libuvVersion, addonPath,
-  foregroundGroup: binding.foregroundGroup,
+  foregroundGroup: binding.foregroundGroup, landlockAbi: binding.landlockAbi,
 };

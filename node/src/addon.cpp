@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "uvreap/reaper.hpp"
+#include "uvreap/testing/sys.hpp"
 
 namespace {
 
@@ -188,8 +189,44 @@ uvreap::tree to_tree(napi_env env, napi_value v) {
   }
 }
 
+/// What confined a child, as bits for index.js: 1 requested (and no_new_privs), 2 files,
+/// 4 truncate, 8 network, 16 scopes, 32 seccomp.
+unsigned sandbox_bits(const uvreap::sandbox_report& r) {
+  if (!r.requested) return 0;
+  return 1U | (r.filesystem ? 2U : 0U) | (r.truncate ? 4U : 0U) | (r.network ? 8U : 0U) |
+         (r.scopes ? 16U : 0U) | (r.seccomp ? 32U : 0U);
+}
+
+/// The sandbox option as index.js passes it: [read[], write[], flags, deny[]], flags 1 no
+/// network, 2 scope abstract unix, 4 scope signals, 8 seccomp, 16 best effort.
+std::optional<uvreap::sandbox_options> to_sandbox(napi_env env, napi_value v) {
+  if (is_null(env, v)) return std::nullopt;
+  napi_value read, write, flags, deny;
+  check(env, napi_get_element(env, v, 0, &read));
+  check(env, napi_get_element(env, v, 1, &write));
+  check(env, napi_get_element(env, v, 2, &flags));
+  check(env, napi_get_element(env, v, 3, &deny));
+  uvreap::sandbox_options s;
+  s.read = to_strings(env, read);
+  s.write = to_strings(env, write);
+  const int f = to_int(env, flags);
+  s.network = (f & 1) == 0;
+  s.scope_abstract_unix = (f & 2) != 0;
+  s.scope_signals = (f & 4) != 0;
+  s.seccomp = (f & 8) != 0;
+  s.best_effort = (f & 16) != 0;
+  std::uint32_t n = 0;
+  check(env, napi_get_array_length(env, deny, &n));
+  for (std::uint32_t i = 0; i < n; ++i) {
+    napi_value e;
+    check(env, napi_get_element(env, deny, i, &e));
+    s.deny_syscalls.push_back(to_int(env, e));
+  }
+  return s;
+}
+
 /// An exit record as the numbers index.js's exitRecord takes, after the id.
-constexpr std::size_t kStatusNumbers = 13;
+constexpr std::size_t kStatusNumbers = 15;
 void status_numbers(napi_env env, const uvreap::exit_status& s, napi_value* out) {
   const auto& u = s.usage();
   const auto& t = s.tree_info();
@@ -211,6 +248,8 @@ void status_numbers(napi_env env, const uvreap::exit_status& s, napi_value* out)
       static_cast<double>(t.descendants_at_exit),
       static_cast<double>(t.cpu.count()),
       static_cast<double>(t.memory_peak),
+      static_cast<double>(sandbox_bits(s.sandbox_info())),
+      static_cast<double>(s.sandbox_info().landlock_abi),
   };
   for (std::size_t i = 0; i < kStatusNumbers; ++i)
     out[i] = number(env, values[i]);
@@ -424,17 +463,18 @@ void addon_reaper::call_js(const char* method, std::size_t argc, const napi_valu
 }
 
 // spawn(id, file, argv, env|null, cwd, stdio[], [timeout, signal, grace]|null,
-//       detached, uid, gid, async, tree, [cols, rows]|null) -> [pid (-1 when async), parent
+//       detached, uid, gid, async, tree, [cols, rows]|null, sandbox|null) -> [pid (-1 when async), parent
 //       fd per stdio entry (-1 unless 'pipe'), then the terminal's master fd when asked for
 //       one]. With async the outcome comes to this._onstarted(id, pid, errno); a terminal
 //       is for a spawn that is not async (index.js refuses the pair).
 napi_value addon_reaper::spawn(napi_env env, napi_callback_info info) {
   return guard(env, [&]() -> napi_value {
-    call_args a = args_of(env, info, 13);
+    call_args a = args_of(env, info, 14);
     addon_reaper& self = unwrap(env, a.self);
     uvreap::reaper& r = self.live(env);
     const double id = to_double(env, a.argv[0]);
     uvreap::spawn_options o = command_of(env, a.argv.data());
+    o.sandbox = to_sandbox(env, a.argv[13]);
     int master = -1;  // the terminal's, JavaScript's once the spawn has succeeded
     if (!is_null(env, a.argv[12])) {
       napi_value c, rw;
@@ -597,16 +637,17 @@ napi_value addon_reaper::kill_tree(napi_env env, napi_callback_info info) {
 }
 
 // run(id, file, argv, env|null, cwd, [timeout, signal, grace]|null, uid, gid, tree,
-//     input Buffer|null, maxOutput, drainMs) -> pid. The result comes to
+//     input Buffer|null, maxOutput, drainMs, sandbox|null) -> pid. The result comes to
 //     this._onrun(id, ...status numbers, stdout Buffer, stderr Buffer, stdoutTruncated,
 //     stderrTruncated, outputCut, input errno).
 napi_value addon_reaper::run(napi_env env, napi_callback_info info) {
   return guard(env, [&]() -> napi_value {
-    call_args a = args_of(env, info, 12);
+    call_args a = args_of(env, info, 13);
     addon_reaper& self = unwrap(env, a.self);
     uvreap::reaper& r = self.live(env);
     const double id = to_double(env, a.argv[0]);
     uvreap::spawn_options o = command_of(env, a.argv.data());
+    o.sandbox = to_sandbox(env, a.argv[12]);
     o.time_limit = to_deadline(env, a.argv[5]);
     if (!is_null(env, a.argv[6])) o.uid = static_cast<uid_t>(to_double(env, a.argv[6]));
     if (!is_null(env, a.argv[7])) o.gid = static_cast<gid_t>(to_double(env, a.argv[7]));
@@ -760,8 +801,19 @@ napi_value foreground_group(napi_env env, napi_callback_info info) {
   });
 }
 
+// landlockAbi() -> the kernel's Landlock ABI version, 0 without Landlock.
+napi_value landlock_abi(napi_env env, napi_callback_info) {
+  return guard(env, [&]() -> napi_value {
+    const int abi = uvreap::sys::os().landlock_abi();
+    return number(env, abi < 0 ? 0 : abi);
+  });
+}
+
 napi_value init(napi_env env, napi_value exports) {
   return guard(env, [&] {
+    napi_value abi;
+    check(env, napi_create_function(env, "landlockAbi", NAPI_AUTO_LENGTH, landlock_abi, nullptr, &abi));
+    check(env, napi_set_named_property(env, exports, "landlockAbi", abi));
     napi_value fg;
     check(env, napi_create_function(env, "foregroundGroup", NAPI_AUTO_LENGTH, foreground_group,
                                     nullptr, &fg));
