@@ -25,7 +25,10 @@ WORKER = ["/bin/sh", "-c",
           'closeout) exec >&-; sleep "$2"; echo done >&2;; '
           'leave) (sleep "$2" &); echo started;; '
           'daemon) setsid sleep "$2" & echo started;; '
-          'bin) printf "\\377\\376ab\\200";; esac', "worker"]
+          'bin) printf "\\377\\376ab\\200";; '
+          'read) cat "$2";; write) echo x > "$2";; '
+          "connect) /usr/bin/python3 -c 'import socket,sys; socket.create_connection((\"127.0.0.1\", "
+          "int(sys.argv[1])))' \"$2\";; esac", "worker"]
 
 
 def start(*flags, env=None):
@@ -533,6 +536,65 @@ for flag, value in [("--max-jobs", "-5"), ("--max-jobs", "0"), ("--timeout-ms", 
     named = flag if flag != "--listen" else "port"
     check(r.returncode == 2 and named in r.stderr and "takes a whole number" in r.stderr,
           f"{flag} {value}: refused with exit 2 and a message naming it")
+# Sandboxed jobs (--sandbox-read/-write, --no-network): Landlock ABI 4 or later.
+def landlock_abi():
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    r = libc.syscall(444, None, 0, 1)  # landlock_create_ruleset(NULL, 0, VERSION), x86-64
+    return max(r, 0)
+
+
+if landlock_abi() >= 4:
+    box = tempfile.mkdtemp(prefix="uvreap-jobd-sandbox-")
+    secret = tempfile.NamedTemporaryFile(prefix="uvreap-jobd-secret-", mode="w")
+    secret.write("secret\n")
+    secret.flush()
+    target = socket.socket()
+    target.bind(("127.0.0.1", 0))
+    target.listen(16)
+    tport = target.getsockname()[1]
+    outside = os.path.join(tempfile.gettempdir(), f"uvreap-jobd-outside-{os.getpid()}")
+    for flags, confined in [(("--sandbox-write", box, "--no-network"), True), ((), False)]:
+        srv, port = start("--timeout-ms", "60000", *flags)
+        c = connect(port)
+        s, f = c
+        s.sendall(f"read /etc/hostname\nread {secret.name}\nwrite {box}/made\n"
+                  f"write {outside}\nconnect {tport}\n".encode())
+        got = {}
+        for _ in range(5):
+            r = json.loads(f.readline())
+            got[r["id"]] = r
+        what = "a sandboxed job" if confined else "the same job unconfined"
+        check(got[1].get("code") == 0, f"{what} reads /etc (a system directory)")
+        check((got[2].get("code") != 0 and "Permission denied" in got[2].get("stderr", ""))
+              if confined else got[2].get("stdout") == "secret\n",
+              f"{what} reading a file outside: {got[2]}")
+        check(got[3].get("code") == 0 and os.path.exists(f"{box}/made"),
+              f"{what} writes beneath --sandbox-write")
+        check((got[4].get("code") != 0) == confined and os.path.exists(outside) != confined,
+              f"{what} writing outside: {got[4].get('stderr', '').strip()!r}")
+        check((got[5].get("code") != 0 and "PermissionError" in got[5].get("stderr", ""))
+              if confined else got[5].get("code") == 0,
+              f"{what} connecting over TCP: {got[5].get('stderr', '').strip()[-80:]!r}")
+        check(all(r.get("sandbox") is (True if confined else None) for r in got.values()),
+              f"the replies say \"sandbox\":true only when confined")
+        c.close()
+        srv.send_signal(signal.SIGTERM)
+        check(srv.wait(timeout=60) == 0, "the server stops cleanly")
+        if os.path.exists(outside):
+            os.unlink(outside)
+    r = subprocess.run([JOBD, "--sandbox-read", "/nonexistent/uvreap", "--", "/bin/true"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "cannot confine jobs" in r.stderr and "/nonexistent/uvreap" in r.stderr,
+          f"a sandbox that cannot be made stops the server at start: {r.stderr.strip()!r}")
+    r = subprocess.run([JOBD, "--sandbox-read", "relative", "--", "/bin/true"],
+                       capture_output=True, text=True, timeout=60)
+    check(r.returncode == 2 and "absolute path" in r.stderr, "a relative sandbox path is refused")
+    target.close()
+    subprocess.run(["rm", "-rf", box], check=True)
+else:
+    skip(f"sandboxed jobs: Landlock ABI 4 is not here ({landlock_abi()})")
+
 r = subprocess.run([JOBD, "--help"], capture_output=True, text=True, timeout=60)
 check(r.returncode == 0 and r.stdout.startswith("usage: uvreap-jobd") and not r.stderr,
       "--help: usage on stdout, exit 0")

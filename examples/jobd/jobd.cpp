@@ -4,6 +4,7 @@
 // JSON line back.
 //
 //   uvreap-jobd [--listen HOST:PORT] [--max-jobs N] [--timeout-ms T] [--grace-ms G] [--tree M]
+//               [--sandbox-read PATH]... [--sandbox-write PATH]... [--no-network]
 //               [--max-line BYTES] [--max-output BYTES] [--max-conns N]
 //               [--max-conn-jobs N] [--idle-timeout-ms T] [--allow-remote]
 //               -- /path/to/worker [fixed args...]
@@ -33,6 +34,14 @@
 // running, nothing sent) is closed; past --max-conns the least recently active
 // connection with no job running is closed to admit a new one (when there is none, the
 // newcomer gets {"error":"too many connections"} and is closed).
+// With --sandbox-read, --sandbox-write or --no-network each job is confined
+// (spawn_options::sandbox, no root needed): it reads and executes only beneath the system
+// directories (/usr, /lib, /lib64, /bin, /sbin, /etc, where they exist), its worker and
+// the --sandbox-read paths, writes only beneath the --sandbox-write paths, has no new
+// privileges, a seccomp filter refusing the library's default list (ptrace, mount, bpf,
+// ...), and with --no-network no TCP bind or connect. The server refuses to start when
+// the kernel cannot enforce that (Landlock ABI 3, 4 with --no-network), saying why; the
+// reply says "sandbox":true.
 // A last request without its newline is answered too when the client half-closes.
 // It prints "listening on HOST:PORT" once bound (PORT 0 picks a free port). SIGTERM or
 // SIGINT: stop accepting, kill running jobs, exit 0.
@@ -74,6 +83,7 @@ struct config {
   std::uint64_t idle_timeout_ms = 60000;
   bool allow_remote = false;
   uvreap::tree tree = uvreap::tree::automatic;  // --tree
+  std::optional<uvreap::sandbox_options> sandbox;  // --sandbox-read/-write, --no-network
   std::vector<std::string> worker;  // program and fixed arguments
 };
 
@@ -389,6 +399,7 @@ void connection::on_line(std::string_view line) {
   }
   o.stdio_map = {uvreap::stdio::null(), uvreap::stdio::null(), uvreap::stdio::null()};
   o.tree = srv->cfg.tree;
+  o.sandbox = srv->cfg.sandbox;
   if (o.tree == uvreap::tree::none) {
     o.new_process_group = true;  // --tree off: the time limit takes the worker's group
   }
@@ -410,6 +421,7 @@ void connection::on_line(std::string_view line) {
         --c.running;
         std::string text = status_json(j.id, r.status);
         text.pop_back();  // its closing brace
+        if (r.status.sandbox_info().requested) text += ",\"sandbox\":true";
         c.reply(text + tree_json(r.status) + output_json(r) + "}");
         c.maybe_finish();
         c.maybe_resume();  // one job fewer may be below --max-conn-jobs again
@@ -579,6 +591,11 @@ constexpr char kUsage[] =
     "                       one can be made, else a process group), cgroup (refuse to\n"
     "                       start without one), process-group, off (the job's process\n"
     "                       group for its time limit, nothing after its exit)\n"
+    "  --sandbox-read PATH  confine each job (Landlock, no_new_privs, seccomp): it may\n"
+    "                       read and execute beneath PATH, the system directories\n"
+    "                       (/usr /lib /lib64 /bin /sbin /etc) and its worker; repeatable\n"
+    "  --sandbox-write PATH confine each job; it may also write beneath PATH; repeatable\n"
+    "  --no-network         confine each job; no TCP bind or connect\n"
     "  --max-line BYTES     longest request line, 1 to 16777216 (default 4096)\n"
     "  --max-output BYTES   output kept of each of a job's stdout and stderr, 0 to\n"
     "                       16777216 (default 65536)\n"
@@ -620,6 +637,25 @@ int main(int argc, char** argv) {
     }
     if (a == "--allow-remote") {
       cfg.allow_remote = true;
+      continue;
+    }
+    if (a == "--sandbox-read" || a == "--sandbox-write" || a == "--no-network") {
+      if (!cfg.sandbox) {
+        cfg.sandbox.emplace();
+        cfg.sandbox->seccomp = true;
+        for (const char* d : {"/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc"}) {
+          struct stat st {};
+          if (::stat(d, &st) == 0) cfg.sandbox->read.emplace_back(d);
+        }
+      }
+      if (a == "--no-network") {
+        cfg.sandbox->network = false;
+        continue;
+      }
+      if (i + 1 >= argc) return usage("missing value after " + std::string(a));
+      const std::string_view v = argv[++i];
+      if (v.empty() || v[0] != '/') return usage(std::string(a) + " wants an absolute path");
+      (a == "--sandbox-read" ? cfg.sandbox->read : cfg.sandbox->write).emplace_back(v);
       continue;
     }
     if (a == "--tree") {
@@ -743,6 +779,15 @@ int main(int argc, char** argv) {
   } catch (const std::system_error& e) {
     std::fprintf(stderr, "uvreap-jobd: %s\n", e.what());
     return 1;
+  }
+  if (cfg.sandbox) {
+    // The worker runs from wherever it is; everything else is as the options say.
+    cfg.sandbox->read.push_back(cfg.worker[0]);
+    std::string why;
+    if (const std::error_code ec = srv.reaper->sandbox_status(*cfg.sandbox, nullptr, &why); ec) {
+      std::fprintf(stderr, "uvreap-jobd: cannot confine jobs: %s\n", why.c_str());
+      return 1;
+    }
   }
   if (cfg.tree == uvreap::tree::cgroup || cfg.tree == uvreap::tree::automatic) {
     std::string where;
