@@ -58,6 +58,10 @@ const char kUsage[] =
     "                           --spawn exec, own/all/pidfd: what holds each child's tree\n"
     "                           (default none); a list runs each in turn, interleaved, rows\n"
     "                           named tree=..\n"
+    "  --sandbox none|landlock|full[,...]\n"
+    "                           --spawn exec, own/all/pidfd: each child confined (landlock:\n"
+    "                           files; full: also no network, scopes, seccomp); rows named\n"
+    "                           sandbox=..\n"
     "  --kill-tree N            instead of storms: a child with tree::cgroup (then with\n"
     "                           process_group) forks N sleeping processes; the time from\n"
     "                           reaper::kill_tree(SIGKILL) to its exit callback, --repeat times\n"
@@ -122,7 +126,7 @@ config parse(int argc, char** argv) {
     static const char* const kWithValue[] = {
         "--pattern", "--children", "--background", "--concurrency", "--strategies", "--repeat",
         "--spawn",   "--json",     "--plot",       "--deadline",    "--child-exe",  "--open-fds",
-        "--start",   "--start-threads", "--tree", "--kill-tree"};
+        "--start",   "--start-threads", "--tree", "--kill-tree", "--sandbox"};
     if (std::find(std::begin(kWithValue), std::end(kWithValue), a) == std::end(kWithValue)) {
       usage_error("unknown option " + a);
     }
@@ -199,6 +203,17 @@ config parse(int argc, char** argv) {
         }
       }
       if (cfg.tree_list.empty()) usage_error("--tree is empty");
+    } else if (a == "--sandbox") {
+      cfg.sandbox_list.clear();
+      std::stringstream ss(v);
+      for (std::string one; std::getline(ss, one, ',');) {
+        if (one != "none" && one != "landlock" && one != "full") {
+          usage_error("--sandbox takes none, landlock or full (or a list of them)");
+        }
+        cfg.sandbox_list.push_back(one);
+      }
+      if (cfg.sandbox_list.empty()) usage_error("--sandbox is empty");
+      cfg.area_as_fd = true;
     } else if (a == "--kill-tree") {
       cfg.kill_tree = parse_count(a, v, 1, 100000);
     } else if (a == "--json") {
@@ -278,15 +293,20 @@ int main(int argc, char** argv) {
     const bool choice = (s == "own" || s == "all" || s == "pidfd") && cfg.spawn == creation::exec;
     return choice ? cfg.tree_list : std::vector<uvreap::tree>{uvreap::tree::none};
   };
+  auto sandboxes_of = [&](const std::string& s) {
+    const bool choice = (s == "own" || s == "all" || s == "pidfd") && cfg.spawn == creation::exec;
+    return choice ? cfg.sandbox_list : std::vector<std::string>{"none"};
+  };
   std::size_t per_round = 0;
   for (const auto& s : cfg.strategies)
-    per_round += starts_of(s).size() * trees_of(s).size();
+    per_round += starts_of(s).size() * trees_of(s).size() * sandboxes_of(s).size();
   const int total = cfg.repeat * static_cast<int>(per_round * cfg.background_list.size() *
                                                   cfg.open_fds_list.size());
   const bool name_k = cfg.background_list.size() > 1;
   const bool name_fds = cfg.open_fds_list.size() > 1;
   const bool name_start = cfg.start_list.size() > 1;
   const bool name_tree = cfg.tree_list.size() > 1 || cfg.tree_list.front() != uvreap::tree::none;
+  const bool name_sandbox = cfg.sandbox_list.size() > 1 || cfg.sandbox_list.front() != "none";
   int done = 0;
   // Interleaved (A B C A B C ...): drift of a shared machine hits every strategy alike.
   for (int rep = 0; rep < cfg.repeat; ++rep) {
@@ -298,6 +318,7 @@ int main(int argc, char** argv) {
         hold(fds);
         for (const auto& s : cfg.strategies) {
           for (const uvreap::tree tr : trees_of(s)) {
+          for (const std::string& box : sandboxes_of(s)) {
           for (const start_mode m : starts_of(s)) {
             if (tty) {
               std::fprintf(stderr, "\r[%d/%d] %s, repeat %d ...        ", done + 1, total,
@@ -305,6 +326,8 @@ int main(int argc, char** argv) {
             }
             one.start = m;
             one.tree = tr;
+            one.sandbox = box;
+            one.sandbox_opts = bench_sandbox(box, cfg);
             try {
               run_result r = run_once(one, s, rep, area);
               r.background = k;
@@ -313,6 +336,10 @@ int main(int argc, char** argv) {
               if (name_tree && (s == "own" || s == "all" || s == "pidfd") &&
                   cfg.spawn == creation::exec) {
                 r.strategy += std::string(" tree=") + std::string(uvreap::to_string(tr));
+              }
+              if (name_sandbox && sandboxes_of(s).size() == cfg.sandbox_list.size() &&
+                  (s == "own" || s == "all" || s == "pidfd")) {
+                r.strategy += " sandbox=" + box;
               }
               if (name_k) r.strategy += " K=" + std::to_string(k);
               if (name_fds) r.strategy += " fds=" + std::to_string(fds);
@@ -323,6 +350,7 @@ int main(int argc, char** argv) {
               return 1;
             }
             ++done;
+          }
           }
           }
         }

@@ -74,7 +74,20 @@ double cpu_us(int who = RUSAGE_SELF) {
 
 std::vector<std::string> child_argv(const config& cfg, const shared_area& a, role r,
                                     std::uint32_t i) {
-  return {cfg.child_exe, a.path(), std::to_string(static_cast<int>(r)), std::to_string(i)};
+  return {cfg.child_exe, cfg.area_as_fd ? std::string("fd:3") : a.path(),
+          std::to_string(static_cast<int>(r)), std::to_string(i)};
+}
+
+// What the reaper's strategies spawn for slot `i`: the helper, with --tree and --sandbox.
+spawn_options reaper_child(const config& cfg, const shared_area& a, role r, std::uint32_t i) {
+  spawn_options o;
+  o.argv = child_argv(cfg, a, r, i);
+  o.tree = cfg.tree;
+  o.sandbox = cfg.sandbox_opts;
+  if (cfg.area_as_fd) {
+    o.stdio_map = {stdio::inherit(), stdio::inherit(), stdio::inherit(), stdio::from_fd(a.fd())};
+  }
+  return o;
 }
 
 // Creates one child by fork or by posix_spawn of the helper; any thread.
@@ -300,10 +313,7 @@ class reaper_strategy {
     if (cfg_.spawn == creation::fork) {
       reaper_->watch(create_child(cfg_, area_, r, slot), callback(slot));
     } else {
-      spawn_options o;
-      o.argv = child_argv(cfg_, area_, r, slot);
-      o.tree = cfg_.tree;
-      reaper_->spawn(o, callback(slot));
+      reaper_->spawn(reaper_child(cfg_, area_, r, slot), callback(slot));
     }
   }
 
@@ -326,9 +336,7 @@ class reaper_strategy {
       // thread, which registers each child itself; nothing for the loop to do here.
       gen_ = std::make_unique<generator>(cfg_, area_, loop, [](const registration&) {});
       gen_->start(true, {}, [this](std::uint32_t slot) {
-        spawn_options o;
-        o.argv = child_argv(cfg_, area_, role::stream, slot);
-        o.tree = cfg_.tree;
+        const spawn_options o = reaper_child(cfg_, area_, role::stream, slot);
         std::error_code ec;
         const pid_t pid = reaper_->spawn(o, callback(slot), ec);
         if (ec) fail("reaper::spawn", ec.value());
@@ -380,9 +388,7 @@ class reaper_strategy {
     ++in_flight_;
     area_.slots()[slot].go.store(1, std::memory_order_release);
     try {
-      spawn_options o;
-      o.argv = child_argv(cfg_, area_, role::stream, slot);
-      o.tree = cfg_.tree;
+      spawn_options o = reaper_child(cfg_, area_, role::stream, slot);
       std::error_code ec;
       const std::uint64_t t0 = now_ns();
       if (cfg_.start == start_mode::sync) {
@@ -792,6 +798,23 @@ run_result run_once(const config& cfg, const std::string& strategy, int repeat, 
   res.latency_us = std::move(t.latency_us);
   if (!res.loop_spawn_us.empty()) res.loop_spawn = summarize(res.loop_spawn_us);
   return res;
+}
+
+std::optional<uvreap::sandbox_options> bench_sandbox(const std::string& name, const config& cfg) {
+  if (name == "none") return std::nullopt;
+  uvreap::sandbox_options s;
+  for (const char* d : {"/usr", "/lib", "/lib64", "/etc"}) {
+    if (::access(d, F_OK) == 0) s.read.emplace_back(d);
+  }
+  const auto slash = cfg.child_exe.rfind('/');
+  s.read.push_back(slash == std::string::npos ? std::string(".") : cfg.child_exe.substr(0, slash));
+  if (name == "full") {
+    s.network = false;
+    s.scope_abstract_unix = true;
+    s.scope_signals = true;
+    s.seccomp = true;
+  }
+  return s;
 }
 
 }  // namespace uvreap::bench

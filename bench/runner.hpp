@@ -9,6 +9,7 @@
 
 #include "shared_area.hpp"
 #include "uvreap/exit_status.hpp"
+#include "uvreap/spawn_options.hpp"
 
 namespace uvreap::bench {
 
@@ -46,7 +47,19 @@ struct config {
   uvreap::tree tree = uvreap::tree::none;
   std::vector<uvreap::tree> tree_list{uvreap::tree::none};
   std::uint32_t kill_tree = 0;  // --kill-tree N: time kill_tree on N-process trees instead
+  // --sandbox: none, landlock (files: the system directories and the child's own), or
+  // full (landlock, no network, both scopes, the seccomp filter); a list runs each,
+  // interleaved, rows named sandbox=..
+  std::string sandbox = "none";
+  std::vector<std::string> sandbox_list{"none"};
+  std::optional<uvreap::sandbox_options> sandbox_opts;  // what `sandbox` makes
+  // The helpers map the shared area from an inherited fd 3 instead of its /proc path
+  // (with --sandbox, for every row of it: a sandboxed child cannot open the path).
+  bool area_as_fd = false;
 };
+
+/// The sandbox --sandbox names, for the children of `cfg` (nullopt for none).
+std::optional<uvreap::sandbox_options> bench_sandbox(const std::string& name, const config& cfg);
 
 /// The order statistics the table and the JSON report.
 struct percentiles {

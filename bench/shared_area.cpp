@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -41,7 +42,8 @@ void shared_area::reset() noexcept {
 }
 
 void* map_existing(const char* path, std::size_t* size) noexcept {
-  const int fd = ::open(path, O_RDWR | O_CLOEXEC);
+  // "fd:N": inherited as fd N (a sandboxed child cannot open it by path).
+  const int fd = std::strncmp(path, "fd:", 3) == 0 ? std::atoi(path + 3) : ::open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return nullptr;
   struct stat st {};
   if (::fstat(fd, &st) != 0) {

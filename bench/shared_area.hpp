@@ -96,6 +96,7 @@ class shared_area {
   [[nodiscard]] slot* slots() const noexcept { return slots_; }
   [[nodiscard]] std::uint32_t slot_count() const noexcept { return count_; }
   [[nodiscard]] const std::string& path() const noexcept { return path_; }
+  [[nodiscard]] int fd() const noexcept { return fd_; }
 
  private:
   int fd_ = -1;
