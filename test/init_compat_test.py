@@ -50,7 +50,7 @@ def run(*cmd, group=False, extra=(), timeout=60, **kw):
 
 
 # A command that reports each signal it gets on stdout, one number per line, after
-# "ready"; it exits 0 on SIGUSR2 (that is reported first) or after 30 s.
+# "ready"; it exits 0 on SIGUSR2 (that is reported first) or after 300 s.
 REPORTER = os.path.join(TMP, "reporter.py")
 with open(REPORTER, "w") as f:
     f.write(r"""
@@ -68,9 +68,9 @@ for s in range(1, signal.SIGRTMAX + 1):
     except (OSError, ValueError):
         pass
 os.write(1, b"ready\n")
-# Alive for at most 30 s, reporting each signal from its handler meanwhile (time.sleep
+# Alive for at most 300 s, reporting each signal from its handler meanwhile (time.sleep
 # resumes after a handler runs); the test ends it long before.
-time.sleep(30)
+time.sleep(300)
 sys.exit(9)
 """)
 
@@ -78,14 +78,27 @@ sys.exit(9)
 def start_reporter(group=False, extra=(), **kw):
     p = subprocess.Popen(argv(sys.executable, REPORTER, group=group, extra=extra),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
-    line = p.stdout.readline()
-    assert line == b"ready\n", line
+    line = read_line(p)
+    assert line == "ready", line
     return p
 
 
-def read_line(p, timeout=10.0):
-    r, _, _ = select.select([p.stdout], [], [], timeout)
-    return p.stdout.readline().decode().strip() if r else None
+def read_line(p, timeout=60.0):
+    """One line of the reporter's output, or None after `timeout` (a generous deadline: a
+    loaded machine delays the reporter by seconds). Read a byte at a time from the fd, so
+    that no line waits in a buffer that select cannot see."""
+    end = time.monotonic() + timeout
+    fd = p.stdout.fileno()
+    data = b""
+    while not data.endswith(b"\n"):
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            return None
+        byte = os.read(fd, 1)
+        if not byte:
+            break
+        data += byte
+    return data.decode().strip() if data else None
 
 
 def finish(p):
@@ -441,7 +454,7 @@ else:
     check(r.returncode == 9, f"as pid 1: exit code propagates (rc {r.returncode})")
     p = subprocess.Popen(["unshare", "-fp", "--mount-proc", *argv(sys.executable, REPORTER)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    check(p.stdout.readline() == b"ready\n", "as pid 1: the command runs")
+    check(read_line(p) == "ready", "as pid 1: the command runs")
     init_pid = None
     with open(f"/proc/{p.pid}/task/{p.pid}/children") as f:
         kids = f.read().split()
