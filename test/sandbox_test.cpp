@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "scripted_os.hpp"
@@ -243,6 +244,29 @@ BOOST_AUTO_TEST_CASE(with_pipes_ids_and_a_tree) {
   out.data = &closed;
   uv_close(reinterpret_cast<uv_handle_t*>(&out), [](uv_handle_t* h) { *static_cast<bool*>(h->data) = true; });
   BOOST_REQUIRE(run_until([&] { return closed; }));
+}
+
+BOOST_AUTO_TEST_CASE(spawn_async_and_a_spawn_from_another_thread_are_confined_too) {
+  scratch t;
+  sandbox_options s = confined();
+  s.seccomp = true;
+  pid_t started = -1;
+  r.spawn_async(
+      sandboxed({"open-read", t.at("outside/file")}, s),
+      [&](pid_t pid, std::error_code ec) {
+        BOOST_TEST(!ec);
+        started = pid;
+      },
+      rec.cb());
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1; }));
+  BOOST_TEST(rec.by_pid.at(started).front().code() == EACCES);
+  BOOST_TEST(rec.by_pid.at(started).front().sandbox_info().seccomp);
+  pid_t other = -1;
+  std::thread([&] { other = r.spawn(sandboxed({"ptrace-me"}, s), rec.cb()); }).join();
+  BOOST_REQUIRE(other > 0);
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 2; }));
+  BOOST_TEST(rec.by_pid.at(other).front().code() == EPERM);
+  BOOST_TEST(rec.by_pid.at(other).front().sandbox_info().filesystem);
 }
 
 BOOST_AUTO_TEST_CASE(the_parent_is_not_confined_afterwards) {
