@@ -45,21 +45,8 @@ export interface IPty {
   destroy(): void;
 }
 
-export class Terminal extends EventEmitter implements IPty {
-  readonly pid: number;
-  readonly cols: number;
-  readonly rows: number;
-  readonly process: string;
-  handleFlowControl: boolean;
-  readonly onData: IEvent<string>;
-  readonly onExit: IEvent<{ exitCode: number; signal?: number }>;
-  resize(columns: number, rows: number): void;
-  clear(): void;
-  write(data: string | Buffer): void;
-  kill(signal?: string): void;
-  pause(): void;
-  resume(): void;
-  destroy(): void;
-}
+/** What `spawn` returns: an IPty that is also an EventEmitter ('data', 'exit'). */
+export interface Terminal extends IPty {}
+export class Terminal extends EventEmitter {}
 
 export function spawn(file: string, args: string[] | string, options: IPtyForkOptions): IPty;

@@ -11,15 +11,5 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 source scripts/deps.sh
-packages=("${BUILD_PACKAGES[@]}")
-command -v node >/dev/null || packages+=(nodejs libnode-dev)
-ensure_packages "${packages[@]}"
-
-dir=build-release
-if [ ! -f "$dir/build.ninja" ]; then
-  meson setup "$dir" --buildtype=release -Dtests=disabled -Dbench=enabled -Dnode=enabled >/dev/null
-else
-  meson setup --reconfigure "$dir" -Dnode=enabled >/dev/null
-fi
-ninja -C "$dir" >/dev/null
+dir=$(build_release_with_node)
 exec node bench/node/bench.js --addon "$dir/node" --child "$dir/bench/uvreap-bench-child" "$@"

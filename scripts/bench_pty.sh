@@ -14,18 +14,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 source scripts/deps.sh
-packages=("${BUILD_PACKAGES[@]}" python3 make g++)
-command -v node >/dev/null || packages+=(nodejs libnode-dev)
-command -v npm >/dev/null || packages+=(npm)
-ensure_packages "${packages[@]}"
-
-dir=build-release
-if [ ! -f "$dir/build.ninja" ]; then
-  meson setup "$dir" --buildtype=release -Dtests=disabled -Dbench=enabled -Dnode=enabled >/dev/null
-else
-  meson setup --reconfigure "$dir" -Dnode=enabled >/dev/null
-fi
-ninja -C "$dir" >/dev/null
+extra=(python3 make g++)
+command -v npm >/dev/null || extra+=(npm)
+dir=$(build_release_with_node "${extra[@]}")
 
 pty_node=bench/node/node_modules/node-pty/build/Release/pty.node
 if [ ! -f "$pty_node" ]; then

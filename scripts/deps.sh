@@ -30,3 +30,19 @@ BUILD_PACKAGES=(g++ meson ninja-build pkg-config libuv1-dev libboost-test-dev)
 # real tini and dumb-init, and the shutdown-walk test under valgrind (which sees libuv's
 # own reads of freed memory; AddressSanitizer does not instrument libuv).
 TEST_PACKAGES=(python3 cmake doxygen tini dumb-init valgrind)
+
+# build-release with the Node addon (node and its headers from Debian when none is on
+# PATH, plus `extra` packages): what the Node benchmarks run. Prints the build directory.
+build_release_with_node() {
+  local packages=("${BUILD_PACKAGES[@]}" "$@")
+  command -v node >/dev/null || packages+=(nodejs libnode-dev)
+  ensure_packages "${packages[@]}" >&2
+  local dir=build-release
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" --buildtype=release -Dtests=disabled -Dbench=enabled -Dnode=enabled >/dev/null
+  else
+    meson setup --reconfigure "$dir" -Dnode=enabled >/dev/null
+  fi
+  ninja -C "$dir" >/dev/null
+  echo "$dir"
+}

@@ -213,37 +213,22 @@ BOOST_AUTO_TEST_CASE(with_pipes_ids_and_a_tree) {
   spawn_options o = sandboxed({"write", "confined"}, confined({t.at("allowed")}));
   o.sandbox->seccomp = true;
   o.sandbox->network = false;
-  uv_pipe_t out{};
-  BOOST_REQUIRE(uv_pipe_init(&loop, &out, 0) == 0);
-  o.stdio_map = {stdio::null(), stdio::pipe(&out, stdio::flow::from_child), stdio::inherit()};
+  pipe_text out(&loop);
+  o.stdio_map = {stdio::null(), stdio::pipe(&out.pipe, stdio::flow::from_child), stdio::inherit()};
   o.tree = tree::automatic;
   if (::geteuid() == 0) {
     o.uid = 65534;
     o.gid = 65534;
   }
-  std::string text;
-  out.data = &text;
   const pid_t pid = r.spawn(o, rec.cb());
-  BOOST_REQUIRE(uv_read_start(
-                    reinterpret_cast<uv_stream_t*>(&out),
-                    [](uv_handle_t*, size_t, uv_buf_t* b) {
-                      static char buf[256];
-                      *b = uv_buf_init(buf, sizeof buf);
-                    },
-                    [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-                      if (n > 0) static_cast<std::string*>(s->data)->append(b->base, n);
-                      if (n < 0) uv_read_stop(s);
-                    }) == 0);
-  BOOST_REQUIRE(run_until([&] { return rec.calls == 1 && text == "confined"; }));
+  out.start();
+  BOOST_REQUIRE(run_until([&] { return rec.calls == 1 && out.text == "confined"; }));
   const exit_status& s = rec.by_pid.at(pid).front();
   BOOST_TEST(s.success());
   BOOST_TEST(s.sandbox_info().filesystem);
   BOOST_TEST(s.sandbox_info().seccomp);
   BOOST_TEST(s.tree_info().applied != tree::none);
-  bool closed = false;
-  out.data = &closed;
-  uv_close(reinterpret_cast<uv_handle_t*>(&out), [](uv_handle_t* h) { *static_cast<bool*>(h->data) = true; });
-  BOOST_REQUIRE(run_until([&] { return closed; }));
+  out.finish(*this);
 }
 
 BOOST_AUTO_TEST_CASE(spawn_async_and_a_spawn_from_another_thread_are_confined_too) {

@@ -401,4 +401,29 @@ bool loop_fixture::run_to_completion(std::chrono::milliseconds deadline) {
   return !fired;
 }
 
+pipe_text::pipe_text(uv_loop_t* loop) {
+  BOOST_REQUIRE(uv_pipe_init(loop, &pipe, 0) == 0);
+  pipe.data = this;
+}
+
+void pipe_text::start() {
+  BOOST_REQUIRE(uv_read_start(
+                    reinterpret_cast<uv_stream_t*>(&pipe),
+                    [](uv_handle_t*, size_t, uv_buf_t* b) {
+                      static char buf[4096];
+                      *b = uv_buf_init(buf, sizeof buf);
+                    },
+                    [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
+                      auto* self = static_cast<pipe_text*>(s->data);
+                      if (n > 0) self->text.append(b->base, static_cast<std::size_t>(n));
+                      if (n < 0) uv_read_stop(s);
+                    }) == 0);
+}
+
+void pipe_text::finish(loop_fixture& fx) {
+  uv_close(reinterpret_cast<uv_handle_t*>(&pipe),
+           [](uv_handle_t* h) { static_cast<pipe_text*>(h->data)->closed_ = true; });
+  BOOST_REQUIRE(fx.run_until([&] { return closed_; }));
+}
+
 }  // namespace uvreap::test

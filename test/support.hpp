@@ -153,6 +153,22 @@ struct loop_fixture {
   uv_loop_t loop{};
 };
 
+/// A `uv_pipe_t` for a child's output (`stdio::pipe`), keeping what it reads until EOF.
+/// `finish` closes it and runs the loop until libuv is done with it.
+struct pipe_text {
+  uv_pipe_t pipe{};
+  std::string text;
+  explicit pipe_text(uv_loop_t* loop);
+  /// Reads until EOF or an error (after the spawn opened the pipe).
+  void start();
+  void finish(loop_fixture& fx);
+  pipe_text(const pipe_text&) = delete;
+  pipe_text& operator=(const pipe_text&) = delete;
+
+ private:
+  bool closed_ = false;
+};
+
 /// The prologue of most reaper tests: a loop_fixture, a reaper of `test_policy()` on its
 /// loop, and a recorder. The reaper is destroyed (closing with kill_children) before the
 /// loop fixture's teardown checks for zombies and open handles.

@@ -457,32 +457,16 @@ BOOST_AUTO_TEST_CASE(a_contained_tree_lets_the_stream_end_when_the_child_exits) 
 BOOST_AUTO_TEST_CASE(the_parents_stdio_and_other_fds_are_as_stdio_map_says) {
   // stderr to a pipe, fd 3 inherited: only fds 0 and 1 are the terminal.
   term t(&loop);
-  uv_pipe_t err{};
-  BOOST_REQUIRE(uv_pipe_init(&loop, &err, 0) == 0);
+  pipe_text err(&loop);
   spawn_options o = on_terminal(shell("test -t 0 && test -t 1 && ! test -t 2 && echo ok >&2"), t);
-  o.stdio_map = {stdio::inherit(), stdio::inherit(), stdio::pipe(&err, stdio::flow::from_child)};
+  o.stdio_map = {stdio::inherit(), stdio::inherit(), stdio::pipe(&err.pipe, stdio::flow::from_child)};
   const pid_t pid = r.spawn(o, rec.cb());
   t.start();
-  std::string err_out;
-  err.data = &err_out;
-  BOOST_REQUIRE(uv_read_start(
-                    reinterpret_cast<uv_stream_t*>(&err),
-                    [](uv_handle_t*, size_t, uv_buf_t* b) {
-                      static char buf[256];
-                      *b = uv_buf_init(buf, sizeof buf);
-                    },
-                    [](uv_stream_t* s, ssize_t n, const uv_buf_t* b) {
-                      if (n > 0) static_cast<std::string*>(s->data)->append(b->base, n);
-                      if (n < 0) uv_read_stop(s);
-                    }) == 0);
+  err.start();
   BOOST_REQUIRE(run_until([&] { return t.ended() && rec.calls == 1; }));
   BOOST_TEST(rec.by_pid.at(pid).front().success());
-  BOOST_REQUIRE(run_until([&] { return err_out == "ok\n"; }));
-  bool err_closed = false;
-  err.data = &err_closed;
-  uv_close(reinterpret_cast<uv_handle_t*>(&err),
-           [](uv_handle_t* h) { *static_cast<bool*>(h->data) = true; });
-  BOOST_REQUIRE(run_until([&] { return err_closed; }));
+  BOOST_REQUIRE(run_until([&] { return err.text == "ok\n"; }));
+  err.finish(*this);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
