@@ -259,7 +259,6 @@ std::error_code spawn_plan::open_terminal(const terminal_options& t) {
     (void)os_->close(fds[1]);
     throw;  // prepare: ENOMEM (the master is closed with the pipes)
   }
-  slave_fd_ = fds[1];
   return {};
 }
 
@@ -307,9 +306,10 @@ std::error_code spawn_plan::plan_fds(const spawn_options& opts) {
     fd_move m{t, fd_move::closed};
     int from = -1;       // a parent fd to pass on
     bool fresh = false;  // ours, made for this child: as low as a copy would be
-    const bool on_terminal = slave_fd_ >= 0 && terminal_slot(opts, i);
+    // The hold is the plan's until taken, after start: its slave is the source.
+    const bool on_terminal = terminal_ != nullptr && terminal_slot(opts, i);
     if (on_terminal) {
-      from = slave_fd_;
+      from = terminal_->slave();
       fresh = true;
       if (recipe_.controlling_terminal < 0) recipe_.controlling_terminal = t;
     }

@@ -119,7 +119,6 @@ class spawn_plan {
     int* to = nullptr;
     int fd = -1;
   } master_out_;  // terminal_options::master_fd: the master, handed over by finish
-  int slave_fd_ = -1;  // the terminal's slave, for the child's fds 0-2 (the hold's)
 
   child_recipe recipe_{};
 
